@@ -1,0 +1,80 @@
+-- Up Migration
+-- Schemas, the roles that requests run as, and the helpers that read who is asking.
+
+create schema if not exists app_public;
+create schema if not exists app_private;
+comment on schema app_public is 'Everything clients see through GraphQL.';
+comment on schema app_private is 'Internal state of finishline (counters, worker heartbeats, sweeper log); never exposed.';
+
+-- Roles are cluster-wide, so several databases (test clones among them) share them.
+do $$
+begin
+  if not exists (select 1 from pg_roles where rolname = 'app_anonymous') then
+    create role app_anonymous nologin;
+  end if;
+  if not exists (select 1 from pg_roles where rolname = 'app_user') then
+    create role app_user nologin;
+  end if;
+  if not exists (select 1 from pg_roles where rolname = 'app_admin') then
+    create role app_admin nologin;
+  end if;
+end
+$$;
+
+-- Nothing is callable or readable unless a migration grants it.
+alter default privileges revoke execute on functions from public;
+revoke all on schema app_public from public;
+revoke all on schema app_private from public;
+grant usage on schema app_public to app_anonymous, app_user, app_admin;
+
+create function app_public.current_tenant_id() returns uuid
+language sql stable parallel safe as $$
+  -- A pooled connection that once carried the claim reads '' afterwards, not null.
+  select nullif(current_setting('jwt.claims.tenant_id', true), '')::uuid
+$$;
+comment on function app_public.current_tenant_id() is
+  'The tenant of the current request, from the JWT claim `tenant_id`; null for anonymous requests.';
+
+create function app_public.current_user_is_admin() returns boolean
+language sql stable parallel safe as $$
+  select pg_has_role(current_user, 'app_admin', 'usage')
+$$;
+comment on function app_public.current_user_is_admin() is
+  'True when the request runs as `app_admin` (or as the database owner), who sees every tenant.';
+
+grant execute on function app_public.current_tenant_id() to app_anonymous, app_user, app_admin;
+grant execute on function app_public.current_user_is_admin() to app_anonymous, app_user, app_admin;
+
+create function app_private.require_tenant_id() returns uuid
+language plpgsql stable as $$
+declare
+  v_tenant_id uuid := app_public.current_tenant_id();
+begin
+  if v_tenant_id is null then
+    raise exception 'no tenant: this call needs the JWT claim tenant_id (setting jwt.claims.tenant_id)'
+      using errcode = 'FLTEN';
+  end if;
+  return v_tenant_id;
+end
+$$;
+comment on function app_private.require_tenant_id() is
+  'The current tenant, or error FLTEN when the request carries none.';
+grant usage on schema app_private to app_user, app_admin;
+grant execute on function app_private.require_tenant_id() to app_user, app_admin;
+
+create table app_public.tenants (
+  id uuid primary key default gen_random_uuid(),
+  name text not null unique check (name <> '' and length(name) <= 200),
+  created_at timestamptz not null default now()
+);
+comment on table app_public.tenants is 'An organisation whose batches, sellers, products and reviews are kept apart from every other.';
+comment on column app_public.tenants.id is 'The tenant''s id; JWTs carry it as the claim `tenant_id`.';
+comment on column app_public.tenants.name is 'A unique, human-readable name.';
+comment on column app_public.tenants.created_at is 'When the tenant was created.';
+
+alter table app_public.tenants enable row level security;
+create policy select_own on app_public.tenants for select
+  using (id = app_public.current_tenant_id() or app_public.current_user_is_admin());
+create policy manage_as_admin on app_public.tenants for all to app_admin using (true) with check (true);
+grant select on app_public.tenants to app_user, app_admin;
+grant insert (name), update (name), delete on app_public.tenants to app_admin;

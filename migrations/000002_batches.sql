@@ -1,0 +1,78 @@
+-- Up Migration
+-- Batch kinds, batches, and the per-status counters that make a batch's state cheap to read.
+
+create table app_public.batch_kinds (
+  kind text primary key check (kind ~ '^[a-z][a-z0-9_]{0,62}$'),
+  description text not null,
+  task_identifier text not null,
+  chunk_size integer not null default 100 check (chunk_size between 1 and 10000),
+  max_attempts integer not null default 3 check (max_attempts between 1 and 100),
+  retry_delay interval not null default '2 seconds' check (retry_delay >= interval '0'),
+  max_retry_delay interval not null default '5 minutes' check (max_retry_delay >= retry_delay)
+);
+comment on table app_public.batch_kinds is 'The kinds of work a batch can hold, and how their items are run and retried.';
+comment on column app_public.batch_kinds.kind is 'The name a batch is submitted with, e.g. `noop` or `import_catalog`.';
+comment on column app_public.batch_kinds.description is 'What an item of this kind does, and what its payload carries.';
+comment on column app_public.batch_kinds.task_identifier is 'The Graphile Worker task that runs chunks of items of this kind.';
+comment on column app_public.batch_kinds.chunk_size is 'How many items one job claims and records in one statement each way.';
+comment on column app_public.batch_kinds.max_attempts is 'Attempts per item, the first included, before the item is `failed`.';
+comment on column app_public.batch_kinds.retry_delay is 'Backoff before the second attempt; it doubles with each further attempt.';
+comment on column app_public.batch_kinds.max_retry_delay is 'The ceiling on the doubling backoff.';
+
+insert into app_public.batch_kinds (kind, description, task_identifier, chunk_size, max_attempts, retry_delay) values
+  ('noop', 'Does nothing, after sleeping `sleep_ms` milliseconds if the payload says so: for smoke checks and benchmarks.', 'noop', 500, 3, '1 second'),
+  ('fail', 'Fails with the payload''s `message`; with `fail_times: n` only its first n attempts: for testing retries.', 'fail', 100, 3, '1 second');
+
+grant select on app_public.batch_kinds to app_anonymous, app_user, app_admin;
+
+create table app_public.batches (
+  id uuid primary key default gen_random_uuid(),
+  tenant_id uuid not null default app_public.current_tenant_id()
+    references app_public.tenants on delete cascade,
+  kind text not null references app_public.batch_kinds,
+  status text not null default 'pending'
+    check (status in ('pending', 'processing', 'completed', 'completed_with_errors', 'cancelled')),
+  total_items integer not null default 0 check (total_items >= 0),
+  metadata jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
+  idempotency_key text check (length(idempotency_key) between 1 and 200),
+  created_at timestamptz not null default now(),
+  started_at timestamptz,
+  finished_at timestamptz,
+  unique (tenant_id, idempotency_key),
+  -- Lets items reference (batch, tenant) together, so an item can't name another tenant.
+  unique (id, tenant_id),
+  check ((status in ('completed', 'completed_with_errors', 'cancelled')) = (finished_at is not null)),
+  check (status <> 'processing' or started_at is not null)
+);
+create index batches_tenant_id_created_at_idx on app_public.batches (tenant_id, created_at desc);
+create index batches_unfinished_idx on app_public.batches (status) where finished_at is null;
+create index batches_kind_idx on app_public.batches (kind);
+comment on table app_public.batches is 'A unit of work made of items; it finishes by itself when its last item reaches a terminal state.';
+comment on column app_public.batches.id is 'The batch''s id.';
+comment on column app_public.batches.tenant_id is 'The tenant that owns the batch.';
+comment on column app_public.batches.kind is 'What its items do; one of `batch_kinds`.';
+comment on column app_public.batches.status is '`pending` until an item starts, `processing` while items run, then `completed`, `completed_with_errors` (some items failed) or `cancelled`.';
+comment on column app_public.batches.total_items is 'How many items the batch holds.';
+comment on column app_public.batches.metadata is 'Free-form JSON object given at submission.';
+comment on column app_public.batches.idempotency_key is 'Submitting again with the same key returns this batch instead of creating another (unique per tenant).';
+comment on column app_public.batches.created_at is 'When the batch was submitted.';
+comment on column app_public.batches.started_at is 'When its first item started.';
+comment on column app_public.batches.finished_at is 'When its last item reached a terminal state.';
+
+create table app_private.batch_counters (
+  batch_id uuid primary key references app_public.batches on delete cascade,
+  pending_items integer not null default 0,
+  processing_items integer not null default 0,
+  succeeded_items integer not null default 0,
+  failed_items integer not null default 0,
+  cancelled_items integer not null default 0,
+  last_item_finished_at timestamptz,
+  sealed boolean not null default false,
+  updated_at timestamptz not null default now()
+);
+comment on table app_private.batch_counters is
+  'Items per status for each batch, kept by statement-level triggers on batch_items. Its row lock serialises the transactions that finish a batch''s items, so exactly one of them finalizes it. The sweeper checks it against the items.';
+comment on column app_private.batch_counters.sealed is
+  'Set when the transaction that created the batch commits: from then on its item list is complete, so the batch may finalize, and no item may be added.';
+comment on column app_private.batch_counters.last_item_finished_at is 'When an item of the batch last reached a terminal state.';
+comment on column app_private.batch_counters.updated_at is 'When the counters last moved: the batch''s last sign of progress.';

@@ -1,0 +1,329 @@
+-- Up Migration
+-- Batch items, and the triggers that keep counters, enqueue jobs and move the batch's status.
+-- Everything here is statement-level where rows arrive in bulk: a million-row INSERT ... SELECT
+-- costs one round of trigger work, not a million.
+
+create table app_public.batch_items (
+  id bigint generated always as identity primary key,
+  batch_id uuid not null,
+  tenant_id uuid not null,
+  payload jsonb not null default '{}' check (jsonb_typeof(payload) = 'object'),
+  status text not null default 'pending'
+    check (status in ('pending', 'processing', 'succeeded', 'failed', 'cancelled')),
+  attempts integer not null default 0 check (attempts >= 0),
+  last_error text,
+  result jsonb,
+  run_after timestamptz,
+  locked_by text,
+  started_at timestamptz,
+  finished_at timestamptz,
+  foreign key (batch_id, tenant_id) references app_public.batches (id, tenant_id) on delete cascade,
+  check ((status = 'processing') = (locked_by is not null)),
+  check ((status in ('succeeded', 'failed', 'cancelled')) = (finished_at is not null))
+);
+-- (batch_id, id), not (batch_id) alone: a chunk names its items by id within one batch.
+create index batch_items_batch_id_id_idx on app_public.batch_items (batch_id, id);
+-- Small (only running items): lets heartbeats and the sweeper find items of dead workers.
+create index batch_items_processing_idx on app_public.batch_items (locked_by) where status = 'processing';
+
+comment on table app_public.batch_items is 'One unit of work of a batch. Items only move forward: pending → processing → succeeded, failed or cancelled (failed items may be retried).';
+comment on column app_public.batch_items.id is 'The item''s id.';
+comment on column app_public.batch_items.batch_id is 'The batch the item belongs to.';
+comment on column app_public.batch_items.tenant_id is 'The tenant that owns the item (always the batch''s; filled in from the batch when omitted).';
+comment on column app_public.batch_items.payload is 'What to do, as a JSON object; its shape depends on the batch''s kind.';
+comment on column app_public.batch_items.status is '`pending`, `processing`, `succeeded`, `failed` or `cancelled`.';
+comment on column app_public.batch_items.attempts is 'How many times the item has been started.';
+comment on column app_public.batch_items.last_error is 'The error message of the last failed attempt.';
+comment on column app_public.batch_items.result is 'What the item produced (kind-specific JSON); numeric fields are summed into the run summary''s stats.';
+comment on column app_public.batch_items.run_after is 'While `pending` after a failed attempt: when the retry may start (backoff).';
+comment on column app_public.batch_items.locked_by is 'While `processing`: the worker running the item.';
+comment on column app_public.batch_items.started_at is 'When the last attempt started.';
+comment on column app_public.batch_items.finished_at is 'When the item reached a terminal state.';
+
+create function app_private.tg_batch_items__fill_tenant_id() returns trigger
+language plpgsql stable security definer set search_path to pg_catalog, pg_temp as $$
+begin
+  select b.tenant_id into new.tenant_id from app_public.batches b where b.id = new.batch_id;
+  return new;
+end
+$$;
+comment on function app_private.tg_batch_items__fill_tenant_id() is 'Gives an item its batch''s tenant when the INSERT leaves it out.';
+create trigger _100_fill_tenant_id before insert on app_public.batch_items
+  for each row when (new.tenant_id is null)
+  execute function app_private.tg_batch_items__fill_tenant_id();
+
+create function app_private.tg_batch_items__refuse_change() returns trigger
+language plpgsql as $$
+begin
+  if old.batch_id <> new.batch_id or old.tenant_id <> new.tenant_id then
+    raise exception 'batch item % cannot move to another batch or tenant', old.id using errcode = 'FLTRN';
+  end if;
+  raise exception 'batch item % cannot go from % to %', old.id, old.status, new.status
+    using errcode = 'FLTRN', hint = 'Items go pending → processing → succeeded, failed or cancelled; only failed items go back to pending.';
+end
+$$;
+comment on function app_private.tg_batch_items__refuse_change() is 'Raises FLTRN for an illegal status transition or an item moved between batches.';
+-- The WHEN clause is evaluated without calling any function, so legal updates cost nothing here.
+create trigger _200_guard_status_transition before update on app_public.batch_items
+  for each row when (
+    old.batch_id <> new.batch_id or old.tenant_id <> new.tenant_id
+    or (old.status <> new.status and not (
+         (old.status = 'pending' and new.status in ('processing', 'cancelled'))
+      or (old.status = 'processing' and new.status in ('pending', 'succeeded', 'failed', 'cancelled'))
+      or (old.status = 'failed' and new.status = 'pending')))
+  )
+  execute function app_private.tg_batch_items__refuse_change();
+
+-- What a batch's status must be, given its counters and whether it ever started.
+create function app_private.batch_status_for(c app_private.batch_counters, p_started boolean) returns text
+language sql immutable parallel safe as $$
+  select case
+    when c.sealed and c.pending_items + c.processing_items = 0 then
+      case when c.cancelled_items > 0 then 'cancelled'
+           when c.failed_items > 0 then 'completed_with_errors'
+           else 'completed' end
+    when p_started or c.processing_items > 0
+      or c.succeeded_items + c.failed_items + c.cancelled_items > 0 then 'processing'
+    else 'pending'
+  end
+$$;
+comment on function app_private.batch_status_for(app_private.batch_counters, boolean) is
+  'The one rule for a batch''s status: terminal once its item list is sealed and no item is pending or processing (cancelled if any item was cancelled, completed_with_errors if any failed), processing once anything started, else pending.';
+
+create function app_private.settle_batch(p_batch_id uuid) returns text
+language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
+declare
+  v_counters app_private.batch_counters;
+  v_batch app_public.batches;
+  v_status text;
+begin
+  select * into v_counters from app_private.batch_counters where batch_id = p_batch_id;
+  select * into v_batch from app_public.batches where id = p_batch_id;
+  if v_counters is null or v_batch is null then
+    return null;
+  end if;
+  v_status := app_private.batch_status_for(v_counters, v_batch.started_at is not null);
+  if v_status = v_batch.status then
+    return v_status;
+  end if;
+
+  update app_public.batches set
+    status = v_status,
+    started_at = case when v_status = 'processing' then coalesce(started_at, now()) else started_at end,
+    finished_at = case when v_status in ('completed', 'completed_with_errors', 'cancelled') then coalesce(finished_at, now()) end
+  where id = p_batch_id;
+
+  if v_status in ('completed', 'completed_with_errors', 'cancelled') then
+    -- The job key makes two racing finalizations (if one ever slipped through) one summary.
+    perform graphile_worker.add_job('aggregate_batch', json_build_object('batch_id', p_batch_id),
+      job_key => 'aggregate_batch:' || p_batch_id, max_attempts => 10);
+  else
+    -- Reopened (failed items retried, or counters corrected): its old summary no longer holds.
+    delete from app_public.run_summaries where batch_id = p_batch_id;
+  end if;
+  return v_status;
+end
+$$;
+comment on function app_private.settle_batch(uuid) is
+  'Moves a batch to the status its counters imply (see batch_status_for); on reaching a terminal status stamps finished_at and enqueues aggregate_batch. Callers hold the counters'' row lock, so exactly one transaction finalizes a batch.';
+
+create type app_private.status_delta as (batch_id uuid, status text, n integer, last_finished_at timestamptz);
+comment on type app_private.status_delta is 'A change of n items of one status in one batch (n < 0 when items left it).';
+
+create function app_private.apply_status_deltas(p_deltas app_private.status_delta[]) returns void
+language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
+declare
+  v_batch_id uuid;
+begin
+  for v_batch_id in
+    update app_private.batch_counters c set
+      pending_items = c.pending_items + d.pending,
+      processing_items = c.processing_items + d.processing,
+      succeeded_items = c.succeeded_items + d.succeeded,
+      failed_items = c.failed_items + d.failed,
+      cancelled_items = c.cancelled_items + d.cancelled,
+      last_item_finished_at = greatest(c.last_item_finished_at, d.last_finished_at),
+      updated_at = now()
+    from (
+      select batch_id,
+        coalesce(sum(n) filter (where status = 'pending'), 0) as pending,
+        coalesce(sum(n) filter (where status = 'processing'), 0) as processing,
+        coalesce(sum(n) filter (where status = 'succeeded'), 0) as succeeded,
+        coalesce(sum(n) filter (where status = 'failed'), 0) as failed,
+        coalesce(sum(n) filter (where status = 'cancelled'), 0) as cancelled,
+        max(last_finished_at) as last_finished_at
+      from unnest(p_deltas)
+      group by batch_id
+    ) d
+    where c.batch_id = d.batch_id
+      and (d.pending, d.processing, d.succeeded, d.failed, d.cancelled) <> (0, 0, 0, 0, 0)
+    returning c.batch_id
+  loop
+    perform app_private.settle_batch(v_batch_id);
+  end loop;
+end
+$$;
+comment on function app_private.apply_status_deltas(app_private.status_delta[]) is
+  'Adds item status changes to the batches'' counters (taking their row locks) and settles each batch whose counters moved.';
+
+create function app_private.tg_batch_items__count_statuses() returns trigger
+language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
+declare
+  v_deltas app_private.status_delta[];
+  v_sealed_batch uuid;
+begin
+  -- Transition tables exist only for the trigger's own event, hence one query per event.
+  if tg_op = 'INSERT' then
+    select c.batch_id into v_sealed_batch from app_private.batch_counters c
+      where c.sealed and c.batch_id in (select batch_id from new_items) limit 1;
+    if v_sealed_batch is not null then
+      raise exception 'batch % is closed: items can only be added in the transaction that creates the batch', v_sealed_batch
+        using errcode = 'FLSLD';
+    end if;
+    update app_public.batches b set total_items = b.total_items + i.n
+      from (select batch_id, count(*) as n from new_items group by batch_id) i
+      where b.id = i.batch_id;
+    select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
+      from (select batch_id, status, count(*)::integer as n, max(finished_at) as last_finished_at
+            from new_items group by batch_id, status) d;
+  elsif tg_op = 'UPDATE' then
+    select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
+      from (select batch_id, status, sum(n)::integer as n, max(finished_at) as last_finished_at
+            from (select batch_id, status, 1 as n, finished_at from new_items
+                  union all
+                  select batch_id, status, -1, null from old_items) s
+            group by batch_id, status) d
+      where n <> 0;
+  else
+    update app_public.batches b set total_items = b.total_items - i.n
+      from (select batch_id, count(*) as n from old_items group by batch_id) i
+      where b.id = i.batch_id;
+    select array_agg(row(batch_id, status, -n, null)::app_private.status_delta) into v_deltas
+      from (select batch_id, status, count(*)::integer as n from old_items group by batch_id, status) d;
+  end if;
+  if v_deltas is not null then
+    perform app_private.apply_status_deltas(v_deltas);
+  end if;
+  return null;
+end
+$$;
+comment on function app_private.tg_batch_items__count_statuses() is
+  'Keeps batch counters equal to the items'' statuses, once per statement, and settles the batches concerned.';
+create trigger _500_count_inserted after insert on app_public.batch_items
+  referencing new table as new_items for each statement
+  execute function app_private.tg_batch_items__count_statuses();
+create trigger _500_count_updated after update on app_public.batch_items
+  referencing old table as old_items new table as new_items for each statement
+  execute function app_private.tg_batch_items__count_statuses();
+create trigger _500_count_deleted after delete on app_public.batch_items
+  referencing old table as old_items for each statement
+  execute function app_private.tg_batch_items__count_statuses();
+
+create function app_private.enqueue_items(p_batch_ids uuid[], p_item_ids bigint[], p_run_at timestamptz default null)
+returns integer
+language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
+declare
+  v_jobs integer;
+begin
+  select count(*) into v_jobs from graphile_worker.add_jobs(array(
+    select row(k.task_identifier, json_build_object('batch_id', c.batch_id, 'item_ids', c.item_ids),
+               null, p_run_at, null, null, null, null)::graphile_worker.job_spec
+    from (
+      select u.batch_id, b.kind, array_agg(u.item_id order by u.item_id) as item_ids
+      from (select t.batch_id, t.item_id, row_number() over (partition by t.batch_id order by t.item_id) - 1 as position
+            from unnest(p_batch_ids, p_item_ids) as t(batch_id, item_id)) u
+      join app_public.batches b on b.id = u.batch_id
+      join app_public.batch_kinds k on k.kind = b.kind
+      group by u.batch_id, b.kind, u.position / k.chunk_size
+    ) c
+    join app_public.batch_kinds k on k.kind = c.kind
+  ));
+  return v_jobs;
+end
+$$;
+comment on function app_private.enqueue_items(uuid[], bigint[], timestamptz) is
+  'Enqueues jobs for the given items (parallel arrays of batch and item ids): one job per chunk of the kind''s chunk_size, run by the kind''s task, not before p_run_at. Returns the number of jobs.';
+
+create function app_private.tg_batch_items__enqueue_jobs() returns trigger
+language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
+begin
+  if tg_op = 'INSERT' then
+    perform app_private.enqueue_items(array_agg(batch_id), array_agg(id))
+      from new_items where status = 'pending'
+      having count(*) > 0;
+  elsif exists (select 1 from new_items where status = 'pending') then
+    -- Items that became pending again (a retry after backoff, a released item, a failed item
+    -- retried by hand) get a job that runs when their backoff ends.
+    perform app_private.enqueue_items(array_agg(n.batch_id), array_agg(n.id), n.run_after)
+      from new_items n join old_items o on o.id = n.id
+      where n.status = 'pending' and o.status <> 'pending'
+      group by n.run_after;
+  end if;
+  return null;
+end
+$$;
+comment on function app_private.tg_batch_items__enqueue_jobs() is
+  'Enqueues a job for every item that becomes pending (inserted, or back from processing or failed), in the same transaction: no pending item is ever without its job.';
+create trigger _600_enqueue_inserted after insert on app_public.batch_items
+  referencing new table as new_items for each statement
+  execute function app_private.tg_batch_items__enqueue_jobs();
+create trigger _600_enqueue_requeued after update on app_public.batch_items
+  referencing old table as old_items new table as new_items for each statement
+  execute function app_private.tg_batch_items__enqueue_jobs();
+
+-- Batches: counters from birth, a fresh start enforced, status changes checked against the counters.
+create function app_private.tg_batches__create_counters() returns trigger
+language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
+begin
+  insert into app_private.batch_counters (batch_id) values (new.id);
+  return null;
+end
+$$;
+comment on function app_private.tg_batches__create_counters() is 'Gives every new batch its counters row.';
+create trigger _100_create_counters after insert on app_public.batches
+  for each row execute function app_private.tg_batches__create_counters();
+
+create function app_private.tg_batches__refuse_new_status() returns trigger
+language plpgsql as $$
+begin
+  raise exception 'a new batch starts pending with no items: its status, counts and times follow its items'
+    using errcode = 'FLBST';
+end
+$$;
+comment on function app_private.tg_batches__refuse_new_status() is 'Raises FLBST for a batch inserted with a status, count or time of its own.';
+create trigger _050_guard_new_batch before insert on app_public.batches
+  for each row when (new.status <> 'pending' or new.total_items <> 0 or new.started_at is not null or new.finished_at is not null)
+  execute function app_private.tg_batches__refuse_new_status();
+
+create function app_private.tg_batches__check_status() returns trigger
+language plpgsql security definer set search_path to pg_catalog, pg_temp as $$
+declare
+  v_implied text;
+begin
+  select app_private.batch_status_for(c, new.started_at is not null) into v_implied
+    from app_private.batch_counters c where c.batch_id = new.id;
+  if new.status is distinct from v_implied then
+    raise exception 'batch % cannot be set to % while its items say %', new.id, new.status, v_implied
+      using errcode = 'FLBST', hint = 'A batch''s status follows its items: cancel_batch and retry_failed_items change them.';
+  end if;
+  return new;
+end
+$$;
+comment on function app_private.tg_batches__check_status() is 'Lets a batch''s status change only to what its counters imply.';
+create trigger _200_guard_status before update of status on app_public.batches
+  for each row when (old.status is distinct from new.status)
+  execute function app_private.tg_batches__check_status();
+
+create function app_private.tg_batches__seal() returns trigger
+language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
+begin
+  update app_private.batch_counters set sealed = true where batch_id = new.id;
+  perform app_private.settle_batch(new.id);
+  return null;
+end
+$$;
+comment on function app_private.tg_batches__seal() is
+  'At the commit of the transaction that created a batch: closes its item list and settles it, so an empty batch completes right away.';
+create constraint trigger _900_seal after insert on app_public.batches
+  deferrable initially deferred
+  for each row execute function app_private.tg_batches__seal();

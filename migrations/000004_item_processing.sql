@@ -1,0 +1,81 @@
+-- Up Migration
+-- The worker's side of the protocol: claim a chunk, record its outcomes, give items back.
+-- One statement each way per chunk; the counting triggers do the rest in the same transaction.
+
+create function app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text)
+returns table (id bigint, payload jsonb, attempts integer)
+language sql volatile as $$
+  update app_public.batch_items i set
+    status = 'processing',
+    locked_by = p_worker_id,
+    attempts = i.attempts + 1,
+    started_at = now(),
+    run_after = null
+  where i.batch_id = p_batch_id
+    and i.id = any(p_item_ids)
+    and i.status = 'pending'
+    and (i.run_after is null or i.run_after <= now())
+  returning i.id, i.payload, i.attempts
+$$;
+comment on function app_private.start_items(uuid, bigint[], text) is
+  'Claims the chunk''s items that are still pending and due, for one worker; items already claimed, finished or cancelled are skipped, so a job that runs twice does no work twice.';
+
+create function app_private.finish_items(p_worker_id text, p_outcomes jsonb) returns integer
+language plpgsql volatile as $$
+declare
+  v_recorded integer;
+begin
+  with outcome as (
+    select * from jsonb_to_recordset(p_outcomes) as o(id bigint, error text, result jsonb, permanent boolean)
+  ), recorded as (
+    update app_public.batch_items i set
+      status = case
+        when o.error is null then 'succeeded'
+        when coalesce(o.permanent, false) or i.attempts >= k.max_attempts then 'failed'
+        else 'pending' end,
+      result = o.result,
+      last_error = o.error,
+      locked_by = null,
+      finished_at = case when o.error is null or coalesce(o.permanent, false) or i.attempts >= k.max_attempts then now() end,
+      run_after = case when o.error is not null and not coalesce(o.permanent, false) and i.attempts < k.max_attempts
+        then now() + least(k.retry_delay * power(2, i.attempts - 1), k.max_retry_delay) end
+    from outcome o, app_public.batches b, app_public.batch_kinds k
+    -- Only items this worker still holds: a chunk recorded twice, or items cancelled or
+    -- handed to another worker meanwhile, change nothing (and no counter).
+    where i.id = o.id and i.status = 'processing' and i.locked_by = p_worker_id
+      and b.id = i.batch_id and k.kind = b.kind
+    returning i.id
+  )
+  select count(*) into v_recorded from recorded;
+  return v_recorded;
+end
+$$;
+comment on function app_private.finish_items(text, jsonb) is
+  'Records a chunk''s outcomes, `[{id, error, result, permanent}]`, in one statement: no error → succeeded; an error → pending again after a doubling backoff (the update trigger enqueues its retry), or failed after the kind''s last attempt or when `permanent`. Returns how many items it recorded.';
+
+create function app_private.release_items(p_worker_id text, p_item_ids bigint[], p_reason text, p_attempt_counts boolean)
+returns integer
+language plpgsql volatile as $$
+declare
+  v_released integer;
+begin
+  with released as (
+    update app_public.batch_items i set
+      status = case when p_attempt_counts and i.attempts >= k.max_attempts then 'failed' else 'pending' end,
+      attempts = case when p_attempt_counts then i.attempts else i.attempts - 1 end,
+      last_error = case when p_attempt_counts then p_reason else i.last_error end,
+      finished_at = case when p_attempt_counts and i.attempts >= k.max_attempts then now() end,
+      locked_by = null,
+      run_after = null
+    from app_public.batches b, app_public.batch_kinds k
+    where i.status = 'processing' and i.locked_by = p_worker_id
+      and (p_item_ids is null or i.id = any(p_item_ids))
+      and b.id = i.batch_id and k.kind = b.kind
+    returning i.id
+  )
+  select count(*) into v_released from released;
+  return v_released;
+end
+$$;
+comment on function app_private.release_items(text, bigint[], text, boolean) is
+  'Gives a worker''s processing items (all of them when p_item_ids is null) back to the queue (the update trigger enqueues them again). When the attempt counts (the worker died while running them), an item that has used its last attempt fails with p_reason instead, so an item that kills its worker can''t loop forever; when it does not (a clean shutdown before the item ran), the attempt is given back.';

@@ -1,0 +1,168 @@
+-- Up Migration
+-- Who may see and touch batches, and the functions of the public contract.
+
+alter table app_public.batches enable row level security;
+create policy select_own on app_public.batches for select
+  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
+create policy insert_own on app_public.batches for insert
+  with check (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
+grant select on app_public.batches to app_user, app_admin;
+grant insert (tenant_id, kind, metadata, idempotency_key) on app_public.batches to app_user, app_admin;
+
+alter table app_public.batch_items enable row level security;
+create policy select_own on app_public.batch_items for select
+  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
+create policy insert_own on app_public.batch_items for insert
+  with check (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
+-- Updates are how cancel_batch and retry_failed_items work; the transition guard limits them.
+create policy update_own on app_public.batch_items for update
+  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin())
+  with check (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
+grant select on app_public.batch_items to app_user, app_admin;
+grant insert (batch_id, tenant_id, payload) on app_public.batch_items to app_user, app_admin;
+grant update (status, attempts, run_after, locked_by, finished_at) on app_public.batch_items to app_user, app_admin;
+
+create function app_private.find_batch(p_batch_id uuid) returns app_public.batches
+language plpgsql stable as $$
+declare
+  v_batch app_public.batches;
+begin
+  -- Runs as the caller, so row level security decides: another tenant's batch is "not found".
+  select * into v_batch from app_public.batches where id = p_batch_id;
+  if v_batch.id is null then
+    raise exception 'batch % not found', p_batch_id using errcode = 'FLNFD';
+  end if;
+  return v_batch;
+end
+$$;
+comment on function app_private.find_batch(uuid) is 'The batch with this id as the caller may see it, or error FLNFD.';
+grant execute on function app_private.find_batch(uuid) to app_user, app_admin;
+
+create function app_public.submit_batch(
+  kind text,
+  items jsonb,
+  metadata jsonb default '{}',
+  idempotency_key text default null
+) returns app_public.batches
+language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+  v_tenant_id uuid := app_private.require_tenant_id();
+  v_batch app_public.batches;
+  v_bad_item bigint;
+begin
+  perform 1 from app_public.batch_kinds k where k.kind = submit_batch.kind;
+  if not found then
+    raise exception 'unknown batch kind "%"', submit_batch.kind
+      using errcode = 'FLKND', hint = 'The kinds are listed in batch_kinds.';
+  end if;
+  if submit_batch.items is null or jsonb_typeof(submit_batch.items) <> 'array' then
+    raise exception 'items must be a JSON array of payload objects, not %', coalesce(jsonb_typeof(submit_batch.items), 'null')
+      using errcode = 'FLITM';
+  end if;
+  select min(e.position) - 1 into v_bad_item
+    from jsonb_array_elements(submit_batch.items) with ordinality as e(payload, position)
+    where jsonb_typeof(e.payload) <> 'object';
+  if v_bad_item is not null then
+    raise exception 'item % is not a JSON object: each item''s payload must be an object', v_bad_item
+      using errcode = 'FLPAY';
+  end if;
+  if submit_batch.metadata is null or jsonb_typeof(submit_batch.metadata) <> 'object' then
+    raise exception 'metadata must be a JSON object' using errcode = 'FLMET';
+  end if;
+
+  insert into app_public.batches (tenant_id, kind, metadata, idempotency_key)
+  values (v_tenant_id, submit_batch.kind, submit_batch.metadata, submit_batch.idempotency_key)
+  on conflict (tenant_id, idempotency_key) do nothing
+  returning * into v_batch;
+  if v_batch.id is null then
+    -- The key was used before: that batch is the answer, whatever its state.
+    select * into v_batch from app_public.batches b
+      where b.tenant_id = v_tenant_id and b.idempotency_key = submit_batch.idempotency_key;
+    return v_batch;
+  end if;
+
+  insert into app_public.batch_items (batch_id, tenant_id, payload)
+  select v_batch.id, v_tenant_id, e.payload
+  from jsonb_array_elements(submit_batch.items) with ordinality as e(payload, position)
+  order by e.position;
+  return app_private.find_batch(v_batch.id);
+end
+$$;
+comment on function app_public.submit_batch(text, jsonb, jsonb, text) is
+  'Submits a batch of the given kind for the current tenant, one item per element of `items` (a JSON array of payload objects). With an `idempotencyKey` already used by this tenant, returns that batch and creates nothing. Its items start when the transaction commits.';
+
+create function app_public.cancel_batch(batch_id uuid) returns app_public.batches
+language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+  v_batch app_public.batches := app_private.find_batch(cancel_batch.batch_id);
+begin
+  update app_public.batch_items i set status = 'cancelled', finished_at = now(), locked_by = null
+  where i.batch_id = v_batch.id and i.status in ('pending', 'processing');
+  return app_private.find_batch(v_batch.id);
+end
+$$;
+comment on function app_public.cancel_batch(uuid) is
+  'Cancels every item of the batch that has not finished (a running item''s result is then ignored); the batch finishes as `cancelled`. A finished batch is returned unchanged.';
+
+create function app_public.retry_failed_items(batch_id uuid) returns app_public.batches
+language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+  v_batch app_public.batches := app_private.find_batch(retry_failed_items.batch_id);
+begin
+  update app_public.batch_items i set status = 'pending', attempts = 0, run_after = null, finished_at = null
+  where i.batch_id = v_batch.id and i.status = 'failed';
+  return app_private.find_batch(v_batch.id);
+end
+$$;
+comment on function app_public.retry_failed_items(uuid) is
+  'Puts the batch''s failed items back to `pending` with a fresh set of attempts and re-opens the batch; their last error stays visible until they run again.';
+
+create type app_public.batch_summary_request as (
+  state text,
+  retry_after_seconds integer,
+  summary app_public.run_summaries
+);
+comment on type app_public.batch_summary_request is 'The answer to request_batch_summary.';
+comment on column app_public.batch_summary_request.state is '`ready` (the summary is here), `pending` (being written: ask again after retry_after_seconds) or `not_finished` (the batch is still running).';
+comment on column app_public.batch_summary_request.retry_after_seconds is 'When `pending`: how long to wait before asking again.';
+comment on column app_public.batch_summary_request.summary is 'When `ready`: the run summary.';
+
+create function app_private.enqueue_batch_summary(p_batch_id uuid) returns void
+language sql volatile security definer set search_path to pg_catalog, pg_temp as $$
+  select graphile_worker.add_job('aggregate_batch', json_build_object('batch_id', p_batch_id),
+    job_key => 'aggregate_batch:' || p_batch_id, job_key_mode => 'unsafe_dedupe', max_attempts => 10);
+$$;
+comment on function app_private.enqueue_batch_summary(uuid) is
+  'Enqueues aggregate_batch for a batch unless a job for it is already waiting.';
+grant execute on function app_private.enqueue_batch_summary(uuid) to app_user, app_admin;
+
+create function app_public.request_batch_summary(batch_id uuid) returns app_public.batch_summary_request
+language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+  v_batch app_public.batches := app_private.find_batch(request_batch_summary.batch_id);
+  v_summary app_public.run_summaries;
+begin
+  if v_batch.finished_at is null then
+    return row('not_finished', null, null)::app_public.batch_summary_request;
+  end if;
+  select * into v_summary from app_public.run_summaries s where s.batch_id = v_batch.id;
+  if v_summary.batch_id is not null then
+    return row('ready', null, v_summary)::app_public.batch_summary_request;
+  end if;
+  perform app_private.enqueue_batch_summary(v_batch.id);
+  return row('pending', 2, null)::app_public.batch_summary_request;
+end
+$$;
+comment on function app_public.request_batch_summary(uuid) is
+  'The run summary of a batch: `ready` with the summary; `pending` with `retryAfterSeconds` when the batch finished but its summary is still being written (asking enqueues the work if it was lost); `not_finished` while items are still running.';
+
+grant execute on function
+  app_public.submit_batch(text, jsonb, jsonb, text),
+  app_public.cancel_batch(uuid),
+  app_public.retry_failed_items(uuid),
+  app_public.request_batch_summary(uuid)
+to app_user, app_admin;

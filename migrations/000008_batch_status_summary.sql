@@ -1,0 +1,87 @@
+-- Up Migration
+-- The one place clients read a batch's state from.
+
+-- The view runs as its caller (security_invoker), so the caller reads the counters: only those
+-- of batches it can see.
+alter table app_private.batch_counters enable row level security;
+create policy select_visible_batch on app_private.batch_counters for select
+  using (exists (select 1 from app_public.batches b where b.id = batch_id));
+grant select on app_private.batch_counters to app_user, app_admin;
+
+create function app_private.batch_stuck_reason(
+  p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamptz
+) returns text
+language sql stable security definer set search_path to pg_catalog, pg_temp as $$
+  select case
+    when not exists (select 1 from app_private.workers w
+                     where w.last_seen_at >= now() - app_private.worker_stale_after())
+      then 'no_worker_alive'
+    when p_processing_items > 0 and exists (
+      select 1 from app_public.batch_items i
+      where i.status = 'processing' and i.batch_id = p_batch_id
+        and not exists (select 1 from app_private.workers w
+                        where w.id = i.locked_by and w.last_seen_at >= now() - app_private.worker_stale_after()))
+      then 'items_held_by_dead_worker'
+    when p_pending_items > 0 and p_processing_items = 0 and not exists (
+      select 1 from app_public.batch_items i
+      where i.batch_id = p_batch_id and i.status = 'pending' and (i.run_after is null or i.run_after <= now()))
+      then 'waiting_for_retry_backoff'
+    when p_pending_items > 0 and p_processing_items = 0 and p_updated_at < now() - interval '5 minutes'
+      and not exists (select 1 from graphile_worker.jobs j
+                      join app_public.batches b on b.id = p_batch_id
+                      join app_public.batch_kinds k on k.kind = b.kind
+                      where j.task_identifier = k.task_identifier and j.attempts < j.max_attempts)
+      then 'items_without_job'
+  end
+$$;
+comment on function app_private.batch_stuck_reason(uuid, integer, integer, timestamptz) is
+  'Why an unfinished batch is not moving, or null. See batch_status_summary.stuck_reason.';
+grant execute on function app_private.batch_stuck_reason(uuid, integer, integer, timestamptz) to app_user, app_admin;
+
+create view app_public.batch_status_summary with (security_invoker = true) as
+select
+  b.id as batch_id,
+  b.tenant_id,
+  b.kind,
+  b.status,
+  b.total_items,
+  c.pending_items,
+  c.processing_items,
+  c.succeeded_items,
+  c.failed_items,
+  c.cancelled_items,
+  case
+    when b.total_items = 0 then case when b.finished_at is null then 0 else 1 end
+    else round((c.succeeded_items + c.failed_items + c.cancelled_items)::numeric / b.total_items, 4)
+  end as progress,
+  b.created_at,
+  b.started_at,
+  b.finished_at,
+  c.last_item_finished_at,
+  exists (select 1 from app_public.run_summaries s where s.batch_id = b.id) as has_summary,
+  case when b.finished_at is null then
+    app_private.batch_stuck_reason(b.id, c.pending_items, c.processing_items, c.updated_at)
+  end as stuck_reason
+from app_public.batches b
+join app_private.batch_counters c on c.batch_id = b.id;
+
+comment on view app_public.batch_status_summary is E'One row per batch: where it stands, read from counters kept by the database.\n@primaryKey batch_id\n@foreignKey (batch_id) references app_public.batches (id)|@fieldName batch|@foreignFieldName statusSummary\n@foreignKey (tenant_id) references app_public.tenants (id)';
+comment on column app_public.batch_status_summary.batch_id is 'The batch.';
+comment on column app_public.batch_status_summary.tenant_id is 'The tenant that owns it.';
+comment on column app_public.batch_status_summary.kind is 'Its kind.';
+comment on column app_public.batch_status_summary.status is 'Its status (see batches.status).';
+comment on column app_public.batch_status_summary.total_items is 'Items in the batch.';
+comment on column app_public.batch_status_summary.pending_items is 'Items waiting to run (including those waiting out a retry''s backoff).';
+comment on column app_public.batch_status_summary.processing_items is 'Items running now.';
+comment on column app_public.batch_status_summary.succeeded_items is 'Items that succeeded.';
+comment on column app_public.batch_status_summary.failed_items is 'Items that failed after their last attempt.';
+comment on column app_public.batch_status_summary.cancelled_items is 'Items cancelled.';
+comment on column app_public.batch_status_summary.progress is 'Share of items in a terminal state, from 0 to 1 (1 for a finished empty batch).';
+comment on column app_public.batch_status_summary.created_at is 'When the batch was submitted.';
+comment on column app_public.batch_status_summary.started_at is 'When its first item started.';
+comment on column app_public.batch_status_summary.finished_at is 'When it finished.';
+comment on column app_public.batch_status_summary.last_item_finished_at is 'When an item last reached a terminal state.';
+comment on column app_public.batch_status_summary.has_summary is 'Whether its run summary has been written.';
+comment on column app_public.batch_status_summary.stuck_reason is
+  'Null when all is well (or the batch is finished). Otherwise why it is not moving: `no_worker_alive` (no worker heartbeat is fresh), `items_held_by_dead_worker` (the sweeper will release them), `waiting_for_retry_backoff` (every pending item waits for its retry time), `items_without_job` (pending items lost their jobs; the sweeper will enqueue them again).';
+grant select on app_public.batch_status_summary to app_user, app_admin;

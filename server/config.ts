@@ -1,0 +1,30 @@
+// Configuration, from the environment only; every variable is listed in the README.
+import path from 'node:path';
+
+function integer(name: string, fallback: number, min = 0): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${name} must be an integer of at least ${min}, not "${raw}"`);
+  }
+  return value;
+}
+
+export interface Config {
+  /** The server to use; unset means an embedded PostgreSQL under dataDir. */
+  databaseUrl: string | undefined;
+  /** Where the embedded database and generated secrets live. */
+  dataDir: string;
+  port: number;
+  workerConcurrency: number;
+}
+
+export function loadConfig(): Config {
+  return {
+    databaseUrl: process.env.DATABASE_URL || undefined,
+    dataDir: path.resolve(process.env.FINISHLINE_DATA_DIR || '.finishline'),
+    port: integer('PORT', 5678, 1),
+    workerConcurrency: integer('WORKER_CONCURRENCY', 4, 1),
+  };
+}

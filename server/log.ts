@@ -1,0 +1,53 @@
+// Structured logs: one JSON object per line on stdout, from the server and the worker alike.
+import { Logger, type LogFunctionFactory } from 'graphile-worker';
+
+type Level = 'debug' | 'info' | 'warning' | 'error';
+type Fields = Record<string, unknown>;
+
+const levels: Record<Level, number> = { debug: 10, info: 20, warning: 30, error: 40 };
+const minimum = levels[(process.env.LOG_LEVEL as Level | undefined) ?? 'info'] ?? levels.info;
+
+function write(level: Level, msg: string, fields: Fields): void {
+  if (levels[level] < minimum) return;
+  const line: Fields = { time: new Date().toISOString(), level, msg };
+  for (const [key, value] of Object.entries(fields)) {
+    if (value !== undefined) line[key] = value instanceof Error ? value.message : value;
+  }
+  process.stdout.write(JSON.stringify(line) + '\n');
+}
+
+export interface Log {
+  debug(msg: string, fields?: Fields): void;
+  info(msg: string, fields?: Fields): void;
+  warn(msg: string, fields?: Fields): void;
+  error(msg: string, fields?: Fields): void;
+  child(fields: Fields): Log;
+}
+
+export function createLog(base: Fields = {}): Log {
+  return {
+    debug: (msg, fields) => write('debug', msg, { ...base, ...fields }),
+    info: (msg, fields) => write('info', msg, { ...base, ...fields }),
+    warn: (msg, fields) => write('warning', msg, { ...base, ...fields }),
+    error: (msg, fields) => write('error', msg, { ...base, ...fields }),
+    child: (fields) => createLog({ ...base, ...fields }),
+  };
+}
+
+export const log = createLog();
+
+/** Graphile Worker's logger, writing the same JSON lines (job and task ids become fields). */
+const workerLogFactory: LogFunctionFactory = (scope) => (level, message, meta) => {
+  const { job, ...fields } = (meta ?? {}) as Fields & { job?: { id?: string } };
+  // One line per finished job is noise at info level: a batch of a million items makes thousands.
+  const quiet = message.startsWith('Completed task');
+  write(quiet ? 'debug' : level === 'warning' ? 'warning' : (level as Level), message, {
+    component: 'worker',
+    worker_id: scope.workerId,
+    task: scope.taskIdentifier,
+    job_id: scope.jobId ?? job?.id,
+    ...fields,
+  });
+};
+
+export const workerLogger = new Logger(workerLogFactory);

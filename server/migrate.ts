@@ -1,0 +1,46 @@
+// Schema migrations: Graphile Worker's own first (our triggers call graphile_worker.add_job, and
+// plpgsql would accept them before that schema exists), then ours from migrations/.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runMigrations } from 'graphile-worker';
+import { runner } from 'node-pg-migrate';
+import pg from 'pg';
+import { workerLogger, type Log } from './log.ts';
+
+export const migrationsDir = fileURLToPath(new URL('../migrations', import.meta.url));
+
+export async function migrate(connectionString: string, log: Log): Promise<void> {
+  await runMigrations({ connectionString, logger: workerLogger });
+  const applied = await runner({
+    databaseUrl: connectionString,
+    dir: migrationsDir,
+    direction: 'up',
+    migrationsTable: 'migrations',
+    migrationsSchema: 'app_private',
+    createMigrationsSchema: true,
+    checkOrder: true,
+    log: () => {},
+  });
+  for (const migration of applied) log.info('applied migration', { migration: path.basename(migration.path) });
+  log.info('database schema is current', { migrations_applied: applied.length });
+}
+
+/** Names of migrations in migrations/ that the database has not applied (empty when current). */
+export async function pendingMigrations(connectionString: string): Promise<string[]> {
+  const files = fs
+    .readdirSync(migrationsDir)
+    .filter((file) => file.endsWith('.sql'))
+    .map((file) => file.replace(/\.sql$/, ''));
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>(
+      `select name from app_private.migrations where to_regclass('app_private.migrations') is not null`,
+    ).catch(() => ({ rows: [] as Array<{ name: string }> }));
+    const applied = new Set(rows.map((row) => row.name));
+    return files.filter((file) => !applied.has(file)).sort();
+  } finally {
+    await client.end();
+  }
+}

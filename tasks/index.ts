@@ -1,0 +1,10 @@
+// The task list: every task the worker runs, by identifier (one file each, named after it).
+import type { TaskList } from 'graphile-worker';
+import { aggregate_batch } from './aggregate_batch.ts';
+import { fail } from './fail.ts';
+import { noop } from './noop.ts';
+import { sweep_batches } from './sweep_batches.ts';
+
+export const taskList: TaskList = { aggregate_batch, fail, noop, sweep_batches };
+
+export const crontabPath = new URL('./crontab', import.meta.url);

@@ -1,0 +1,206 @@
+// Test helpers: a database cloned from the template per test file, real worker processes, and
+// acting as a tenant the way a GraphQL request would (role + JWT claims in the transaction).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, inject } from 'vitest';
+import { databaseUrl } from './database_url.ts';
+
+export interface TestDatabase {
+  name: string;
+  url: string;
+  /** Connects as the database owner (no row level security). */
+  pool: pg.Pool;
+}
+
+const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+const running = new Set<WorkerProcess>();
+
+/**
+ * A fresh database for this test file, cloned from the migrated template; `settings` become
+ * database-level settings (e.g. a short `finishline.worker_stale_after`). Dropped afterwards
+ * unless KEEP_TEST_DATABASES is set.
+ */
+export function useTestDatabase(settings: Record<string, string> = {}): TestDatabase {
+  const db = {} as TestDatabase;
+  const admin = new pg.Client({ connectionString: inject('adminUrl') });
+  beforeAll(async () => {
+    db.name = `finishline_test_${randomBytes(5).toString('hex')}`;
+    db.url = databaseUrl(inject('adminUrl'), db.name);
+    await admin.connect();
+    await admin.query(`create database ${db.name} template ${inject('templateDatabase')}`);
+    for (const [key, value] of Object.entries(settings)) {
+      await admin.query(`alter database ${db.name} set ${key} = ${pg.escapeLiteral(value)}`);
+    }
+    db.pool = new pg.Pool({ connectionString: db.url, max: 8 });
+  });
+  afterAll(async () => {
+    await Promise.all([...running].map((worker) => worker.kill()));
+    await db.pool?.end();
+    if (!process.env.KEEP_TEST_DATABASES) await admin.query(`drop database if exists ${db.name} with (force)`);
+    await admin.end();
+  });
+  return db;
+}
+
+export interface WorkerProcess {
+  pid: number;
+  /** Everything it logged so far. */
+  output(): string;
+  /** Sends SIGTERM (or the given signal) and waits for it to exit; resolves with its exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** SIGKILL: a crash, with no chance to clean up. */
+  kill(): Promise<number | null>;
+}
+
+/** Starts `finishline worker` as a real process and waits until it has registered its heartbeat. */
+export async function startWorkerProcess(
+  db: TestDatabase,
+  options: { concurrency?: number; env?: Record<string, string> } = {},
+): Promise<WorkerProcess> {
+  const child: ChildProcess = spawn(process.execPath, [cliPath, 'worker'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: db.url,
+      WORKER_CONCURRENCY: String(options.concurrency ?? 4),
+      LOG_LEVEL: 'info',
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const worker: WorkerProcess = {
+    pid: child.pid!,
+    output: () => output,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const code = await exited;
+      running.delete(worker);
+      return code;
+    },
+    kill() {
+      return worker.stop('SIGKILL');
+    },
+  };
+  running.add(worker);
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`worker exited early:\n${output}`);
+      return output.includes('"msg":"worker started"') && (await workerRegistered(db, child.pid!));
+    },
+    { timeoutMs: 20_000, what: 'the worker to start' },
+  );
+  return worker;
+}
+
+async function workerRegistered(db: TestDatabase, pid: number): Promise<boolean> {
+  const { rowCount } = await db.pool.query('select 1 from app_private.workers where pid = $1', [pid]);
+  return (rowCount ?? 0) > 0;
+}
+
+/** Polls until `check` returns a truthy value, and returns it. */
+export async function waitFor<T>(
+  check: () => Promise<T | false | null | undefined> | T | false | null | undefined,
+  { timeoutMs = 30_000, intervalMs = 50, what = 'a condition' }: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+export async function createTenant(db: TestDatabase, name = `tenant-${randomBytes(4).toString('hex')}`): Promise<string> {
+  const { rows } = await db.pool.query<{ id: string }>('insert into app_public.tenants (name) values ($1) returning id', [name]);
+  return rows[0].id;
+}
+
+/** Runs `fn` in a transaction as `app_user` of the tenant, as a GraphQL request would. */
+export async function asTenant<T>(db: TestDatabase, tenantId: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return asRole(db, 'app_user', { tenant_id: tenantId }, fn);
+}
+
+export async function asRole<T>(
+  db: TestDatabase,
+  role: 'app_user' | 'app_admin' | 'app_anonymous',
+  claims: Record<string, string>,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await db.pool.connect();
+  try {
+    await client.query('begin');
+    await client.query(`set local role ${role}`);
+    for (const [claim, value] of Object.entries({ role, ...claims })) {
+      await client.query('select set_config($1, $2, true)', [`jwt.claims.${claim}`, value]);
+    }
+    const result = await fn(client);
+    await client.query('commit');
+    return result;
+  } catch (error) {
+    await client.query('rollback');
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+export interface BatchRow {
+  id: string;
+  status: string;
+  total_items: number;
+}
+
+export async function submitBatch(
+  db: TestDatabase,
+  tenantId: string,
+  kind: string,
+  items: unknown[],
+  options: { metadata?: object; idempotencyKey?: string } = {},
+): Promise<BatchRow> {
+  return asTenant(db, tenantId, async (client) => {
+    const { rows } = await client.query<BatchRow>(
+      'select id, status, total_items from app_public.submit_batch($1, $2::jsonb, $3::jsonb, $4)',
+      [kind, JSON.stringify(items), JSON.stringify(options.metadata ?? {}), options.idempotencyKey ?? null],
+    );
+    return rows[0];
+  });
+}
+
+export interface StatusSummary {
+  batch_id: string;
+  status: string;
+  total_items: number;
+  pending_items: number;
+  processing_items: number;
+  succeeded_items: number;
+  failed_items: number;
+  cancelled_items: number;
+  progress: string;
+  finished_at: Date | null;
+  last_item_finished_at: Date | null;
+  has_summary: boolean;
+  stuck_reason: string | null;
+}
+
+export async function statusOf(db: TestDatabase, batchId: string): Promise<StatusSummary> {
+  const { rows } = await db.pool.query<StatusSummary>('select * from app_public.batch_status_summary where batch_id = $1', [batchId]);
+  if (!rows[0]) throw new Error(`no batch ${batchId}`);
+  return rows[0];
+}
+
+/** Waits until the batch is finished and its summary written. */
+export async function waitForSummary(db: TestDatabase, batchId: string, timeoutMs = 30_000): Promise<StatusSummary> {
+  return waitFor(
+    async () => {
+      const status = await statusOf(db, batchId);
+      return status.finished_at && status.has_summary ? status : null;
+    },
+    { timeoutMs, what: `batch ${batchId} to finish with a summary` },
+  );
+}
