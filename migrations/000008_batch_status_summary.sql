@@ -23,6 +23,9 @@ language sql stable security definer set search_path to pg_catalog, pg_temp as $
                         where w.id = i.locked_by and w.last_seen_at >= now() - app_private.worker_stale_after()))
       then 'items_held_by_dead_worker'
     when p_pending_items > 0 and p_processing_items = 0 and not exists (
+      select 1 from app_public.batch_items i where i.batch_id = p_batch_id and i.status = 'pending')
+      then 'counters_out_of_date'
+    when p_pending_items > 0 and p_processing_items = 0 and not exists (
       select 1 from app_public.batch_items i
       where i.batch_id = p_batch_id and i.status = 'pending' and (i.run_after is null or i.run_after <= now()))
       then 'waiting_for_retry_backoff'
@@ -83,5 +86,5 @@ comment on column app_public.batch_status_summary.finished_at is 'When it finish
 comment on column app_public.batch_status_summary.last_item_finished_at is 'When an item last reached a terminal state.';
 comment on column app_public.batch_status_summary.has_summary is 'Whether its run summary has been written.';
 comment on column app_public.batch_status_summary.stuck_reason is
-  'Null when all is well (or the batch is finished). Otherwise why it is not moving: `no_worker_alive` (no worker heartbeat is fresh), `items_held_by_dead_worker` (the sweeper will release them), `waiting_for_retry_backoff` (every pending item waits for its retry time), `items_without_job` (pending items lost their jobs; the sweeper will enqueue them again).';
+  'Null when all is well (or the batch is finished). Otherwise why it is not moving: `no_worker_alive` (no worker heartbeat is fresh), `items_held_by_dead_worker` (the sweeper will release them), `counters_out_of_date` (the counters say items are pending but none is; the sweeper will correct them), `waiting_for_retry_backoff` (every pending item waits for its retry time), `items_without_job` (pending items lost their jobs; the sweeper will enqueue them again).';
 grant select on app_public.batch_status_summary to app_user, app_admin;

@@ -79,16 +79,19 @@ export function itemTask<P>(handler: ItemHandler<P>): Task {
     if (items.length === 0) return;
 
     const outcomes: Outcome[] = [];
-    const notStarted: string[] = [];
+    const interrupted: string[] = [];
     let next = 0;
     const lane = async () => {
       while (next < items.length) {
         const item = items[next++];
         if (helpers.abortSignal.aborted) {
-          notStarted.push(item.id);
+          interrupted.push(item.id);
           continue;
         }
-        outcomes.push(await runItem(handler, item, payload.batch_id, helpers));
+        const outcome = await runItem(handler, item, payload.batch_id, helpers);
+        // Cut short by the shutdown: not the item's fault, so the attempt is given back.
+        if (outcome.error !== null && helpers.abortSignal.aborted) interrupted.push(item.id);
+        else outcomes.push(outcome);
       }
     };
     await Promise.all(Array.from({ length: Math.min(handler.concurrency ?? 1, items.length) }, lane));
@@ -96,9 +99,9 @@ export function itemTask<P>(handler: ItemHandler<P>): Task {
     if (outcomes.length > 0) {
       await helpers.query('select app_private.finish_items($1, $2::jsonb)', [workerId, JSON.stringify(outcomes)]);
     }
-    if (notStarted.length > 0) {
-      await helpers.query('select app_private.release_items($1, $2::bigint[], null, false)', [workerId, notStarted]);
-      helpers.logger.info(`released ${notStarted.length} items not started before shutdown`, { batch_id: payload.batch_id });
+    if (interrupted.length > 0) {
+      await helpers.query('select app_private.release_items($1, $2::bigint[], null, false)', [workerId, interrupted]);
+      helpers.logger.info(`released ${interrupted.length} items interrupted by shutdown`, { batch_id: payload.batch_id });
     }
   };
 }

@@ -1,0 +1,133 @@
+// Bad input gets a clear error with a stable code and writes nothing; illegal states are refused
+// by the database itself; a tenant sees and touches only its own batches.
+import { beforeAll, describe, expect, test } from 'vitest';
+import { asRole, asTenant, createTenant, submitBatch, useTestDatabase } from './helpers.ts';
+
+const db = useTestDatabase();
+let tenant: string;
+let otherTenant: string;
+
+beforeAll(async () => {
+  tenant = await createTenant(db);
+  otherTenant = await createTenant(db);
+});
+
+async function rowCounts() {
+  const { rows } = await db.pool.query(
+    `select (select count(*) from app_public.batches)::int as batches,
+            (select count(*) from app_public.batch_items)::int as items,
+            (select count(*) from graphile_worker.jobs)::int as jobs`,
+  );
+  return rows[0];
+}
+
+function submitAs(tenantId: string, sql: string, params: unknown[]) {
+  return asTenant(db, tenantId, (client) => client.query(sql, params));
+}
+
+describe('submit_batch refuses bad input and writes nothing', () => {
+  test.each([
+    ['an unknown kind', ['teleport', '[{}]', '{}'], 'FLKND', 'unknown batch kind "teleport"'],
+    ['items that are not an array', ['noop', '{"url": "x"}', '{}'], 'FLITM', 'items must be a JSON array of payload objects, not object'],
+    ['items that are null', ['noop', null, '{}'], 'FLITM', 'items must be a JSON array of payload objects, not null'],
+    ['a payload that is not an object', ['noop', '[{}, 3, {}]', '{}'], 'FLPAY', 'item 1 is not a JSON object: each item\'s payload must be an object'],
+    ['metadata that is not an object', ['noop', '[{}]', '[1]'], 'FLMET', 'metadata must be a JSON object'],
+  ])('%s', async (_case, params, code, message) => {
+    const before = await rowCounts();
+    await expect(submitAs(tenant, 'select * from app_public.submit_batch($1, $2::jsonb, $3::jsonb)', params)).rejects.toMatchObject({
+      code,
+      message,
+    });
+    expect(await rowCounts()).toEqual(before);
+  });
+
+  test('without a tenant in the request', async () => {
+    await expect(
+      asRole(db, 'app_user', {}, (client) => client.query(`select * from app_public.submit_batch('noop', '[{}]')`)),
+    ).rejects.toMatchObject({ code: 'FLTEN' });
+  });
+});
+
+describe('functions given a batch that does not exist', () => {
+  test.each(['cancel_batch', 'retry_failed_items', 'request_batch_summary'])('%s says not found', async (fn) => {
+    const missing = '00000000-0000-4000-8000-000000000000';
+    await expect(submitAs(tenant, `select * from app_public.${fn}($1)`, [missing])).rejects.toMatchObject({
+      code: 'FLNFD',
+      message: `batch ${missing} not found`,
+    });
+  });
+
+  test('or a batch id that is not a uuid', async () => {
+    await expect(submitAs(tenant, 'select * from app_public.cancel_batch($1)', ['42'])).rejects.toMatchObject({ code: '22P02' });
+  });
+});
+
+describe('illegal states are refused by the database', () => {
+  test('a succeeded item can not go back to processing', async () => {
+    const batch = await submitBatch(db, tenant, 'noop', [{}]);
+    await db.pool.query(`update app_public.batch_items set status = 'processing', locked_by = 'w', attempts = 1 where batch_id = $1`, [batch.id]);
+    await db.pool.query(`update app_public.batch_items set status = 'succeeded', locked_by = null, finished_at = now() where batch_id = $1`, [batch.id]);
+    await expect(
+      db.pool.query(`update app_public.batch_items set status = 'processing', locked_by = 'w', finished_at = null where batch_id = $1`, [batch.id]),
+    ).rejects.toMatchObject({ code: 'FLTRN' });
+    await expect(
+      db.pool.query(`update app_public.batch_items set status = 'pending', finished_at = null where batch_id = $1`, [batch.id]),
+    ).rejects.toMatchObject({ code: 'FLTRN' });
+  });
+
+  test("a batch's status can not be set against its items", async () => {
+    const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
+    await expect(
+      db.pool.query(`update app_public.batches set status = 'completed', finished_at = now() where id = $1`, [batch.id]),
+    ).rejects.toMatchObject({ code: 'FLBST', message: `batch ${batch.id} cannot be set to completed while its items say pending` });
+  });
+
+  test('a batch can not be inserted already finished', async () => {
+    await expect(
+      db.pool.query(`insert into app_public.batches (tenant_id, kind, status, finished_at) values ($1, 'noop', 'completed', now())`, [tenant]),
+    ).rejects.toMatchObject({ code: 'FLBST' });
+  });
+
+  test('an item can not name a batch of another tenant', async () => {
+    const batch = await submitBatch(db, otherTenant, 'noop', [{}]);
+    await expect(
+      db.pool.query(`insert into app_public.batch_items (batch_id, tenant_id) values ($1, $2)`, [batch.id, tenant]),
+    ).rejects.toMatchObject({ code: '23503' });
+  });
+});
+
+describe('tenants are kept apart by row level security', () => {
+  test("a tenant neither sees nor changes another tenant's batches", async () => {
+    const theirs = await submitBatch(db, otherTenant, 'noop', [{}, {}]);
+    const seen = await asTenant(db, tenant, async (client) => {
+      const queries = {
+        batches: 'select count(*)::int as n from app_public.batches where id = $1',
+        items: 'select count(*)::int as n from app_public.batch_items where batch_id = $1',
+        status: 'select count(*)::int as n from app_public.batch_status_summary where batch_id = $1',
+        counters: 'select count(*)::int as n from app_private.batch_counters where batch_id = $1',
+      };
+      const counts: Record<string, number> = {};
+      for (const [name, sql] of Object.entries(queries)) counts[name] = (await client.query(sql, [theirs.id])).rows[0].n;
+      const updated = await client.query(`update app_public.batch_items set status = 'cancelled', finished_at = now() where batch_id = $1`, [theirs.id]);
+      counts.updated = updated.rowCount ?? -1;
+      return counts;
+    });
+    expect(seen).toEqual({ batches: 0, items: 0, status: 0, counters: 0, updated: 0 });
+    await expect(submitAs(tenant, 'select * from app_public.cancel_batch($1)', [theirs.id])).rejects.toMatchObject({ code: 'FLNFD' });
+    const { rows } = await db.pool.query(`select status from app_public.batch_items where batch_id = $1`, [theirs.id]);
+    expect(rows.every((row) => row.status === 'pending')).toBe(true);
+  });
+
+  test('an admin sees every tenant; an anonymous request sees no batch at all', async () => {
+    await submitBatch(db, tenant, 'noop', [{}]);
+    await submitBatch(db, otherTenant, 'noop', [{}]);
+    const tenantsSeen = await asRole(db, 'app_admin', {}, async (client) => {
+      const { rows } = await client.query('select count(distinct tenant_id)::int as n from app_public.batch_status_summary');
+      return rows[0].n;
+    });
+    expect(tenantsSeen).toBe(2);
+    await expect(
+      asRole(db, 'app_anonymous', {}, (client) => client.query('select * from app_public.batches')),
+    ).rejects.toMatchObject({ code: '42501' });
+  });
+});

@@ -1,0 +1,105 @@
+// Finalization is state-driven: the transaction that finishes a batch's last item finalizes it,
+// exactly once, even when workers race on the last items.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createTenant, startWorkerProcess, submitBatch, useTestDatabase, waitFor, waitForSummary, type WorkerProcess } from './helpers.ts';
+
+const db = useTestDatabase();
+let tenant: string;
+
+beforeAll(async () => {
+  tenant = await createTenant(db);
+  // Observers, in this test database only: every status change of a batch, every summary write.
+  await db.pool.query(`
+    create table public.observed_batch_statuses (batch_id uuid, status text, at timestamptz default clock_timestamp());
+    create function public.observe_batch_status() returns trigger language plpgsql as $$
+    begin insert into public.observed_batch_statuses (batch_id, status) values (new.id, new.status); return null; end $$;
+    create trigger observe after update of status on app_public.batches for each row execute function public.observe_batch_status();
+    create table public.observed_summary_writes (batch_id uuid);
+    create function public.observe_summary_write() returns trigger language plpgsql as $$
+    begin insert into public.observed_summary_writes values (new.batch_id); return null; end $$;
+    create trigger observe after insert or update on app_public.run_summaries for each row execute function public.observe_summary_write();
+    create table public.observed_claims (item_id bigint, worker_id text);
+    create function public.observe_claim() returns trigger language plpgsql as $$
+    begin insert into public.observed_claims values (new.id, new.locked_by); return null; end $$;
+    create trigger observe after update of status on app_public.batch_items for each row
+      when (new.status = 'processing') execute function public.observe_claim();
+  `);
+});
+
+describe('a batch whose last item finishes while the worker then sits idle', () => {
+  let worker: WorkerProcess;
+  beforeAll(async () => (worker = await startWorkerProcess(db)));
+  afterAll(() => worker.stop());
+
+  test('is finalized by the transaction that finished that item', async () => {
+    const batch = await submitBatch(db, tenant, 'noop', [{}, { sleep_ms: 200 }, { sleep_ms: 400 }]);
+    await waitForSummary(db, batch.id);
+    const { rows } = await db.pool.query(
+      `select b.status, b.finished_at, max(i.finished_at) as last_item_finished_at,
+              (select count(*)::int from graphile_worker.jobs) as jobs_left
+       from app_public.batches b join app_public.batch_items i on i.batch_id = b.id
+       where b.id = $1 group by b.id`,
+      [batch.id],
+    );
+    expect(rows[0].status).toBe('completed');
+    // now() is the transaction's start time: equal timestamps mean one transaction did both.
+    expect(rows[0].finished_at).toEqual(rows[0].last_item_finished_at);
+    // Nothing was left for a later job to notice: the queue is empty.
+    expect(rows[0].jobs_left).toBe(0);
+  });
+});
+
+describe('two workers racing on the last items', () => {
+  test('finalize each batch once and write one summary', async () => {
+    // Small chunks, so that each batch's chunks run on both workers at the same moment.
+    await db.pool.query(`update app_public.batch_kinds set chunk_size = 5 where kind = 'noop'`);
+    const workers = [await startWorkerProcess(db, { concurrency: 8 }), await startWorkerProcess(db, { concurrency: 8 })];
+    const batches = await Promise.all(
+      Array.from({ length: 30 }, () => submitBatch(db, tenant, 'noop', Array.from({ length: 100 }, () => ({ sleep_ms: 5 })))),
+    );
+    const ids = batches.map((batch) => batch.id);
+    await waitFor(
+      async () => {
+        const { rows } = await db.pool.query('select count(*)::int as n from app_public.run_summaries where batch_id = any($1)', [ids]);
+        return rows[0].n === ids.length;
+      },
+      { timeoutMs: 60_000, what: 'every batch to be summarised' },
+    );
+    await Promise.all(workers.map((worker) => worker.stop()));
+
+    const { rows: finalizations } = await db.pool.query(
+      `select batch_id, count(*)::int as n from public.observed_batch_statuses
+       where batch_id = any($1) and status = 'completed' group by batch_id`,
+      [ids],
+    );
+    expect(finalizations).toHaveLength(ids.length);
+    expect(finalizations.every((row) => row.n === 1)).toBe(true);
+
+    const { rows: writes } = await db.pool.query(
+      'select batch_id, count(*)::int as n from public.observed_summary_writes where batch_id = any($1) group by batch_id',
+      [ids],
+    );
+    expect(writes).toHaveLength(ids.length);
+    expect(writes.every((row) => row.n === 1)).toBe(true);
+
+    // Every item ran exactly once, and both workers took part.
+    const { rows: items } = await db.pool.query(
+      `select count(*)::int as n, sum(attempts)::int as attempts,
+              count(*) filter (where status = 'succeeded')::int as succeeded
+       from app_public.batch_items where batch_id = any($1)`,
+      [ids],
+    );
+    expect(items[0]).toMatchObject({ n: 3000, attempts: 3000, succeeded: 3000 });
+    const { rows: summaries } = await db.pool.query(
+      'select sum(succeeded_items)::int as succeeded from app_public.run_summaries where batch_id = any($1)',
+      [ids],
+    );
+    expect(summaries[0].succeeded).toBe(3000);
+    const { rows: claims } = await db.pool.query(
+      `select count(distinct worker_id)::int as workers, count(*)::int as claims from public.observed_claims c
+       join app_public.batch_items i on i.id = c.item_id where i.batch_id = any($1)`,
+      [ids],
+    );
+    expect(claims[0]).toEqual({ workers: 2, claims: 3000 });
+  });
+});

@@ -1,0 +1,115 @@
+// The sweeper repairs what crashes and hands left behind, and logs every repair.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  createTenant,
+  startWorkerProcess,
+  statusOf,
+  submitBatch,
+  useTestDatabase,
+  waitFor,
+  waitForSummary,
+  type WorkerProcess,
+} from './helpers.ts';
+
+const db = useTestDatabase();
+let tenant: string;
+let worker: WorkerProcess | undefined;
+
+beforeAll(async () => {
+  tenant = await createTenant(db);
+});
+afterAll(() => worker?.stop());
+
+/** Runs the sweeper the way the crontab does: as a sweep_batches job that a worker picks up. */
+async function sweepNow(): Promise<void> {
+  const { rows } = await db.pool.query(`select id from graphile_worker.add_job('sweep_batches', '{}', queue_name => 'finishline_sweeper')`);
+  const jobId: string = rows[0].id;
+  await waitFor(async () => {
+    const { rowCount } = await db.pool.query('select 1 from graphile_worker.jobs where id = $1', [jobId]);
+    return rowCount === 0;
+  }, { what: 'the sweep to run' });
+}
+
+async function repairsOf(batchId: string) {
+  const { rows } = await db.pool.query('select repair, details from app_private.sweeper_repairs where batch_id = $1 order by id', [batchId]);
+  return rows;
+}
+
+describe('counters damaged on purpose', () => {
+  beforeAll(async () => (worker = await startWorkerProcess(db)));
+
+  test('of a finished batch are corrected, and the correction logged', async () => {
+    const batch = await submitBatch(db, tenant, 'noop', [{}, {}, {}]);
+    await waitForSummary(db, batch.id);
+    await db.pool.query('update app_private.batch_counters set succeeded_items = 0, failed_items = 7 where batch_id = $1', [batch.id]);
+    expect(await statusOf(db, batch.id)).toMatchObject({ succeeded_items: 0, failed_items: 7 });
+
+    await sweepNow();
+    expect(await statusOf(db, batch.id)).toMatchObject({ status: 'completed', succeeded_items: 3, failed_items: 0 });
+    expect(await repairsOf(batch.id)).toEqual([
+      {
+        repair: 'corrected_counters',
+        details: {
+          found: { pending: 0, processing: 0, succeeded: 0, failed: 7, cancelled: 0 },
+          actual: { pending: 0, processing: 0, succeeded: 3, failed: 0, cancelled: 0 },
+          status: 'completed',
+        },
+      },
+    ]);
+  });
+
+  test('that would keep a batch from ever finishing are corrected, and the batch finishes', async () => {
+    const batch = await submitBatch(db, tenant, 'noop', [{ sleep_ms: 300 }, { sleep_ms: 300 }]);
+    await db.pool.query('update app_private.batch_counters set pending_items = pending_items + 3 where batch_id = $1', [batch.id]);
+    await waitFor(async () => {
+      const { rows } = await db.pool.query(`select count(*)::int as n from app_public.batch_items where batch_id = $1 and status = 'succeeded'`, [batch.id]);
+      return rows[0].n === 2;
+    }, { what: 'both items to succeed' });
+    // Every item is done, yet the counters say three are pending: the batch can't finish alone.
+    expect(await statusOf(db, batch.id)).toMatchObject({ status: 'processing', pending_items: 3, stuck_reason: 'counters_out_of_date' });
+
+    await sweepNow();
+    const status = await waitForSummary(db, batch.id);
+    expect(status).toMatchObject({ status: 'completed', pending_items: 0, succeeded_items: 2, stuck_reason: null });
+    expect((await repairsOf(batch.id)).map((row) => row.repair)).toEqual(['corrected_counters']);
+  });
+
+  test('a finished batch whose summary was lost gets one again', async () => {
+    const batch = await submitBatch(db, tenant, 'noop', [{}]);
+    await waitForSummary(db, batch.id);
+    await db.pool.query('delete from app_public.run_summaries where batch_id = $1', [batch.id]);
+
+    await sweepNow();
+    await waitForSummary(db, batch.id);
+    expect((await repairsOf(batch.id)).map((row) => row.repair)).toEqual(['enqueued_summary']);
+  });
+
+  test('a sweep with nothing to repair logs nothing', async () => {
+    const before = await db.pool.query('select count(*)::int as n from app_private.sweeper_repairs');
+    await sweepNow();
+    const after = await db.pool.query('select count(*)::int as n from app_private.sweeper_repairs');
+    expect(after.rows[0].n).toBe(before.rows[0].n);
+  });
+});
+
+describe('pending items whose jobs are gone', () => {
+  test('are enqueued again once their batch has been idle, and finish', async () => {
+    await worker?.stop();
+    worker = undefined;
+    const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
+    // Someone fails the jobs for good by hand (the public way to get rid of jobs).
+    await db.pool.query(`select graphile_worker.permanently_fail_jobs(array_agg(id), 'removed by hand') from graphile_worker.jobs where task_identifier = 'noop'`);
+    await db.pool.query(`update app_private.batch_counters set updated_at = now() - interval '10 minutes' where batch_id = $1`, [batch.id]);
+    // A worker is alive (a heartbeat), so the only thing wrong is the missing jobs.
+    await db.pool.query(`insert into app_private.workers (id, hostname, pid, concurrency) values ('pool-observer', 'test', 1, 1)`);
+    expect((await statusOf(db, batch.id)).stuck_reason).toBe('items_without_job');
+    await db.pool.query(`delete from app_private.workers where id = 'pool-observer'`);
+
+    const { rows } = await db.pool.query('select app_private.sweep_batches() as repairs');
+    expect(rows[0].repairs).toEqual({ orphaned_batches: 1 });
+    expect(await repairsOf(batch.id)).toEqual([{ repair: 'enqueued_orphaned_items', details: { items: 2 } }]);
+
+    worker = await startWorkerProcess(db);
+    expect((await waitForSummary(db, batch.id)).status).toBe('completed');
+  });
+});
