@@ -67,7 +67,7 @@ create table app_public.tenants (
   name text not null unique check (name <> '' and length(name) <= 200),
   created_at timestamptz not null default now()
 );
-comment on table app_public.tenants is 'An organisation whose batches, sellers, products and reviews are kept apart from every other.';
+comment on table app_public.tenants is E'@behavior -insert -update -delete\nAn organisation whose batches, sellers, products and reviews are kept apart from every other.';
 comment on column app_public.tenants.id is 'The tenant''s id; JWTs carry it as the claim `tenant_id`.';
 comment on column app_public.tenants.name is 'A unique, human-readable name.';
 comment on column app_public.tenants.created_at is 'When the tenant was created.';

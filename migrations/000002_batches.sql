@@ -10,7 +10,7 @@ create table app_public.batch_kinds (
   retry_delay interval not null default '2 seconds' check (retry_delay >= interval '0'),
   max_retry_delay interval not null default '5 minutes' check (max_retry_delay >= retry_delay)
 );
-comment on table app_public.batch_kinds is 'The kinds of work a batch can hold, and how their items are run and retried.';
+comment on table app_public.batch_kinds is E'@behavior -insert -update -delete\nThe kinds of work a batch can hold, and how their items are run and retried.';
 comment on column app_public.batch_kinds.kind is 'The name a batch is submitted with, e.g. `noop` or `import_catalog`.';
 comment on column app_public.batch_kinds.description is 'What an item of this kind does, and what its payload carries.';
 comment on column app_public.batch_kinds.task_identifier is 'The Graphile Worker task that runs chunks of items of this kind.';
@@ -47,7 +47,11 @@ create table app_public.batches (
 create index batches_tenant_id_created_at_idx on app_public.batches (tenant_id, created_at desc);
 create index batches_unfinished_idx on app_public.batches (status) where finished_at is null;
 create index batches_kind_idx on app_public.batches (kind);
-comment on table app_public.batches is 'A unit of work made of items; it finishes by itself when its last item reaches a terminal state.';
+comment on table app_public.batches is E'@behavior -insert -update -delete\nA unit of work made of items; it finishes by itself when its last item reaches a terminal state. Submit one with submitBatch.';
+comment on constraint batches_tenant_id_fkey on app_public.batches is E'@fieldName tenant\n@foreignFieldName batches';
+comment on constraint batches_kind_fkey on app_public.batches is E'@fieldName batchKind\n@foreignFieldName batches';
+-- Only there for the items' foreign key; batchById is the lookup.
+comment on constraint batches_id_tenant_id_key on app_public.batches is E'@behavior -single';
 comment on column app_public.batches.id is 'The batch''s id.';
 comment on column app_public.batches.tenant_id is 'The tenant that owns the batch.';
 comment on column app_public.batches.kind is 'What its items do; one of `batch_kinds`.';

@@ -26,12 +26,15 @@ create index batch_items_batch_id_id_idx on app_public.batch_items (batch_id, id
 -- Small (only running items): lets heartbeats and the sweeper find items of dead workers.
 create index batch_items_processing_idx on app_public.batch_items (locked_by) where status = 'processing';
 
-comment on table app_public.batch_items is 'One unit of work of a batch. Items only move forward: pending → processing → succeeded, failed or cancelled (failed items may be retried).';
+comment on table app_public.batch_items is E'@behavior -insert -update -delete -query:resource:connection -query:resource:list\nOne unit of work of a batch. Items only move forward: pending → processing → succeeded, failed or cancelled (failed items may be retried).';
+comment on constraint batch_items_batch_id_tenant_id_fkey on app_public.batch_items is E'@isIndexed\n@fieldName batch\n@foreignFieldName items';
+-- (@isIndexed: batch_items_batch_id_id_idx serves it by its first column.)
 comment on column app_public.batch_items.id is 'The item''s id.';
 comment on column app_public.batch_items.batch_id is 'The batch the item belongs to.';
 comment on column app_public.batch_items.tenant_id is 'The tenant that owns the item (always the batch''s; filled in from the batch when omitted).';
 comment on column app_public.batch_items.payload is 'What to do, as a JSON object; its shape depends on the batch''s kind.';
-comment on column app_public.batch_items.status is '`pending`, `processing`, `succeeded`, `failed` or `cancelled`.';
+-- @isIndexed: items are read a batch at a time, where grouping by status is cheap.
+comment on column app_public.batch_items.status is E'@isIndexed\n`pending`, `processing`, `succeeded`, `failed` or `cancelled`.';
 comment on column app_public.batch_items.attempts is 'How many times the item has been started.';
 comment on column app_public.batch_items.last_error is 'The error message of the last failed attempt.';
 comment on column app_public.batch_items.result is 'What the item produced (kind-specific JSON); numeric fields are summed into the run summary''s stats.';
@@ -134,8 +137,9 @@ create function app_private.apply_status_deltas(p_deltas app_private.status_delt
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
 declare
   v_batch_id uuid;
+  v_tenant_id uuid;
 begin
-  for v_batch_id in
+  for v_batch_id, v_tenant_id in
     update app_private.batch_counters c set
       pending_items = c.pending_items + d.pending,
       processing_items = c.processing_items + d.processing,
@@ -157,14 +161,17 @@ begin
     ) d
     where c.batch_id = d.batch_id
       and (d.pending, d.processing, d.succeeded, d.failed, d.cancelled) <> (0, 0, 0, 0, 0)
-    returning c.batch_id
+    returning c.batch_id, (select b.tenant_id from app_public.batches b where b.id = c.batch_id)
   loop
     perform app_private.settle_batch(v_batch_id);
+    -- Live progress (GraphQL subscriptions); delivered when this transaction commits. The channel
+    -- is a hash of tenant and batch, so that a subscriber can only name batches of its tenant.
+    perform pg_notify('batch_progress:' || md5(v_tenant_id || ':' || v_batch_id), '');
   end loop;
 end
 $$;
 comment on function app_private.apply_status_deltas(app_private.status_delta[]) is
-  'Adds item status changes to the batches'' counters (taking their row locks) and settles each batch whose counters moved.';
+  'Adds item status changes to the batches'' counters (taking their row locks), settles each batch whose counters moved, and notifies its progress channel.';
 
 create function app_private.tg_batch_items__count_statuses() returns trigger
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$

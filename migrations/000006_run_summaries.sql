@@ -17,7 +17,8 @@ create table app_public.run_summaries (
   foreign key (batch_id, tenant_id) references app_public.batches (id, tenant_id) on delete cascade
 );
 create index run_summaries_tenant_id_idx on app_public.run_summaries (tenant_id);
-comment on table app_public.run_summaries is 'What a finished batch did: one row per finished batch, written by the aggregate_batch task.';
+comment on table app_public.run_summaries is E'@behavior -insert -update -delete\nWhat a finished batch did: one row per finished batch, written by the aggregate_batch task.';
+comment on constraint run_summaries_batch_id_tenant_id_fkey on app_public.run_summaries is E'@isIndexed\n@fieldName batch\n@foreignFieldName runSummary\n@foreignSingleFieldName runSummary';
 comment on column app_public.run_summaries.batch_id is 'The batch summarised.';
 comment on column app_public.run_summaries.tenant_id is 'The tenant that owns the batch.';
 comment on column app_public.run_summaries.kind is 'The batch''s kind.';

@@ -68,7 +68,7 @@ select
 from app_public.batches b
 join app_private.batch_counters c on c.batch_id = b.id;
 
-comment on view app_public.batch_status_summary is E'One row per batch: where it stands, read from counters kept by the database.\n@primaryKey batch_id\n@foreignKey (batch_id) references app_public.batches (id)|@fieldName batch|@foreignFieldName statusSummary\n@foreignKey (tenant_id) references app_public.tenants (id)';
+comment on view app_public.batch_status_summary is E'@primaryKey batch_id\n@behavior -insert -update -delete\n@foreignKey (batch_id) references app_public.batches (id)|@fieldName batch|@foreignFieldName statusSummary\n@foreignKey (tenant_id) references app_public.tenants (id)|@fieldName tenant\nOne row per batch: where it stands, read from counters kept by the database.';
 comment on column app_public.batch_status_summary.batch_id is 'The batch.';
 comment on column app_public.batch_status_summary.tenant_id is 'The tenant that owns it.';
 comment on column app_public.batch_status_summary.kind is 'Its kind.';

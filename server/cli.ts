@@ -1,48 +1,119 @@
 #!/usr/bin/env node
 // finishline's command line: `start` (everything in one process), `worker`, `migrate`.
+import './env.ts';
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig } from './config.ts';
+import type jwt from 'jsonwebtoken';
+import pg from 'pg';
+import { resolveJwtSecret, signToken, type Claims } from './auth.ts';
+import { loadConfig, type Config } from './config.ts';
 import { openDatabase, type Database } from './database.ts';
-import { log } from './log.ts';
+import { createPostGraphile, printSchemaSDL, schemaPath } from './graphql.ts';
+import { startHttpServer, type HttpServer } from './http.ts';
+import { createLog, log } from './log.ts';
 import { migrate, pendingMigrations } from './migrate.ts';
-import { startWorker, type Worker } from './worker.ts';
+import { startWorker } from './worker.ts';
 
-const usage = `usage: finishline <command>
+/** For commands whose stdout is their answer (token): only warnings and errors, on stderr. */
+const quietLog = { ...createLog(), info: () => {}, debug: () => {} };
+
+const usage = `usage: finishline <command> [options]
 
 commands:
-  start     migrate, then run the worker (with its crontab) in one process;
-            uses an embedded PostgreSQL under ./.finishline/ when DATABASE_URL is unset
+  start     migrate, then run the worker (with its crontab) and the GraphQL server in one
+            process; uses an embedded PostgreSQL under ./.finishline/ when DATABASE_URL is unset
   worker    run a worker only (start as many as you like against one DATABASE_URL)
+  serve     run the GraphQL server only
+  schema    write schema.graphql (the GraphQL schema as SDL)
   migrate   apply the database migrations and exit
+  token     print a JWT: --role app_user|app_admin [--tenant <uuid> | --tenant-name <name>]
+            [--sub <subject>] [--expires-in 1h]
 `;
 
-/** Runs until SIGINT/SIGTERM, then stops the worker before the database. */
-async function runUntilSignalled(database: Database, worker: Worker): Promise<void> {
-  let signalled = false;
-  const shutdown = async (signal: string) => {
-    if (signalled) {
-      log.warn('second signal: exiting at once', { signal });
+interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/** Runs until SIGINT/SIGTERM (or a crash), then stops the parts in order, the database last. */
+async function runUntilSignalled(parts: Stoppable[], crashed: Promise<void>): Promise<never> {
+  let stopping = false;
+  const shutdown = async (reason: string, code: number) => {
+    if (stopping) {
+      log.warn('second signal: exiting at once', { reason });
       process.exit(1);
     }
-    signalled = true;
-    log.info('shutting down', { signal });
-    await worker.stop();
-    await database.stop();
-    process.exit(0);
+    stopping = true;
+    log.info('shutting down', { reason });
+    for (const part of parts) await part.stop().catch((error: unknown) => log.error('shutdown step failed', { error: String(error) }));
+    process.exit(code);
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT', 0));
+  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+  await crashed.catch((error: unknown) => shutdown(`crash: ${error instanceof Error ? error.message : String(error)}`, 1));
+  return new Promise<never>(() => {});
+}
+
+async function serveGraphQL(config: Config, database: Database): Promise<{ server: HttpServer; stop(): Promise<void> }> {
+  const jwtSecret = resolveJwtSecret({ dataDir: config.dataDir, embedded: database.embedded });
+  const pool = new pg.Pool({ connectionString: database.connectionString, max: 4 });
+  pool.on('error', (error) => log.error('idle database connection failed', { error }));
+  const pgl = createPostGraphile({ connectionString: database.connectionString, jwtSecret, log });
+  const server = await startHttpServer({ port: config.port, pgl, pool, log });
+  return {
+    server,
+    async stop() {
+      await server.close();
+      await pgl.release();
+      await pool.end();
+    },
+  };
+}
+
+async function requireCurrentSchema(database: Database): Promise<void> {
+  const pool = new pg.Pool({ connectionString: database.connectionString, max: 1 });
   try {
-    await worker.done;
-  } catch (error) {
-    log.error('worker crashed', { error });
+    const pending = await pendingMigrations(pool);
+    if (pending.length > 0) {
+      throw new Error(`the database is missing migrations (${pending.join(', ')}): run \`npm run migrate\` first`);
+    }
+  } finally {
+    await pool.end();
+  }
+}
+
+async function printToken(config: Config, args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      role: { type: 'string', default: 'app_user' },
+      tenant: { type: 'string' },
+      'tenant-name': { type: 'string' },
+      sub: { type: 'string' },
+      'expires-in': { type: 'string', default: '1h' },
+    },
+    strict: true,
+  });
+  const database = await openDatabase(config, quietLog);
+  try {
+    let tenantId = values.tenant;
+    if (values['tenant-name']) {
+      const client = new pg.Client({ connectionString: database.connectionString });
+      await client.connect();
+      const { rows } = await client.query<{ id: string }>('select id from app_public.tenants where name = $1', [values['tenant-name']]);
+      await client.end();
+      if (!rows[0]) throw new Error(`no tenant named "${values['tenant-name']}"`);
+      tenantId = rows[0].id;
+    }
+    const secret = resolveJwtSecret({ dataDir: config.dataDir, embedded: database.embedded });
+    const claims: Claims = { role: values.role as Claims['role'], tenant_id: tenantId, sub: values.sub };
+    process.stdout.write(signToken(secret, claims, values['expires-in'] as jwt.SignOptions['expiresIn']) + '\n');
+  } finally {
     await database.stop();
-    process.exit(1);
   }
 }
 
 async function main(): Promise<void> {
-  const { positionals } = parseArgs({ allowPositionals: true, strict: true });
+  const { positionals } = parseArgs({ allowPositionals: true, strict: false });
   const [command] = positionals;
   const config = loadConfig();
   switch (command) {
@@ -50,18 +121,20 @@ async function main(): Promise<void> {
       const database = await openDatabase(config, log);
       await migrate(database.connectionString, log);
       const worker = await startWorker({ connectionString: database.connectionString, concurrency: config.workerConcurrency, log });
-      await runUntilSignalled(database, worker);
-      return;
+      const graphql = await serveGraphQL(config, database);
+      return runUntilSignalled([graphql, worker, database], worker.done);
     }
     case 'worker': {
       const database = await openDatabase(config, log);
-      const pending = await pendingMigrations(database.connectionString);
-      if (pending.length > 0) {
-        throw new Error(`the database is missing migrations (${pending.join(', ')}): run \`npm run migrate\` first`);
-      }
+      await requireCurrentSchema(database);
       const worker = await startWorker({ connectionString: database.connectionString, concurrency: config.workerConcurrency, log });
-      await runUntilSignalled(database, worker);
-      return;
+      return runUntilSignalled([worker, database], worker.done);
+    }
+    case 'serve': {
+      const database = await openDatabase(config, log);
+      await requireCurrentSchema(database);
+      const graphql = await serveGraphQL(config, database);
+      return runUntilSignalled([graphql, database], new Promise(() => {}));
     }
     case 'migrate': {
       const database = await openDatabase(config, log);
@@ -72,6 +145,21 @@ async function main(): Promise<void> {
       }
       return;
     }
+    case 'schema': {
+      // Writes schema.graphql from a migrated database (the embedded one is migrated first).
+      const database = await openDatabase(config, quietLog);
+      try {
+        if (database.embedded) await migrate(database.connectionString, quietLog);
+        const pgl = createPostGraphile({ connectionString: database.connectionString, jwtSecret: 'unused-for-printing-the-schema', log });
+        fs.writeFileSync(schemaPath, await printSchemaSDL(pgl));
+        await pgl.release();
+      } finally {
+        await database.stop();
+      }
+      return;
+    }
+    case 'token':
+      return printToken(config, process.argv.slice(3));
     default:
       process.stderr.write(usage);
       process.exit(command ? 2 : 0);

@@ -24,7 +24,7 @@ export function loadConfig(): Config {
   return {
     databaseUrl: process.env.DATABASE_URL || undefined,
     dataDir: path.resolve(process.env.FINISHLINE_DATA_DIR || '.finishline'),
-    port: integer('PORT', 5678, 1),
+    port: integer('PORT', 5678, 0),
     workerConcurrency: integer('WORKER_CONCURRENCY', 4, 1),
   };
 }

@@ -27,20 +27,18 @@ export async function migrate(connectionString: string, log: Log): Promise<void>
 }
 
 /** Names of migrations in migrations/ that the database has not applied (empty when current). */
-export async function pendingMigrations(connectionString: string): Promise<string[]> {
+export async function pendingMigrations(db: Pick<pg.Pool, 'query'>): Promise<string[]> {
   const files = fs
     .readdirSync(migrationsDir)
     .filter((file) => file.endsWith('.sql'))
     .map((file) => file.replace(/\.sql$/, ''));
-  const client = new pg.Client({ connectionString });
-  await client.connect();
+  let applied: string[] = [];
   try {
-    const { rows } = await client.query<{ name: string }>(
-      `select name from app_private.migrations where to_regclass('app_private.migrations') is not null`,
-    ).catch(() => ({ rows: [] as Array<{ name: string }> }));
-    const applied = new Set(rows.map((row) => row.name));
-    return files.filter((file) => !applied.has(file)).sort();
-  } finally {
-    await client.end();
+    applied = (await db.query<{ name: string }>('select name from app_private.migrations')).rows.map((row) => row.name);
+  } catch (error) {
+    // No migrations table (or schema) yet: nothing is applied. Anything else is a real failure.
+    const code = (error as { code?: string }).code;
+    if (code !== '42P01' && code !== '3F000') throw error;
   }
+  return files.filter((file) => !applied.includes(file)).sort();
 }

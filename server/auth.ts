@@ -1,0 +1,98 @@
+// JWTs (HS256): the secret, minting tokens, and turning a verified token into the PostgreSQL
+// role and settings of the request's transaction.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import jwt from 'jsonwebtoken';
+
+export const JWT_AUDIENCE = 'finishline';
+
+/** Roles a token may name; anything else is refused. */
+export const TOKEN_ROLES = ['app_user', 'app_admin'] as const;
+export type TokenRole = (typeof TOKEN_ROLES)[number];
+export const ANONYMOUS_ROLE = 'app_anonymous';
+
+export interface Claims {
+  role: TokenRole;
+  tenant_id?: string;
+  sub?: string;
+}
+
+/** An error whose status code and message the HTTP layer may show. */
+export class AuthError extends Error {
+  statusCode: number;
+  constructor(statusCode: number, message: string) {
+    super(message);
+    this.statusCode = statusCode;
+  }
+}
+
+/**
+ * JWT_SECRET, or, for the embedded default (no DATABASE_URL), a secret generated on first start
+ * and kept in the data directory. A shared server without JWT_SECRET is refused: tokens must
+ * outlive any one process.
+ */
+export function resolveJwtSecret(options: { dataDir: string; embedded: boolean }): string {
+  const fromEnv = process.env.JWT_SECRET;
+  if (fromEnv) {
+    if (fromEnv.length < 32) throw new Error('JWT_SECRET must be at least 32 characters');
+    return fromEnv;
+  }
+  if (!options.embedded) throw new Error('JWT_SECRET is not set (it is generated only for the embedded database)');
+  const file = path.join(options.dataDir, 'jwt-secret');
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(options.dataDir, { recursive: true });
+    fs.writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
+  }
+  return fs.readFileSync(file, 'utf8').trim();
+}
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function checkClaims(claims: Record<string, unknown>): Claims {
+  const { role, tenant_id, sub } = claims;
+  if (typeof role !== 'string' || !(TOKEN_ROLES as readonly string[]).includes(role)) {
+    throw new AuthError(403, `the token's role must be one of ${TOKEN_ROLES.join(', ')}`);
+  }
+  if (tenant_id !== undefined && (typeof tenant_id !== 'string' || !uuidPattern.test(tenant_id))) {
+    throw new AuthError(403, "the token's tenant_id must be a uuid");
+  }
+  if (role === 'app_user' && tenant_id === undefined) throw new AuthError(403, 'an app_user token needs a tenant_id');
+  if (sub !== undefined && typeof sub !== 'string') throw new AuthError(403, "the token's sub must be a string");
+  return { role: role as TokenRole, tenant_id: tenant_id as string | undefined, sub: sub as string | undefined };
+}
+
+export function signToken(secret: string, claims: Claims, expiresIn: jwt.SignOptions['expiresIn'] = '1h'): string {
+  return jwt.sign(checkClaims({ ...claims }), secret, { algorithm: 'HS256', audience: JWT_AUDIENCE, expiresIn });
+}
+
+export function verifyToken(secret: string, token: string): Claims {
+  let payload: string | jwt.JwtPayload;
+  try {
+    payload = jwt.verify(token, secret, { algorithms: ['HS256'], audience: JWT_AUDIENCE });
+  } catch (error) {
+    throw new AuthError(401, `invalid token: ${(error as Error).message}`);
+  }
+  if (typeof payload === 'string') throw new AuthError(401, 'invalid token: not a JSON payload');
+  return checkClaims(payload);
+}
+
+/** Reads `Authorization: Bearer <token>`; no header means anonymous. */
+export function claimsFromAuthorization(secret: string, header: string | string[] | undefined): Claims | null {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return null;
+  const match = /^Bearer\s+(\S+)$/i.exec(value);
+  if (!match) throw new AuthError(401, 'the Authorization header must be "Bearer <token>"');
+  return verifyToken(secret, match[1]);
+}
+
+/** The transaction settings of a request: its role and claims (empty strings for absent ones). */
+export function pgSettingsFor(claims: Claims | null, statementTimeoutMs: number): Record<string, string> {
+  return {
+    role: claims?.role ?? ANONYMOUS_ROLE,
+    'jwt.claims.role': claims?.role ?? ANONYMOUS_ROLE,
+    'jwt.claims.tenant_id': claims?.tenant_id ?? '',
+    'jwt.claims.sub': claims?.sub ?? '',
+    statement_timeout: String(statementTimeoutMs),
+  };
+}

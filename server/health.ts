@@ -1,0 +1,27 @@
+// GET /health: 200 when the database answers, its migrations are current and a worker's
+// heartbeat is fresh; 503 with the reasons otherwise.
+import type pg from 'pg';
+import { pendingMigrations } from './migrate.ts';
+
+export interface Health {
+  ok: boolean;
+  problems: string[];
+  live_workers?: number;
+}
+
+export async function checkHealth(pool: pg.Pool): Promise<Health> {
+  const problems: string[] = [];
+  let liveWorkers: number | undefined;
+  try {
+    const pending = await pendingMigrations(pool);
+    if (pending.length > 0) problems.push(`migrations not applied: ${pending.join(', ')}`);
+    const { rows } = await pool.query<{ n: number }>(
+      'select count(*)::int as n from app_private.workers where last_seen_at >= now() - app_private.worker_stale_after()',
+    );
+    liveWorkers = rows[0].n;
+    if (liveWorkers === 0) problems.push('no worker has a fresh heartbeat: batches will not move');
+  } catch (error) {
+    problems.push(`database unreachable: ${(error as Error).message}`);
+  }
+  return { ok: problems.length === 0, problems, live_workers: liveWorkers };
+}
