@@ -20,7 +20,7 @@ import {
 } from 'postgraphile/graphql';
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { extendSchema, gql } from 'postgraphile/utils';
-import { AuthError, claimsFromAuthorization, pgSettingsFor, type Claims } from './auth.ts';
+import { claimsFromAuthorization, pgSettingsFor, type Claims } from './auth.ts';
 import type { Log } from './log.ts';
 
 export const LIMITS = {
@@ -234,13 +234,8 @@ export function makePreset({ connectionString, jwtSecret, log }: GraphQLOptions)
       context(requestContext) {
         const header =
           requestContext.node?.req.headers.authorization ?? requestContext.ws?.normalizedConnectionParams?.authorization;
-        let claims: Claims | null;
-        try {
-          claims = claimsFromAuthorization(jwtSecret, header);
-        } catch (error) {
-          if (error instanceof AuthError) throw httpError(error.statusCode, error.message);
-          throw error;
-        }
+        // A bad token throws AuthError, whose statusCode (401/403) becomes the HTTP status.
+        const claims = claimsFromAuthorization(jwtSecret, header);
         return { jwtClaims: claims, pgSettings: pgSettingsFor(claims, LIMITS.statementTimeoutMs) };
       },
     },

@@ -206,3 +206,70 @@ export async function waitForSummary(db: TestDatabase, batchId: string, timeoutM
     { timeoutMs, what: `batch ${batchId} to finish with a summary` },
   );
 }
+
+export const TEST_JWT_SECRET = 'finishline-test-secret-that-is-long-enough';
+
+export interface ServerProcess extends WorkerProcess {
+  url: string;
+}
+
+/** Starts `finishline serve` (GraphQL only, on a free port) as a real process. */
+export async function startServerProcess(db: TestDatabase, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const child: ChildProcess = spawn(process.execPath, [cliPath, 'serve'], {
+    env: { ...process.env, DATABASE_URL: db.url, PORT: '0', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
+      return /"url":"(http:\/\/localhost:\d+)\/graphql"/.exec(output)?.[1];
+    },
+    { timeoutMs: 30_000, what: 'the GraphQL server to listen' },
+  );
+  const server: ServerProcess = {
+    pid: child.pid!,
+    url,
+    output: () => output,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const code = await exited;
+      running.delete(server);
+      return code;
+    },
+    kill: () => server.stop('SIGKILL'),
+  };
+  running.add(server);
+  return server;
+}
+
+export interface GraphQLResult<T = Record<string, any>> {
+  status: number;
+  data?: T;
+  errors?: Array<{ message: string; extensions?: { code?: string } }>;
+}
+
+/** POSTs a GraphQL request, with a bearer token when given. */
+export async function graphql<T = Record<string, any>>(
+  serverUrl: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  token?: string,
+): Promise<GraphQLResult<T>> {
+  const response = await fetch(`${serverUrl}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const text = await response.text();
+  let body: { data?: T; errors?: GraphQLResult['errors'] };
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = { errors: [{ message: text }] };
+  }
+  return { status: response.status, ...body };
+}
