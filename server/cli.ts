@@ -93,10 +93,11 @@ async function printToken(config: Config, args: string[]): Promise<void> {
     },
     strict: true,
   });
-  const database = await openDatabase(config, quietLog);
+  // Only a tenant given by name needs the database.
+  const database = values['tenant-name'] ? await openDatabase(config, quietLog) : undefined;
   try {
     let tenantId = values.tenant;
-    if (values['tenant-name']) {
+    if (database && values['tenant-name']) {
       const client = new pg.Client({ connectionString: database.connectionString });
       await client.connect();
       const { rows } = await client.query<{ id: string }>('select id from app_public.tenants where name = $1', [values['tenant-name']]);
@@ -104,11 +105,11 @@ async function printToken(config: Config, args: string[]): Promise<void> {
       if (!rows[0]) throw new Error(`no tenant named "${values['tenant-name']}"`);
       tenantId = rows[0].id;
     }
-    const secret = resolveJwtSecret({ dataDir: config.dataDir, embedded: database.embedded });
+    const secret = resolveJwtSecret({ dataDir: config.dataDir, embedded: !config.databaseUrl });
     const claims: Claims = { role: values.role as Claims['role'], tenant_id: tenantId, sub: values.sub };
     process.stdout.write(signToken(secret, claims, values['expires-in'] as jwt.SignOptions['expiresIn']) + '\n');
   } finally {
-    await database.stop();
+    await database?.stop();
   }
 }
 

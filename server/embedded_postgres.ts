@@ -41,12 +41,37 @@ function password(dataDir: string): string {
   return fs.readFileSync(file, 'utf8').trim();
 }
 
-/** Starts (initialising on first use) an embedded server whose data lives in dataDir/postgres. */
+interface RunningServer {
+  pid: number;
+  port: number;
+}
+
+/** The server another finishline process already runs on this data directory, if any. */
+function runningServer(dataDir: string): RunningServer | undefined {
+  try {
+    const running = JSON.parse(fs.readFileSync(path.join(dataDir, 'server.json'), 'utf8')) as RunningServer;
+    process.kill(running.pid, 0);
+    return running;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts (initialising on first use) an embedded server whose data lives in dataDir/postgres, or
+ * joins the one another process (say `npm start`) already runs there; only its starter stops it.
+ */
 export async function startEmbeddedPostgres(dataDir: string, options: { log?: (msg: string) => void } = {}): Promise<EmbeddedPostgres> {
   fs.mkdirSync(dataDir, { recursive: true });
   // The server runs as the `postgres` user, which must be able to reach its data directory.
   fs.chmodSync(dataDir, 0o755);
   const secret = password(dataDir);
+  const urlAt = (port: number) => (database: string) => `postgres://postgres:${encodeURIComponent(secret)}@127.0.0.1:${port}/${database}`;
+  const running = runningServer(dataDir);
+  if (running) {
+    options.log?.(`using the embedded PostgreSQL already running on 127.0.0.1:${running.port}`);
+    return { adminUrl: urlAt(running.port)('postgres'), urlFor: urlAt(running.port), stop: async () => {} };
+  }
   const port = await freePort();
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), dataDir, String(port)], {
     detached: true,
@@ -62,11 +87,14 @@ export async function startEmbeddedPostgres(dataDir: string, options: { log?: (m
     child.once('exit', (code) => reject(new Error(`embedded PostgreSQL exited (code ${code}): ${stderr.slice(-2000)}`)));
   });
   options.log?.(`embedded PostgreSQL ready on 127.0.0.1:${port} (data in ${dataDir})`);
-  const urlFor = (database: string) => `postgres://postgres:${encodeURIComponent(secret)}@127.0.0.1:${port}/${database}`;
+  const stateFile = path.join(dataDir, 'server.json');
+  fs.writeFileSync(stateFile, JSON.stringify({ pid: child.pid!, port } satisfies RunningServer));
+  const urlFor = urlAt(port);
   return {
     adminUrl: urlFor('postgres'),
     urlFor,
     async stop() {
+      fs.rmSync(stateFile, { force: true });
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.send('stop');

@@ -99,6 +99,11 @@ export function itemTask<P>(handler: ItemHandler<P>): Task {
     if (outcomes.length > 0) {
       await helpers.query('select app_private.finish_items($1, $2::jsonb)', [workerId, JSON.stringify(outcomes)]);
     }
+    for (const outcome of outcomes) {
+      if (outcome.error !== null) {
+        helpers.logger.warn('item failed', { batch_id: payload.batch_id, item_id: outcome.id, error: outcome.error, permanent: outcome.permanent });
+      }
+    }
     if (interrupted.length > 0) {
       await helpers.query('select app_private.release_items($1, $2::bigint[], null, false)', [workerId, interrupted]);
       helpers.logger.info(`released ${interrupted.length} items interrupted by shutdown`, { batch_id: payload.batch_id });
