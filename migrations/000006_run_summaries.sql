@@ -29,7 +29,7 @@ comment on column app_public.run_summaries.failed_items is 'Items that failed af
 comment on column app_public.run_summaries.cancelled_items is 'Items cancelled before they finished.';
 comment on column app_public.run_summaries.duration_seconds is 'From the first item''s start (or the submission, if none started) to the last item''s end.';
 comment on column app_public.run_summaries.errors is 'Distinct error messages of failed items with their counts, most frequent first (at most 100): `[{"message", "count"}]`.';
-comment on column app_public.run_summaries.stats is 'Kind-specific totals: each numeric field of the items'' results summed (one level of nested objects too, e.g. rejections by reason).';
+comment on column app_public.run_summaries.stats is 'Kind-specific totals: each numeric field of the items'' results summed (one level of nested objects too, e.g. rejections by reason); array fields concatenated, the first 100 elements (e.g. rejected rows with file, line and reason).';
 comment on column app_public.run_summaries.created_at is 'When the summary was written.';
 
 create function app_private.write_run_summary(p_batch_id uuid) returns boolean
@@ -70,6 +70,14 @@ begin
           and jsonb_typeof(g.value) = 'number'
         group by f.key, g.key
       ) n group by n.key
+      union all
+      -- Arrays (e.g. rejected rows with file, line and reason) are concatenated, 100 at most.
+      select a.key, jsonb_agg(a.element order by a.item_id, a.position) from (
+        select f.key, e.element, i.id as item_id, e.position,
+          row_number() over (partition by f.key order by i.id, e.position) as n
+        from app_public.batch_items i, jsonb_each(i.result) f, jsonb_array_elements(f.value) with ordinality as e(element, position)
+        where i.batch_id = b.id and jsonb_typeof(i.result) = 'object' and jsonb_typeof(f.value) = 'array'
+      ) a where a.n <= 100 group by a.key
     ) t
   ) stats
   where b.id = p_batch_id and b.finished_at is not null

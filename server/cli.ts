@@ -8,6 +8,7 @@ import pg from 'pg';
 import { resolveJwtSecret, signToken, type Claims } from './auth.ts';
 import { loadConfig, type Config } from './config.ts';
 import { openDatabase, type Database } from './database.ts';
+import { importFiles, printStatus, scrapeUrls } from './cli_batches.ts';
 import { createPostGraphile, printSchemaSDL, schemaPath } from './graphql.ts';
 import { startHttpServer, type HttpServer } from './http.ts';
 import { createLog, log } from './log.ts';
@@ -26,6 +27,12 @@ commands:
   serve     run the GraphQL server only
   schema    write schema.graphql (the GraphQL schema as SDL)
   migrate   apply the database migrations and exit
+  import    upload catalog files and import them as one batch: import <files...>
+  scrape    scrape the pages listed in a file (one URL per line): scrape <file-of-urls>
+  status    print a batch's state (and its summary when finished): status <batch-id>
+            (import and scrape take --tenant <uuid> or --tenant-name <name>, and --watch to
+            follow the batch with a progress bar; with --watch or status, the exit code is 1
+            when the batch has failed items)
   token     print a JWT: --role app_user|app_admin [--tenant <uuid> | --tenant-name <name>]
             [--sub <subject>] [--expires-in 1h]
 `;
@@ -158,6 +165,27 @@ async function main(): Promise<void> {
         await database.stop();
       }
       return;
+    }
+    case 'import':
+    case 'scrape':
+    case 'status': {
+      const { values, positionals: args } = parseArgs({
+        args: process.argv.slice(3),
+        allowPositionals: true,
+        options: { tenant: { type: 'string' }, 'tenant-name': { type: 'string' }, watch: { type: 'boolean', default: false } },
+      });
+      const database = await openDatabase(config, quietLog);
+      const options = { connectionString: database.connectionString, tenant: values.tenant, tenantName: values['tenant-name'], watch: values.watch };
+      let code: number;
+      try {
+        code =
+          command === 'import' ? await importFiles(args, options)
+          : command === 'scrape' ? await scrapeUrls(args[0], options)
+          : await printStatus(args[0], options);
+      } finally {
+        await database.stop();
+      }
+      process.exit(code);
     }
     case 'token':
       return printToken(config, process.argv.slice(3));

@@ -1,0 +1,167 @@
+-- Up Migration
+-- Uploaded catalog files (stored once per content), and the `import_catalog` batch kind.
+
+create table app_public.catalog_files (
+  id uuid primary key default gen_random_uuid(),
+  tenant_id uuid not null default app_public.current_tenant_id() references app_public.tenants on delete cascade,
+  filename text not null check (length(filename) between 1 and 500),
+  size_bytes bigint check (size_bytes >= 0),
+  sha256 text check (sha256 ~ '^[0-9a-f]{64}$'),
+  uploaded_at timestamptz not null default now(),
+  check ((size_bytes is null) = (sha256 is null)),
+  unique (tenant_id, sha256)
+);
+comment on table app_public.catalog_files is E'@behavior -insert -update -delete\nA catalog file a seller uploaded: products and/or reviews as CSV or JSON Lines. The same content uploaded twice is stored once.';
+comment on column app_public.catalog_files.id is 'The file''s id; an `import_catalog` item names it as `{"file_id": ...}`.';
+comment on column app_public.catalog_files.tenant_id is 'The tenant that uploaded it.';
+comment on column app_public.catalog_files.filename is 'The name it was uploaded with (rejected rows are reported with it).';
+comment on column app_public.catalog_files.size_bytes is 'Its size in bytes (null while the upload is under way).';
+comment on column app_public.catalog_files.sha256 is 'The SHA-256 of its content, hex (null while the upload is under way).';
+comment on column app_public.catalog_files.uploaded_at is 'When it was uploaded.';
+comment on constraint catalog_files_tenant_id_fkey on app_public.catalog_files is E'@fieldName tenant\n@foreignFieldName catalogFiles';
+
+create table app_private.catalog_file_chunks (
+  file_id uuid not null references app_public.catalog_files on delete cascade,
+  seq integer not null check (seq >= 0),
+  bytes bytea not null,
+  primary key (file_id, seq)
+);
+comment on table app_private.catalog_file_chunks is
+  'The content of catalog files, in pieces of about 1 MB, so that uploads and imports stream instead of holding a whole file in memory.';
+
+alter table app_public.catalog_files enable row level security;
+create policy select_own on app_public.catalog_files for select
+  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
+grant select on app_public.catalog_files to app_user, app_admin;
+
+create function app_private.max_catalog_file_bytes() returns bigint
+language sql stable parallel safe as $$
+  select coalesce(nullif(current_setting('finishline.max_catalog_file_bytes', true), '')::bigint, 512 * 1024 * 1024)
+$$;
+comment on function app_private.max_catalog_file_bytes() is
+  'The largest catalog file accepted: the setting finishline.max_catalog_file_bytes, 512 MB by default.';
+
+create function app_private.finish_catalog_upload(p_file_id uuid, p_size_bytes bigint, p_sha256 text) returns uuid
+language plpgsql volatile as $$
+declare
+  v_file app_public.catalog_files;
+  v_existing uuid;
+begin
+  select * into v_file from app_public.catalog_files where id = p_file_id;
+  if p_size_bytes > app_private.max_catalog_file_bytes() then
+    raise exception 'catalog file "%" is % bytes; the limit is % bytes', v_file.filename, p_size_bytes, app_private.max_catalog_file_bytes()
+      using errcode = 'FLBIG';
+  end if;
+  select id into v_existing from app_public.catalog_files
+    where tenant_id = v_file.tenant_id and sha256 = p_sha256 and id <> p_file_id;
+  if v_existing is not null then
+    -- Same content as an earlier upload: keep that one.
+    delete from app_public.catalog_files where id = p_file_id;
+    return v_existing;
+  end if;
+  update app_public.catalog_files set size_bytes = p_size_bytes, sha256 = p_sha256 where id = p_file_id;
+  return p_file_id;
+end
+$$;
+comment on function app_private.finish_catalog_upload(uuid, bigint, text) is
+  'Completes an upload whose chunks were written in the same transaction: records size and SHA-256, or, when the tenant already has that content, drops the new copy and returns the earlier file''s id.';
+
+create function app_public.upload_catalog_file(filename text, content_base64 text) returns app_public.catalog_files
+language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
+#variable_conflict use_column
+declare
+  v_tenant_id uuid := app_private.require_tenant_id();
+  v_bytes bytea;
+  v_file_id uuid;
+  v_result app_public.catalog_files;
+begin
+  begin
+    v_bytes := decode(upload_catalog_file.content_base64, 'base64');
+  exception when others then
+    raise exception 'contentBase64 is not valid base64' using errcode = 'FLB64';
+  end;
+  if length(v_bytes) > app_private.max_catalog_file_bytes() then
+    raise exception 'catalog file "%" is % bytes; the limit is % bytes', upload_catalog_file.filename, length(v_bytes), app_private.max_catalog_file_bytes()
+      using errcode = 'FLBIG';
+  end if;
+  insert into app_public.catalog_files (tenant_id, filename) values (v_tenant_id, upload_catalog_file.filename)
+    returning id into v_file_id;
+  insert into app_private.catalog_file_chunks (file_id, seq, bytes)
+  select v_file_id, n, substring(v_bytes from n * 1048576 + 1 for 1048576)
+  from generate_series(0, greatest((length(v_bytes) - 1) / 1048576, 0)) as n;
+  v_file_id := app_private.finish_catalog_upload(v_file_id, length(v_bytes), encode(sha256(v_bytes), 'hex'));
+  select * into v_result from app_public.catalog_files where id = v_file_id;
+  return v_result;
+end
+$$;
+comment on function app_public.upload_catalog_file(text, text) is
+  'Uploads a catalog file (CSV or JSON Lines, base64-encoded) for the current tenant and returns it; the same content uploaded before returns the earlier file. For large files use the CLI (`finishline import`), which streams. Import it with submitBatch(kind: "import_catalog", items: [{file_id: ...}]).';
+grant execute on function app_public.upload_catalog_file(text, text) to app_user, app_admin;
+
+insert into app_public.batch_kinds (kind, description, task_identifier, chunk_size, max_attempts, retry_delay) values
+  ('import_catalog', 'Imports one uploaded catalog file, `{"file_id": "<uuid>"}`: valid rows are upserted (by SKU, and by product and author for reviews), invalid rows reported with line and reason.', 'import_catalog', 1, 3, '5 seconds');
+
+-- The import's writes. Rows arrive validated, a few thousand at a time, in the transaction of
+-- the whole file: re-running the same file changes nothing (rows equal to what is stored are
+-- counted as unchanged and not written).
+
+create function app_private.catalog_seller(p_tenant_id uuid, p_name text) returns uuid
+language sql volatile as $$
+  insert into app_public.sellers as s (tenant_id, name) values (p_tenant_id, p_name)
+  on conflict (tenant_id, name) do update set name = excluded.name
+  returning s.id
+$$;
+comment on function app_private.catalog_seller(uuid, text) is 'The id of the tenant''s seller with this name, created if new.';
+
+create function app_private.upsert_catalog_products(p_tenant_id uuid, p_seller_id uuid, p_rows jsonb) returns jsonb
+language sql volatile as $$
+  with incoming as (
+    select * from jsonb_to_recordset(p_rows)
+      as r(sku text, name text, description text, category text, price numeric, currency text, stock integer)
+  ), written as (
+    insert into app_public.products as p (tenant_id, seller_id, sku, name, description, category, price, currency, stock)
+    select p_tenant_id, p_seller_id, sku, name, description, category, price, currency, stock from incoming
+    on conflict (seller_id, sku) do update set
+      name = excluded.name, description = excluded.description, category = excluded.category,
+      price = excluded.price, currency = excluded.currency, stock = excluded.stock
+    where (p.name, p.description, p.category, p.price, p.currency, p.stock)
+      is distinct from (excluded.name, excluded.description, excluded.category, excluded.price, excluded.currency, excluded.stock)
+    returning (p.xmax = 0) as inserted
+  )
+  select jsonb_build_object(
+    'inserted', count(*) filter (where inserted),
+    'updated', count(*) filter (where not inserted),
+    'unchanged', (select count(*) from incoming) - count(*))
+  from written
+$$;
+comment on function app_private.upsert_catalog_products(uuid, uuid, jsonb) is
+  'Upserts a seller''s products by SKU from a JSON array of validated rows (SKUs distinct); returns {inserted, updated, unchanged}.';
+
+create function app_private.upsert_catalog_reviews(p_tenant_id uuid, p_seller_id uuid, p_rows jsonb) returns jsonb
+language sql volatile as $$
+  with incoming as (
+    select r.*, p.id as product_id
+    from jsonb_to_recordset(p_rows)
+      as r(line integer, sku text, author text, rating smallint, title text, body text,
+           verified_purchase boolean, helpful_votes integer, unhelpful_votes integer)
+    left join app_public.products p on p.seller_id = p_seller_id and p.sku = r.sku
+  ), written as (
+    insert into app_public.reviews as v (tenant_id, product_id, author, rating, title, body, verified_purchase, helpful_votes, unhelpful_votes)
+    select p_tenant_id, product_id, author, rating, title, body, verified_purchase, helpful_votes, unhelpful_votes
+    from incoming where product_id is not null
+    on conflict (product_id, author) do update set
+      rating = excluded.rating, title = excluded.title, body = excluded.body, verified_purchase = excluded.verified_purchase,
+      helpful_votes = excluded.helpful_votes, unhelpful_votes = excluded.unhelpful_votes
+    where (v.rating, v.title, v.body, v.verified_purchase, v.helpful_votes, v.unhelpful_votes)
+      is distinct from (excluded.rating, excluded.title, excluded.body, excluded.verified_purchase, excluded.helpful_votes, excluded.unhelpful_votes)
+    returning (v.xmax = 0) as inserted
+  )
+  select jsonb_build_object(
+    'inserted', count(*) filter (where inserted),
+    'updated', count(*) filter (where not inserted),
+    'unchanged', (select count(*) from incoming where product_id is not null) - count(*),
+    'unknown_product_lines', (select coalesce(jsonb_agg(line order by line), '[]') from incoming where product_id is null))
+  from written
+$$;
+comment on function app_private.upsert_catalog_reviews(uuid, uuid, jsonb) is
+  'Upserts reviews of a seller''s products, found by SKU, once per (product, author); returns {inserted, updated, unchanged, unknown_product_lines} (rows naming a SKU the seller does not have).';

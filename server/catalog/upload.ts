@@ -1,0 +1,44 @@
+// Streams a catalog file from disk into the database in 1 MB chunks, hashing as it goes: the
+// file is never whole in memory, and the same content uploaded twice is stored once.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type pg from 'pg';
+
+export interface UploadedFile {
+  id: string;
+  filename: string;
+  sizeBytes: number;
+  sha256: string;
+  /** True when the tenant had uploaded the same content before (that file is returned). */
+  reused: boolean;
+}
+
+const CHUNK_BYTES = 1024 * 1024;
+
+export async function uploadCatalogFile(client: pg.ClientBase, tenantId: string, filePath: string): Promise<UploadedFile> {
+  const filename = path.basename(filePath);
+  await client.query('begin');
+  try {
+    const { rows: [{ id, max }] } = await client.query<{ id: string; max: string }>(
+      'insert into app_public.catalog_files (tenant_id, filename) values ($1, $2) returning id, app_private.max_catalog_file_bytes() as max',
+      [tenantId, filename],
+    );
+    const hash = createHash('sha256');
+    let size = 0;
+    let seq = 0;
+    for await (const chunk of fs.createReadStream(filePath, { highWaterMark: CHUNK_BYTES }) as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > Number(max)) throw new Error(`${filename} is larger than the limit of ${max} bytes`);
+      hash.update(chunk);
+      await client.query('insert into app_private.catalog_file_chunks (file_id, seq, bytes) values ($1, $2, $3)', [id, seq++, chunk]);
+    }
+    const sha256 = hash.digest('hex');
+    const { rows: [kept] } = await client.query<{ id: string }>('select app_private.finish_catalog_upload($1, $2, $3) as id', [id, size, sha256]);
+    await client.query('commit');
+    return { id: kept.id, filename, sizeBytes: size, sha256, reused: kept.id !== id };
+  } catch (error) {
+    await client.query('rollback');
+    throw error;
+  }
+}

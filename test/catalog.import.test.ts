@@ -1,0 +1,244 @@
+// Catalog files: uploaded (streamed, deduplicated), imported as batches by real workers, with
+// every row validated; files that are not catalogs fail their item while their siblings go on.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { uploadCatalogFile } from '../server/catalog/upload.ts';
+import { asTenant, createTenant, startWorkerProcess, submitBatch, useTestDatabase, waitForSummary, type WorkerProcess } from './helpers.ts';
+
+const db = useTestDatabase();
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-catalogs-'));
+let tenant: string;
+let worker: WorkerProcess;
+
+const fixtures: Record<string, string | Buffer> = {
+  'good.csv':
+    'seller,sku,name,description,category,price,currency,stock\n' +
+    'Acme,A-1,Chef knife,"A ""sharp"" knife,\nforged",kitchen/knives,49.90,EUR,12\n' +
+    'Acme,A-2,Frying pan,,kitchen/pans,29,EUR,3\n' +
+    'Acme,A-3,Cutting board,Oak,kitchen,15.5,eur,0\n',
+  'bom.csv': '\uFEFFseller,sku,name,price\nBomShop,B-1,Teapot,12.00\n',
+  'mixed.csv':
+    'type,seller,sku,name,price,stock,author,rating,body\n' +
+    'product,Mixy,M-1,Lamp,30,1,,,\n' +
+    'review,Mixy,M-1,,,,ann,5,Lovely\n' +
+    'product,Mixy,M-2,Chair,-4,1,,,\n' +
+    'product,Mixy,M-3,Table,abc,1,,,\n' +
+    'review,Mixy,M-1,,,,bob,9,Too many stars\n' +
+    'review,Mixy,M-9,,,,cid,4,No such product\n' +
+    'product,Mixy,M-1,Lamp again,31,1,,,\n' +
+    'product,Other,O-1,Not ours,10,1,,,\n' +
+    'product,Mixy,,No sku,10,1,,,\n' +
+    'product,Mixy,M-4,"Unclosed quote,10,1,,,\n',
+  'reviews.jsonl':
+    '{"seller": "Acme", "sku": "A-1", "type": "review", "author": "dora", "rating": 4, "verified_purchase": true, "helpful_votes": 3}\n' +
+    '{"seller": "Acme", "sku": "A-2", "type": "review", "author": "ed", "rating": "2", "body": "Sticks"}\n' +
+    '[1, 2]\n' +
+    '{"seller": "Acme", "sku": "A-1", "type": "review", "author": "dora", "rating": 1}\n',
+  'empty.csv': '',
+  'header-only.csv': 'seller,sku,name,price\n',
+  'wrong-header.csv': 'id,title,cost\n1,Lamp,30\n',
+  'binary.csv': Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x00, 0x00, 0x08, 0x00, 0xff, 0xfe]),
+};
+
+function fixture(name: string): string {
+  return path.join(dir, name);
+}
+
+beforeAll(async () => {
+  for (const [name, content] of Object.entries(fixtures)) fs.writeFileSync(fixture(name), content);
+  await db.pool.query(`update app_public.batch_kinds set retry_delay = '50 milliseconds' where kind = 'import_catalog'`);
+  tenant = await createTenant(db, 'catalog-tenant');
+  worker = await startWorkerProcess(db);
+});
+afterAll(async () => {
+  await worker?.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function upload(...names: string[]): Promise<string[]> {
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    const ids: string[] = [];
+    for (const name of names) ids.push((await uploadCatalogFile(client, tenant, fixture(name))).id);
+    return ids;
+  } finally {
+    await client.end();
+  }
+}
+
+async function importFiles(...names: string[]) {
+  const ids = await upload(...names);
+  const batch = await submitBatch(db, tenant, 'import_catalog', ids.map((file_id) => ({ file_id })));
+  await waitForSummary(db, batch.id);
+  const { rows: items } = await db.pool.query(
+    `select f.filename, i.status, i.attempts, i.last_error, i.result
+     from app_public.batch_items i join app_public.catalog_files f on f.id = (i.payload->>'file_id')::uuid
+     where i.batch_id = $1 order by i.id`,
+    [batch.id],
+  );
+  const { rows: [summary] } = await db.pool.query('select * from app_public.run_summaries where batch_id = $1', [batch.id]);
+  return { batch, items, summary, byFile: Object.fromEntries(items.map((item) => [item.filename, item])) };
+}
+
+describe('uploads', () => {
+  test('store the bytes with size and SHA-256, and the same content once', async () => {
+    const [first] = await upload('good.csv');
+    const [second] = await upload('good.csv');
+    expect(second).toBe(first);
+    const { rows } = await db.pool.query(
+      `select f.size_bytes::int as size, f.sha256, (select string_agg(c.bytes, '' order by seq) from app_private.catalog_file_chunks c where c.file_id = f.id) as bytes
+       from app_public.catalog_files f where f.id = $1`,
+      [first],
+    );
+    const content = Buffer.from(fixtures['good.csv'] as string);
+    expect(rows[0].size).toBe(content.length);
+    expect(rows[0].bytes.equals(content)).toBe(true);
+    expect(rows[0].sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  test('through the upload_catalog_file function (GraphQL uploadCatalogFile), base64', async () => {
+    const content = Buffer.from('seller,sku,name,price\nViaApi,V-1,Mug,8\n');
+    const file = await asTenant(db, tenant, async (client) => {
+      const { rows } = await client.query('select * from app_public.upload_catalog_file($1, $2)', ['api.csv', content.toString('base64')]);
+      return rows[0];
+    });
+    expect(file).toMatchObject({ filename: 'api.csv', size_bytes: String(content.length), tenant_id: tenant });
+    await expect(
+      asTenant(db, tenant, (client) => client.query(`select * from app_public.upload_catalog_file('x.csv', '***')`)),
+    ).rejects.toMatchObject({ code: 'FLB64' });
+  });
+
+  test('over the size limit are refused with a clear error, and nothing is stored', async () => {
+    await db.pool.query(`alter database ${db.name} set finishline.max_catalog_file_bytes = '100'`);
+    try {
+      await expect(upload('mixed.csv')).rejects.toThrow('mixed.csv is larger than the limit of 100 bytes');
+      const { rows } = await db.pool.query(`select count(*)::int as n from app_public.catalog_files where filename = 'mixed.csv'`);
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await db.pool.query(`alter database ${db.name} reset finishline.max_catalog_file_bytes`);
+    }
+  });
+});
+
+describe('importing', () => {
+  test('good files are upserted; files that are not catalogs fail their item; siblings go on', async () => {
+    const { batch, byFile, summary } = await importFiles('good.csv', 'bom.csv', 'empty.csv', 'binary.csv', 'wrong-header.csv', 'header-only.csv');
+    expect(batch).toBeDefined();
+    expect(byFile['good.csv']).toMatchObject({ status: 'succeeded', result: { rows_read: 3, inserted: 3, updated: 0, unchanged: 0, rejected: 0 } });
+    expect(byFile['bom.csv']).toMatchObject({ status: 'succeeded', result: { inserted: 1 } });
+    expect(byFile['empty.csv']).toMatchObject({ status: 'failed', attempts: 1, last_error: 'empty.csv is not a catalog: it is empty' });
+    expect(byFile['binary.csv']).toMatchObject({ status: 'failed', attempts: 1, last_error: 'binary.csv is not a catalog: it is binary (it contains NUL bytes)' });
+    expect(byFile['wrong-header.csv']).toMatchObject({
+      status: 'failed',
+      last_error: 'wrong-header.csv is not a catalog: its header must name the columns seller and sku (found: id, title, cost)',
+    });
+    expect(byFile['header-only.csv']).toMatchObject({ status: 'failed', last_error: 'header-only.csv is not a catalog: it has no rows' });
+    expect(summary).toMatchObject({ status: 'completed_with_errors', succeeded_items: 2, failed_items: 4 });
+    expect(summary.stats).toMatchObject({ rows_read: 4, inserted: 4, rejected: 0 });
+
+    const { rows: products } = await db.pool.query(
+      `select s.name as seller, p.sku, p.name, p.description, p.price, p.currency, p.stock, p.status
+       from app_public.products p join app_public.sellers s on s.id = p.seller_id where s.name in ('Acme', 'BomShop') order by p.sku`,
+    );
+    expect(products).toEqual([
+      { seller: 'Acme', sku: 'A-1', name: 'Chef knife', description: 'A "sharp" knife,\nforged', price: '49.90', currency: 'EUR', stock: 12, status: 'pending' },
+      { seller: 'Acme', sku: 'A-2', name: 'Frying pan', description: '', price: '29.00', currency: 'EUR', stock: 3, status: 'pending' },
+      { seller: 'Acme', sku: 'A-3', name: 'Cutting board', description: 'Oak', price: '15.50', currency: 'EUR', stock: 0, status: 'pending' },
+      { seller: 'BomShop', sku: 'B-1', name: 'Teapot', description: '', price: '12.00', currency: 'EUR', stock: 0, status: 'pending' },
+    ]);
+  });
+
+  test('re-importing the same file changes nothing', async () => {
+    const before = await db.pool.query(`select id, updated_at from app_public.products order by id`);
+    const { byFile } = await importFiles('good.csv');
+    expect(byFile['good.csv'].result).toMatchObject({ rows_read: 3, inserted: 0, updated: 0, unchanged: 3 });
+    const after = await db.pool.query(`select id, updated_at from app_public.products order by id`);
+    expect(after.rows).toEqual(before.rows);
+  });
+
+  test('invalid rows are rejected with line and reason; valid rows of the same file are kept', async () => {
+    const { byFile, summary } = await importFiles('mixed.csv');
+    const item = byFile['mixed.csv'];
+    expect(item.status).toBe('succeeded');
+    expect(item.result).toMatchObject({ rows_read: 10, inserted: 2, rejected: 8 });
+    const reasons = item.result.rejections.map((r: { line: number; reason: string }) => [r.line, r.reason]);
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        [4, 'invalid_price'],
+        [5, 'invalid_price'],
+        [6, 'invalid_rating'],
+        [7, 'unknown_product'],
+        [8, 'duplicate_sku'],
+        [9, 'other_seller'],
+        [10, 'missing_field'],
+      ]),
+    );
+    expect(reasons.some(([, reason]: [number, string]) => reason === 'malformed_csv')).toBe(true);
+    expect(item.result.rejected_by_reason).toEqual({ invalid_price: 2, invalid_rating: 1, unknown_product: 1, duplicate_sku: 1, other_seller: 1, missing_field: 1, malformed_csv: 1 });
+    expect(summary.stats.rejected_by_reason).toEqual(item.result.rejected_by_reason);
+    expect(summary.stats.rejections[0]).toMatchObject({ file: 'mixed.csv', line: expect.any(Number), reason: expect.any(String), message: expect.any(String) });
+    const { rows } = await db.pool.query(
+      `select r.author, r.rating, r.body from app_public.reviews r join app_public.products p on p.id = r.product_id where p.sku = 'M-1'`,
+    );
+    expect(rows).toEqual([{ author: 'ann', rating: 5, body: 'Lovely' }]);
+  });
+
+  test('JSON Lines reviews are upserted by product and author', async () => {
+    const { byFile } = await importFiles('reviews.jsonl');
+    expect(byFile['reviews.jsonl'].result).toMatchObject({ rows_read: 4, inserted: 2, rejected: 2, rejected_by_reason: { invalid_json: 1, duplicate_review: 1 } });
+    const { rows } = await db.pool.query(
+      `select p.sku, r.author, r.rating, r.verified_purchase, r.helpful_votes from app_public.reviews r
+       join app_public.products p on p.id = r.product_id where r.author in ('dora', 'ed') order by r.author`,
+    );
+    expect(rows).toEqual([
+      { sku: 'A-1', author: 'dora', rating: 4, verified_purchase: true, helpful_votes: 3 },
+      { sku: 'A-2', author: 'ed', rating: 2, verified_purchase: false, helpful_votes: 0 },
+    ]);
+  });
+
+  test('a large file streams through in one item', async () => {
+    const rows = 50_000;
+    const lines = ['seller,sku,name,category,price,stock'];
+    for (let i = 0; i < rows; i++) lines.push(`Bulk,SKU-${i},Product ${i},cat/${i % 50},${(i % 1000) + 0.99},${i % 7}`);
+    fs.writeFileSync(fixture('large.csv'), lines.join('\n') + '\n');
+    const { byFile } = await importFiles('large.csv');
+    expect(byFile['large.csv']).toMatchObject({ status: 'succeeded', result: { rows_read: rows, inserted: rows, rejected: 0 } });
+    const { rows: [count] } = await db.pool.query(
+      `select count(*)::int as n from app_public.products p join app_public.sellers s on s.id = p.seller_id where s.name = 'Bulk'`,
+    );
+    expect(count.n).toBe(rows);
+  });
+});
+
+describe('finishline import --watch', () => {
+  test('uploads, follows the batch to its summary, and exits 1 when an item failed', async () => {
+    const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+    const run = promisify(execFile);
+    const failed = await run(process.execPath, [cli, 'import', fixture('bom.csv'), fixture('binary.csv'), '--tenant-name', 'catalog-tenant', '--watch'], {
+      env: { ...process.env, DATABASE_URL: db.url },
+    }).then(
+      () => ({ code: 0, stdout: '' }),
+      (error: { code: number; stdout: string }) => error,
+    );
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/already uploaded bom\.csv/);
+    expect(failed.stdout).toMatch(/2\/2 done, 1 failed/);
+    expect(failed.stdout).toMatch(/completed_with_errors/);
+    expect(failed.stdout).toContain('binary.csv is not a catalog');
+
+    const ok = await run(process.execPath, [cli, 'import', fixture('good.csv'), '--tenant-name', 'catalog-tenant', '--watch'], {
+      env: { ...process.env, DATABASE_URL: db.url },
+    });
+    expect(ok.stdout).toMatch(/1\/1 done, 0 failed/);
+    const batchId = /batch ([0-9a-f-]{36})/.exec(ok.stdout)![1];
+    const status = await run(process.execPath, [cli, 'status', batchId], { env: { ...process.env, DATABASE_URL: db.url } });
+    expect(status.stdout).toContain(`batch ${batchId} (import_catalog): completed`);
+  });
+});
