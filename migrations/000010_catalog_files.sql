@@ -101,9 +101,23 @@ grant execute on function app_public.upload_catalog_file(text, text) to app_user
 insert into app_public.batch_kinds (kind, description, task_identifier, chunk_size, max_attempts, retry_delay) values
   ('import_catalog', 'Imports one uploaded catalog file, `{"file_id": "<uuid>"}`: valid rows are upserted (by SKU, and by product and author for reviews), invalid rows reported with line and reason.', 'import_catalog', 1, 3, '5 seconds');
 
--- The import's writes. Rows arrive validated, a few thousand at a time, in the transaction of
--- the whole file: re-running the same file changes nothing (rows equal to what is stored are
--- counted as unchanged and not written).
+-- The import's writes. The worker streams a file's validated rows with COPY into a temporary
+-- staging table, then merges them in two statements, all in the transaction of the whole file:
+-- re-running the same file changes nothing (rows equal to what is stored are counted as
+-- unchanged and not written).
+
+create function app_private.create_catalog_staging() returns void
+language plpgsql volatile as $$
+begin
+  create temp table if not exists catalog_staging (
+    type text not null, line integer not null, sku text not null,
+    name text, description text, category text, price numeric(12, 2), currency text, stock integer,
+    author text, rating smallint, title text, body text, verified_purchase boolean, helpful_votes integer, unhelpful_votes integer
+  ) on commit drop;
+end
+$$;
+comment on function app_private.create_catalog_staging() is
+  'Creates pg_temp.catalog_staging, the rows of one catalog file on their way in (dropped at commit).';
 
 create function app_private.catalog_seller(p_tenant_id uuid, p_name text) returns uuid
 language sql volatile as $$
@@ -113,11 +127,36 @@ language sql volatile as $$
 $$;
 comment on function app_private.catalog_seller(uuid, text) is 'The id of the tenant''s seller with this name, created if new.';
 
-create function app_private.upsert_catalog_products(p_tenant_id uuid, p_seller_id uuid, p_rows jsonb) returns jsonb
-language sql volatile as $$
+create function app_private.merge_catalog_staging(p_tenant_id uuid, p_seller_id uuid) returns jsonb
+language plpgsql volatile as $$
+declare
+  v_products jsonb;
+  v_reviews jsonb;
+  v_duplicates jsonb;
+begin
+  -- A SKU (or a review of one SKU by one author) appearing twice in a file: the first wins, the
+  -- later ones are rejected, naming the line of the first.
+  with numbered as (
+    select line, type, sku, author,
+      min(line) over (partition by type, sku, case when type = 'review' then author end) as first_line
+    from pg_temp.catalog_staging
+  ), duplicates as (
+    select * from numbered where line <> first_line
+  )
+  select jsonb_build_object(
+    'count', (select count(*) from duplicates),
+    'rows', (select coalesce(jsonb_agg(jsonb_build_object('line', line, 'first_line', first_line, 'type', type, 'sku', sku, 'author', author) order by line), '[]')
+             from (select * from duplicates order by line limit 1000) listed))
+  into v_duplicates;
+  delete from pg_temp.catalog_staging s using (
+    select line from (select line, min(line) over (partition by type, sku, case when type = 'review' then author end) as first_line
+                      from pg_temp.catalog_staging) n
+    where line <> first_line) d
+  where s.line = d.line;
+
+  -- Products first, so that reviews anywhere in the file find the products it adds.
   with incoming as (
-    select * from jsonb_to_recordset(p_rows)
-      as r(sku text, name text, description text, category text, price numeric, currency text, stock integer)
+    select * from pg_temp.catalog_staging where type = 'product'
   ), written as (
     insert into app_public.products as p (tenant_id, seller_id, sku, name, description, category, price, currency, stock)
     select p_tenant_id, p_seller_id, sku, name, description, category, price, currency, stock from incoming
@@ -132,19 +171,13 @@ language sql volatile as $$
     'inserted', count(*) filter (where inserted),
     'updated', count(*) filter (where not inserted),
     'unchanged', (select count(*) from incoming) - count(*))
-  from written
-$$;
-comment on function app_private.upsert_catalog_products(uuid, uuid, jsonb) is
-  'Upserts a seller''s products by SKU from a JSON array of validated rows (SKUs distinct); returns {inserted, updated, unchanged}.';
+  into v_products from written;
 
-create function app_private.upsert_catalog_reviews(p_tenant_id uuid, p_seller_id uuid, p_rows jsonb) returns jsonb
-language sql volatile as $$
   with incoming as (
     select r.*, p.id as product_id
-    from jsonb_to_recordset(p_rows)
-      as r(line integer, sku text, author text, rating smallint, title text, body text,
-           verified_purchase boolean, helpful_votes integer, unhelpful_votes integer)
+    from pg_temp.catalog_staging r
     left join app_public.products p on p.seller_id = p_seller_id and p.sku = r.sku
+    where r.type = 'review'
   ), written as (
     insert into app_public.reviews as v (tenant_id, product_id, author, rating, title, body, verified_purchase, helpful_votes, unhelpful_votes)
     select p_tenant_id, product_id, author, rating, title, body, verified_purchase, helpful_votes, unhelpful_votes
@@ -160,8 +193,13 @@ language sql volatile as $$
     'inserted', count(*) filter (where inserted),
     'updated', count(*) filter (where not inserted),
     'unchanged', (select count(*) from incoming where product_id is not null) - count(*),
-    'unknown_product_lines', (select coalesce(jsonb_agg(line order by line), '[]') from incoming where product_id is null))
-  from written
+    'unknown_product_lines', (select coalesce(jsonb_agg(line order by line), '[]') from (
+      select line from incoming where product_id is null order by line limit 1000) unknown),
+    'unknown_products', (select count(*) from incoming where product_id is null))
+  into v_reviews from written;
+
+  return jsonb_build_object('products', v_products, 'reviews', v_reviews, 'duplicates', v_duplicates);
+end
 $$;
-comment on function app_private.upsert_catalog_reviews(uuid, uuid, jsonb) is
-  'Upserts reviews of a seller''s products, found by SKU, once per (product, author); returns {inserted, updated, unchanged, unknown_product_lines} (rows naming a SKU the seller does not have).';
+comment on function app_private.merge_catalog_staging(uuid, uuid) is
+  'Upserts the staged rows of a catalog file for one seller: products by SKU, then reviews (found by SKU) once per (product, author); a SKU or review repeated in the file keeps its first row. Returns {products: {inserted, updated, unchanged}, reviews: {inserted, updated, unchanged, unknown_products, unknown_product_lines}, duplicates: {count, rows: [{line, first_line, type, sku, author}]}}.';

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 // finishline's command line: `start` (everything in one process), `worker`, `migrate`.
 import './env.ts';
 import fs from 'node:fs';

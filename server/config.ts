@@ -28,3 +28,10 @@ export function loadConfig(): Config {
     workerConcurrency: integer('WORKER_CONCURRENCY', 4, 1),
   };
 }
+
+/**
+ * Node flags for finishline's processes (npm scripts, the bin, tests and benchmarks all use them).
+ * V8's default young generation on a large machine lets a streaming import reach ~300 MB of
+ * garbage before collecting; 16 MB semi-spaces keep it near 200 MB, at no cost in speed.
+ */
+export const NODE_FLAGS = ['--max-semi-space-size=16'];

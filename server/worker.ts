@@ -26,7 +26,9 @@ export interface Worker {
 const LOCAL_QUEUE_SIZE = 50;
 
 export async function startWorker({ connectionString, concurrency, log }: WorkerOptions): Promise<Worker> {
-  const pool = new pg.Pool({ connectionString, max: concurrency + 4 });
+  // Up to two connections per job (an import streams a file on one while copying on the other),
+  // plus what Graphile Worker needs for itself.
+  const pool = new pg.Pool({ connectionString, max: concurrency * 2 + 4 });
   pool.on('error', (error) => log.error('idle database connection failed', { error }));
   pool.on('connect', (client) => client.on('error', (error) => log.error('database connection failed', { error })));
   const staleAfterMs = Number(

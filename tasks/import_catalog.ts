@@ -21,17 +21,20 @@ export const import_catalog = itemTask<{ fileId: string }>({
     return { fileId: file_id };
   },
   async run({ fileId }, { helpers }) {
-    return helpers.withPgClient(async (client) => {
-      await client.query('begin');
-      try {
-        const stats = await importCatalogFile(client, fileId);
-        await client.query('commit');
-        return { ...stats };
-      } catch (error) {
-        await client.query('rollback');
-        throw error;
-      }
-    });
+    // Two connections: one streams the file's chunks while the other is busy with COPY.
+    return helpers.withPgClient((reader) =>
+      helpers.withPgClient(async (writer) => {
+        await writer.query('begin');
+        try {
+          const stats = await importCatalogFile(reader, writer, fileId);
+          await writer.query('commit');
+          return { ...stats };
+        } catch (error) {
+          await writer.query('rollback');
+          throw error;
+        }
+      }),
+    );
   },
 });
 

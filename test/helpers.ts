@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, inject } from 'vitest';
+import { NODE_FLAGS } from '../server/config.ts';
 import { databaseUrl } from './database_url.ts';
 
 export interface TestDatabase {
@@ -61,7 +62,7 @@ export async function startWorkerProcess(
   db: TestDatabase,
   options: { concurrency?: number; env?: Record<string, string> } = {},
 ): Promise<WorkerProcess> {
-  const child: ChildProcess = spawn(process.execPath, [cliPath, 'worker'], {
+  const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, cliPath, 'worker'], {
     env: {
       ...process.env,
       DATABASE_URL: db.url,
@@ -215,7 +216,7 @@ export interface ServerProcess extends WorkerProcess {
 
 /** Starts `finishline serve` (GraphQL only, on a free port) as a real process. */
 export async function startServerProcess(db: TestDatabase, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child: ChildProcess = spawn(process.execPath, [cliPath, 'serve'], {
+  const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, cliPath, 'serve'], {
     env: { ...process.env, DATABASE_URL: db.url, PORT: '0', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,14 +1,18 @@
 // Imports one stored catalog file: streams its chunks out of the database through a real parser
-// (csv-parse for CSV, readline + JSON.parse for JSON Lines), validates each row, and upserts
-// valid rows a few thousand at a time, all in the caller's transaction.
+// (csv-parse for CSV, readline + JSON.parse for JSON Lines), validates each row, streams the
+// valid ones with COPY into a staging table and merges them in SQL, in the caller's transaction.
+import { once } from 'node:events';
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import readline from 'node:readline';
 import { parse as parseCsv } from 'csv-parse';
 import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { PermanentItemError } from '../item_task.ts';
 import { validateRow, type ProductRow, type Rejection, type ReviewRow } from './rows.ts';
 
-const FLUSH_ROWS = 5000;
+/** Characters of CSV gathered before each write to the COPY stream. */
+const COPY_BUFFER_CHARS = 256 * 1024;
 const MAX_REJECTIONS_LISTED = 100;
 
 export interface ImportStats {
@@ -31,7 +35,7 @@ interface StoredFile {
 
 type RawRow = { raw: Record<string, unknown>; line: number } | { rejection: Rejection };
 
-async function* chunksOf(client: pg.PoolClient, fileId: string): AsyncGenerator<Buffer> {
+async function* chunksOf(client: pg.ClientBase, fileId: string): AsyncGenerator<Buffer> {
   for (let seq = 0; ; seq++) {
     const { rows } = await client.query<{ bytes: Buffer }>(
       'select bytes from app_private.catalog_file_chunks where file_id = $1 and seq = $2',
@@ -115,8 +119,27 @@ async function* jsonLinesRows(source: Readable): AsyncGenerator<RawRow> {
   }
 }
 
-export async function importCatalogFile(client: pg.PoolClient, fileId: string): Promise<ImportStats> {
-  const { rows } = await client.query<StoredFile>(
+/** One staged row as a CSV line for COPY: text quoted (so '' is an empty string), null unquoted. */
+const STAGING_COLUMNS = [
+  'type', 'line', 'sku', 'name', 'description', 'category', 'price', 'currency', 'stock',
+  'author', 'rating', 'title', 'body', 'verified_purchase', 'helpful_votes', 'unhelpful_votes',
+] as const;
+function stagingLine(row: ProductRow | ReviewRow): string {
+  const record = row as unknown as Record<string, unknown>;
+  return STAGING_COLUMNS.map((column) => {
+    const value = record[column];
+    if (value === undefined || value === null) return '';
+    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+    return `"${String(value).replaceAll('"', '""')}"`;
+  }).join(',') + '\n';
+}
+
+/**
+ * Imports a stored file. `reader` streams its chunks; `writer` holds the import's transaction
+ * (the caller's), into which the valid rows are copied and merged.
+ */
+export async function importCatalogFile(reader: pg.ClientBase, writer: pg.ClientBase, fileId: string): Promise<ImportStats> {
+  const { rows } = await reader.query<StoredFile>(
     'select id, tenant_id, filename, size_bytes from app_public.catalog_files where id = $1',
     [fileId],
   );
@@ -125,96 +148,96 @@ export async function importCatalogFile(client: pg.PoolClient, fileId: string): 
   if (file.size_bytes === null) throw new PermanentItemError(`catalog file ${file.filename} was never completely uploaded`);
   if (file.size_bytes === '0') throw new PermanentItemError(`${file.filename} is not a catalog: it is empty`);
 
-  const chunks = chunksOf(client, file.id);
+  const chunks = chunksOf(reader, file.id);
   const first = await chunks.next();
   if (first.done) throw new PermanentItemError(`${file.filename} is not a catalog: it is empty`);
   assertText(first.value, file.filename);
+  // Read ahead by one chunk only.
   const source = Readable.from((async function* () {
     yield first.value;
     yield* chunks;
-  })());
+  })(), { highWaterMark: 1 });
   const jsonLines = /\.(jsonl|ndjson)$/i.test(file.filename) || (!/\.csv$/i.test(file.filename) && first.value.toString('utf8', 0, 64).trimStart().replace(/^\uFEFF/, '').startsWith('{'));
   const rawRows = jsonLines ? jsonLinesRows(source) : csvRows(source, file.filename);
 
   const stats: ImportStats = { rows_read: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, rejected_by_reason: {}, rejections: [] };
+  // Rejections past the (bounded) lists the merge returns still count.
+  const countUnlisted = (count: number, reason: string) => {
+    if (count <= 0) return;
+    stats.rejected += count;
+    stats.rejected_by_reason[reason] = (stats.rejected_by_reason[reason] ?? 0) + count;
+  };
   const reject = (rejection: Rejection) => {
     stats.rejected++;
     stats.rejected_by_reason[rejection.reason] = (stats.rejected_by_reason[rejection.reason] ?? 0) + 1;
     if (stats.rejections.length < MAX_REJECTIONS_LISTED) stats.rejections.push({ file: file.filename, ...rejection });
   };
-  const add = (counts: { inserted: number; updated: number; unchanged: number }) => {
+
+  await writer.query('select app_private.create_catalog_staging()');
+  const copy = writer.query(copyFrom(`copy pg_temp.catalog_staging (${STAGING_COLUMNS.join(', ')}) from stdin with (format csv)`));
+  const copied = finished(copy);
+  let pending = '';
+  const stage = async (row: ProductRow | ReviewRow) => {
+    pending += stagingLine(row);
+    if (pending.length >= COPY_BUFFER_CHARS) {
+      const more = copy.write(pending);
+      pending = '';
+      if (!more) await once(copy, 'drain');
+    }
+  };
+
+  let sellerName: string | undefined;
+  try {
+    for await (const item of rawRows) {
+      stats.rows_read++;
+      if ('rejection' in item) {
+        reject(item.rejection);
+        continue;
+      }
+      const checked = validateRow(item.raw, item.line);
+      if ('rejection' in checked) {
+        reject(checked.rejection);
+        continue;
+      }
+      sellerName ??= checked.seller;
+      if (checked.seller !== sellerName) {
+        reject({ line: item.line, reason: 'other_seller', message: `a catalog file is for one seller: this row names "${checked.seller}", the file "${sellerName}"` });
+        continue;
+      }
+      const { row } = checked;
+      await stage(row);
+    }
+  } finally {
+    copy.end(pending);
+    await copied;
+  }
+  if (stats.rows_read === 0) throw new PermanentItemError(`${file.filename} is not a catalog: it has no rows`);
+  if (sellerName === undefined) return stats;
+
+  const { rows: [{ id: sellerId }] } = await writer.query<{ id: string }>('select app_private.catalog_seller($1, $2) as id', [file.tenant_id, sellerName]);
+  const { rows: [{ merged }] } = await writer.query<{ merged: MergeCounts }>('select app_private.merge_catalog_staging($1, $2) as merged', [file.tenant_id, sellerId]);
+  for (const counts of [merged.products, merged.reviews]) {
     stats.inserted += counts.inserted;
     stats.updated += counts.updated;
     stats.unchanged += counts.unchanged;
-  };
-
-  let seller: { name: string; id: string } | undefined;
-  const firstLineOfSku = new Map<string, number>();
-  const reviewKeys = new Set<string>();
-  let products: ProductRow[] = [];
-  let reviews: ReviewRow[] = [];
-  const flush = async () => {
-    if (!seller) return;
-    if (products.length > 0) {
-      const { rows: [result] } = await client.query<{ counts: { inserted: number; updated: number; unchanged: number } }>(
-        'select app_private.upsert_catalog_products($1, $2, $3::jsonb) as counts',
-        [file.tenant_id, seller.id, JSON.stringify(products)],
-      );
-      add(result.counts);
-      products = [];
-    }
-    if (reviews.length > 0) {
-      const { rows: [result] } = await client.query<{ counts: { inserted: number; updated: number; unchanged: number; unknown_product_lines: number[] } }>(
-        'select app_private.upsert_catalog_reviews($1, $2, $3::jsonb) as counts',
-        [file.tenant_id, seller.id, JSON.stringify(reviews)],
-      );
-      add(result.counts);
-      for (const line of result.counts.unknown_product_lines) {
-        reject({ line, reason: 'unknown_product', message: `the seller has no product with this sku (products must come before their reviews)` });
-      }
-      reviews = [];
-    }
-  };
-
-  for await (const item of rawRows) {
-    stats.rows_read++;
-    if ('rejection' in item) {
-      reject(item.rejection);
-      continue;
-    }
-    const checked = validateRow(item.raw, item.line);
-    if ('rejection' in checked) {
-      reject(checked.rejection);
-      continue;
-    }
-    if (!seller) {
-      const { rows: [row] } = await client.query<{ id: string }>('select app_private.catalog_seller($1, $2) as id', [file.tenant_id, checked.seller]);
-      seller = { name: checked.seller, id: row.id };
-    } else if (checked.seller !== seller.name) {
-      reject({ line: item.line, reason: 'other_seller', message: `a catalog file is for one seller: this row names "${checked.seller}", the file "${seller.name}"` });
-      continue;
-    }
-    const { row } = checked;
-    if (row.type === 'product') {
-      const firstLine = firstLineOfSku.get(row.sku);
-      if (firstLine !== undefined) {
-        reject({ line: row.line, reason: 'duplicate_sku', message: `sku "${row.sku}" already appears at line ${firstLine}` });
-        continue;
-      }
-      firstLineOfSku.set(row.sku, row.line);
-      products.push(row);
-    } else {
-      const key = `${row.sku}\u0000${row.author}`;
-      if (reviewKeys.has(key)) {
-        reject({ line: row.line, reason: 'duplicate_review', message: `"${row.author}" already reviewed sku "${row.sku}" earlier in the file` });
-        continue;
-      }
-      reviewKeys.add(key);
-      reviews.push(row);
-    }
-    if (products.length + reviews.length >= FLUSH_ROWS) await flush();
   }
-  await flush();
-  if (stats.rows_read === 0) throw new PermanentItemError(`${file.filename} is not a catalog: it has no rows`);
+  for (const duplicate of merged.duplicates.rows) {
+    reject(
+      duplicate.type === 'product'
+        ? { line: duplicate.line, reason: 'duplicate_sku', message: `sku "${duplicate.sku}" already appears at line ${duplicate.first_line}` }
+        : { line: duplicate.line, reason: 'duplicate_review', message: `"${duplicate.author}" already reviewed sku "${duplicate.sku}" at line ${duplicate.first_line}` },
+    );
+  }
+  countUnlisted(merged.duplicates.count - merged.duplicates.rows.length, 'duplicate_sku');
+  for (const line of merged.reviews.unknown_product_lines) {
+    reject({ line, reason: 'unknown_product', message: `no product of ${sellerName} has this sku` });
+  }
+  countUnlisted(merged.reviews.unknown_products - merged.reviews.unknown_product_lines.length, 'unknown_product');
   return stats;
+}
+
+interface MergeCounts {
+  products: { inserted: number; updated: number; unchanged: number };
+  reviews: { inserted: number; updated: number; unchanged: number; unknown_products: number; unknown_product_lines: number[] };
+  duplicates: { count: number; rows: Array<{ line: number; first_line: number; type: 'product' | 'review'; sku: string; author: string | null }> };
 }

@@ -1,0 +1,200 @@
+// bench:ingest: rows/s importing a 1,000,000-row CSV catalog through the import_catalog batch
+// kind, next to COPY of the same file into a plain table in the same database (the baseline),
+// and the worker's peak memory.
+//
+//   npm run bench:ingest                                 # embedded PostgreSQL in a temporary directory
+//   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:ingest
+//   BENCH_ROWS=100000 npm run bench:ingest               # a quick run
+//
+// With DATABASE_URL the benchmark creates finishline_benchingest_<pid> on that server and drops it
+// at the end. The last line printed is one JSON object with every figure.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { uploadCatalogFile } from '../server/catalog/upload.ts';
+import { NODE_FLAGS } from '../server/config.ts';
+import { startEmbeddedPostgres } from '../server/embedded_postgres.ts';
+import { createLog } from '../server/log.ts';
+import { migrate } from '../server/migrate.ts';
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const TARGET_SHARE_OF_COPY = 0.25;
+const TARGET_RSS_MB = 300;
+const PHASE_TIMEOUT_MS = 10 * 60_000;
+const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+const silent = { ...createLog(), info: () => {}, debug: () => {} };
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+function writeCatalog(file: string, rows: number): void {
+  const fd = fs.openSync(file, 'w');
+  let buffer = 'seller,sku,name,description,category,price,currency,stock\n';
+  for (let i = 0; i < rows; i++) {
+    buffer += `Bench Shop,SKU-${i},"Product ${i}, model ${i % 97}","A ""fine"" thing number ${i}",cat/${i % 200},${(i % 5000) + 0.99},EUR,${i % 50}\n`;
+    if (buffer.length > 1 << 20) {
+      fs.writeSync(fd, buffer);
+      buffer = '';
+    }
+  }
+  fs.writeSync(fd, buffer);
+  fs.closeSync(fd);
+}
+
+async function within<T>(what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${PHASE_TIMEOUT_MS / 1000} s`)), PHASE_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function peakRssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-bench-ingest-'));
+  const cleanups: Array<() => Promise<void>> = [async () => fs.rmSync(dir, { recursive: true, force: true })];
+  try {
+    let serverUrl = process.env.DATABASE_URL;
+    if (!serverUrl) {
+      const server = await startEmbeddedPostgres(path.join(dir, 'pg'));
+      cleanups.push(() => server.stop());
+      serverUrl = server.adminUrl;
+    }
+    const name = `finishline_benchingest_${process.pid}`;
+    const admin = new pg.Client({ connectionString: serverUrl });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    cleanups.push(async () => {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    });
+    const url = new URL(serverUrl);
+    url.pathname = `/${name}`;
+    const dbUrl = url.toString();
+    await migrate(dbUrl, silent);
+    const client = new pg.Client({ connectionString: dbUrl });
+    await client.connect();
+    cleanups.push(() => client.end());
+    const { rows: [{ server_version }] } = await client.query<{ server_version: string }>('show server_version');
+
+    const file = path.join(dir, 'catalog.csv');
+    writeCatalog(file, ROWS);
+    const sizeMb = fs.statSync(file).size / 1024 / 1024;
+    say(`catalog: ${ROWS} rows, ${sizeMb.toFixed(1)} MB; PostgreSQL ${server_version}`);
+
+    // Baseline: COPY of the same file into a plain table (no validation, no upsert, no index).
+    await client.query(`create table bench_copy (seller text, sku text, name text, description text, category text,
+      price numeric(12, 2), currency text, stock integer)`);
+    let started = performance.now();
+    await within('COPY', pipeline(fs.createReadStream(file), client.query(copyFrom('copy bench_copy from stdin with (format csv, header)'))));
+    const copySeconds = (performance.now() - started) / 1000;
+    const copyRowsPerS = ROWS / copySeconds;
+    say(`COPY baseline:        ${copyRowsPerS.toFixed(0)} rows/s (${copySeconds.toFixed(2)} s)`);
+    await client.query('drop table bench_copy');
+
+    // finishline: upload (streamed), then one import_catalog item, run by a worker process.
+    const { rows: [tenant] } = await client.query<{ id: string }>(`insert into app_public.tenants (name) values ('bench') returning id`);
+    started = performance.now();
+    const uploaded = await within('upload', uploadCatalogFile(client, tenant.id, file));
+    const uploadSeconds = (performance.now() - started) / 1000;
+    say(`upload (streamed):    ${(sizeMb / uploadSeconds).toFixed(1)} MB/s (${uploadSeconds.toFixed(2)} s)`);
+
+    const worker = spawn(process.execPath, [...NODE_FLAGS, cliPath, 'worker'], {
+      env: { ...process.env, DATABASE_URL: dbUrl, WORKER_CONCURRENCY: '2', LOG_LEVEL: 'warning' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let workerOutput = '';
+    worker.stdout.on('data', (chunk: Buffer) => (workerOutput += chunk.toString()));
+    worker.stderr.on('data', (chunk: Buffer) => (workerOutput += chunk.toString()));
+    cleanups.push(async () => {
+      if (worker.exitCode === null) worker.kill('SIGKILL');
+    });
+    await within('worker start', (async () => {
+      for (;;) {
+        const { rowCount } = await client.query('select 1 from app_private.workers');
+        if (rowCount) return;
+        if (worker.exitCode !== null) throw new Error(`worker exited:\n${workerOutput}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })());
+
+    started = performance.now();
+    await client.query('begin');
+    await client.query(`set local role app_user`);
+    await client.query(`select set_config('jwt.claims.tenant_id', $1, true)`, [tenant.id]);
+    const { rows: [batch] } = await client.query<{ id: string }>(
+      `select id from app_public.submit_batch('import_catalog', jsonb_build_array(jsonb_build_object('file_id', $1::text)))`,
+      [uploaded.id],
+    );
+    await client.query('commit');
+    const summary = await within('import', (async () => {
+      for (;;) {
+        const { rows } = await client.query('select * from app_public.run_summaries where batch_id = $1', [batch.id]);
+        if (rows[0]) return rows[0];
+        if (worker.exitCode !== null) throw new Error(`worker exited:\n${workerOutput}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })());
+    const importSeconds = (performance.now() - started) / 1000;
+    const workerRssMb = peakRssMb(worker.pid!);
+    if (summary.status !== 'completed' || Number(summary.stats.inserted) !== ROWS) {
+      throw new Error(`import did not insert every row: ${JSON.stringify(summary)}\n${workerOutput}`);
+    }
+    const importRowsPerS = ROWS / importSeconds;
+    const share = importRowsPerS / copyRowsPerS;
+    say(`import_catalog:       ${importRowsPerS.toFixed(0)} rows/s (${importSeconds.toFixed(2)} s, submission to summary)`);
+    say(`share of COPY:        ${share.toFixed(2)} (target >= ${TARGET_SHARE_OF_COPY}) ${share >= TARGET_SHARE_OF_COPY ? 'ok' : 'MISSED'}`);
+    say(`worker peak RSS:      ${workerRssMb.toFixed(0)} MB (target < ${TARGET_RSS_MB} MB) ${workerRssMb < TARGET_RSS_MB ? 'ok' : 'MISSED'}`);
+
+    // Re-import of the same content: every row unchanged.
+    started = performance.now();
+    await client.query('begin');
+    await client.query(`set local role app_user`);
+    await client.query(`select set_config('jwt.claims.tenant_id', $1, true)`, [tenant.id]);
+    const { rows: [again] } = await client.query<{ id: string }>(
+      `select id from app_public.submit_batch('import_catalog', jsonb_build_array(jsonb_build_object('file_id', $1::text)))`,
+      [uploaded.id],
+    );
+    await client.query('commit');
+    const reimport = await within('re-import', (async () => {
+      for (;;) {
+        const { rows } = await client.query('select * from app_public.run_summaries where batch_id = $1', [again.id]);
+        if (rows[0]) return rows[0];
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })());
+    const reimportSeconds = (performance.now() - started) / 1000;
+    say(`re-import (unchanged): ${(ROWS / reimportSeconds).toFixed(0)} rows/s (${reimportSeconds.toFixed(2)} s, ${reimport.stats.unchanged} unchanged)`);
+    worker.kill('SIGTERM');
+
+    process.stdout.write(`${JSON.stringify({
+      rows: ROWS,
+      file_mb: Number(sizeMb.toFixed(1)),
+      copy_rows_per_s: Math.round(copyRowsPerS),
+      import_rows_per_s: Math.round(importRowsPerS),
+      import_share_of_copy: Number(share.toFixed(3)),
+      reimport_rows_per_s: Math.round(ROWS / reimportSeconds),
+      upload_mb_per_s: Number((sizeMb / uploadSeconds).toFixed(1)),
+      worker_peak_rss_mb: Math.round(workerRssMb),
+      postgres_version: server_version,
+    })}\n`);
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench:ingest failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
