@@ -61,6 +61,13 @@ export function assertChunkPayload(payload: unknown): asserts payload is ChunkPa
   }
 }
 
+/** The string array a payload carries under `field` (ids of a chunk), or an error naming it. */
+export function idList(payload: unknown, field: string): string[] {
+  const ids = (payload as Record<string, unknown>)[field];
+  if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) throw new Error(`${field} must be an array of ids`);
+  return ids;
+}
+
 function errorMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return message.trim() === '' ? (error instanceof Error ? error.name : 'unknown error') : message;

@@ -1,11 +1,11 @@
 // The worker: Graphile Worker with our task list and crontab, a heartbeat in app_private.workers,
 // and a clean shutdown that leaves no item `processing`.
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
 import os from 'node:os';
 import pg from 'pg';
-import { parseCrontab, run, type Runner, type WorkerEvents } from 'graphile-worker';
-import { crontabPath, taskList } from '../tasks/index.ts';
+import { run, type Runner, type WorkerEvents } from 'graphile-worker';
+import { taskList } from '../tasks/index.ts';
+import { parsedCrontab, registerSchedules } from './scheduler.ts';
 import { workerLogger, type Log } from './log.ts';
 
 export interface WorkerOptions {
@@ -34,6 +34,9 @@ export async function startWorker({ connectionString, concurrency, log }: Worker
   const staleAfterMs = Number(
     (await pool.query<{ ms: string }>('select extract(epoch from app_private.worker_stale_after()) * 1000 as ms')).rows[0].ms,
   );
+
+  const crontab = parsedCrontab();
+  await registerSchedules(pool, crontab.text, crontab.items);
 
   let workerId: string | undefined;
   const heartbeat = async () => {
@@ -64,7 +67,7 @@ export async function startWorker({ connectionString, concurrency, log }: Worker
     runner = await run({
       pgPool: pool,
       taskList,
-      parsedCronItems: parseCrontab(fs.readFileSync(crontabPath, 'utf8')),
+      parsedCronItems: crontab.items,
       concurrency,
       noHandleSignals: true,
       events,
