@@ -1,6 +1,6 @@
 // bench:ingest: rows/s importing a 1,000,000-row CSV catalog through the import_catalog batch
 // kind, next to COPY of the same file into a plain table in the same database (the baseline),
-// and the worker's peak memory.
+// the worker's peak memory, and pages/s scraping 2,000 pages served on loopback.
 //
 //   npm run bench:ingest                                 # embedded PostgreSQL in a temporary directory
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:ingest
@@ -10,6 +10,8 @@
 // at the end. The last line printed is one JSON object with every figure.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -23,6 +25,8 @@ import { createLog } from '../server/log.ts';
 import { migrate } from '../server/migrate.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const PAGES = Number(process.env.BENCH_PAGES ?? 2000);
+const HOSTS = 20;
 const TARGET_SHARE_OF_COPY = 0.25;
 const TARGET_RSS_MB = 300;
 const PHASE_TIMEOUT_MS = 10 * 60_000;
@@ -42,6 +46,21 @@ function writeCatalog(file: string, rows: number): void {
   }
   fs.writeSync(fd, buffer);
   fs.closeSync(fd);
+}
+
+/** A storefront server on a free loopback port: every /product/N is a page with one JSON-LD product. */
+async function startPageServer(): Promise<{ port: number; close(): void }> {
+  const server = http.createServer((req, res) => {
+    const n = Number(/\/product\/(\d+)/.exec(req.url ?? '')?.[1] ?? 0);
+    const product = { '@context': 'https://schema.org', '@type': 'Product', sku: `P-${n}`, name: `Product ${n}`,
+      description: `A fine thing, number ${n}`, category: `cat/${n % 20}`, offers: { '@type': 'Offer', price: (n % 500) + 0.5, priceCurrency: 'EUR' } };
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><html lang="en"><head><title>Product ${n}</title><meta name="description" content="Page ${n}">` +
+      `<link rel="canonical" href="/product/${n}"><script type="application/ld+json">${JSON.stringify(product)}</script></head>` +
+      `<body>${'<p>Lorem ipsum dolor sit amet.</p>'.repeat(50)}</body></html>`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as AddressInfo).port, close: () => server.close() };
 }
 
 async function within<T>(what: string, promise: Promise<T>): Promise<T> {
@@ -176,6 +195,34 @@ async function main(): Promise<void> {
     })());
     const reimportSeconds = (performance.now() - started) / 1000;
     say(`re-import (unchanged): ${(ROWS / reimportSeconds).toFixed(0)} rows/s (${reimportSeconds.toFixed(2)} s, ${reimport.stats.unchanged} unchanged)`);
+
+    // Scraping: PAGES local pages, spread over HOSTS servers (a host is host:port, and the
+    // per-host limit keeps SCRAPE_MAX_PER_HOST requests in flight on each).
+    const servers = await Promise.all(Array.from({ length: HOSTS }, () => startPageServer()));
+    cleanups.push(async () => {
+      for (const server of servers) server.close();
+    });
+    const urls = Array.from({ length: PAGES }, (_, i) => `http://127.0.0.1:${servers[i % HOSTS].port}/product/${i}`);
+    started = performance.now();
+    await client.query('begin');
+    await client.query(`set local role app_user`);
+    await client.query(`select set_config('jwt.claims.tenant_id', $1, true)`, [tenant.id]);
+    const { rows: [scrape] } = await client.query<{ id: string }>(
+      `select id from app_public.submit_batch('scrape_pages', $1::jsonb)`,
+      [JSON.stringify(urls.map((url) => ({ url })))],
+    );
+    await client.query('commit');
+    const scraped = await within('scrape', (async () => {
+      for (;;) {
+        const { rows } = await client.query('select * from app_public.run_summaries where batch_id = $1', [scrape.id]);
+        if (rows[0]) return rows[0];
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })());
+    const scrapeSeconds = (performance.now() - started) / 1000;
+    if (scraped.status !== 'completed') throw new Error(`scrape failed: ${JSON.stringify(scraped.errors)}`);
+    const pagesPerS = PAGES / scrapeSeconds;
+    say(`scrape_pages:         ${pagesPerS.toFixed(0)} pages/s (${PAGES} pages on ${HOSTS} local hosts, ${scrapeSeconds.toFixed(2)} s, ${scraped.stats.products_found} products)`);
     worker.kill('SIGTERM');
 
     process.stdout.write(`${JSON.stringify({
@@ -187,6 +234,8 @@ async function main(): Promise<void> {
       reimport_rows_per_s: Math.round(ROWS / reimportSeconds),
       upload_mb_per_s: Number((sizeMb / uploadSeconds).toFixed(1)),
       worker_peak_rss_mb: Math.round(workerRssMb),
+      scrape_pages: PAGES,
+      scrape_pages_per_s: Math.round(pagesPerS),
       postgres_version: server_version,
     })}\n`);
   } finally {
