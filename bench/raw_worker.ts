@@ -1,0 +1,68 @@
+// The baseline of bench:engine: plain Graphile Worker running one no-op task, configured like
+// finishline's worker (server/worker.ts) so that only the engine differs: same pool size, local
+// queue, batched completion, and a process of its own. Run by bench/engine.ts, not by hand:
+//
+//   DATABASE_URL=... WORKER_CONCURRENCY=4 BENCH_JOBS=100000 node bench/raw_worker.ts
+//
+// It tells its parent (IPC) the moment it calls run(), the start of the baseline's clock, and
+// when its task has run BENCH_JOBS times: only then need the parent poll for an empty jobs table
+// (a poll that scans the dead rows of deleted jobs, running all along, would slow the baseline).
+// It stops on SIGTERM, and exits when its parent goes away (no orphan keeps the database busy).
+import pg from 'pg';
+import { Logger, run, type TaskList } from 'graphile-worker';
+
+export const RAW_TASK = 'bench_raw_noop';
+/**
+ * As LOCAL_QUEUE_SIZE in server/worker.ts. Also the baseline's best: from about 170 up, the batched
+ * fetch on a freshly filled (not yet analyzed) jobs table is planned as a bitmap scan and sort of
+ * the whole table (~200 ms per fetch at 100,000 jobs) instead of an index scan (~4 ms).
+ */
+const LOCAL_QUEUE_SIZE = 50;
+
+/** Epoch milliseconds (sub-millisecond precision) of each moment. */
+export type RawWorkerMessage = { startedAt: number } | { ranAllAt: number };
+
+const now = () => performance.timeOrigin + performance.now();
+const expectedJobs = Number(process.env.BENCH_JOBS || Infinity);
+let ran = 0;
+
+// Graphile Worker logs every completed job at info; only warnings and errors are worth a line.
+const quietLogger = new Logger(() => (level, message) => {
+  if (level === 'error' || level === 'warning') process.stderr.write(`${level}: ${message}\n`);
+});
+
+const taskList: TaskList = {
+  [RAW_TASK]: async () => {
+    if (++ran === expectedJobs) process.send?.({ ranAllAt: now() } satisfies RawWorkerMessage);
+  },
+};
+
+async function main(): Promise<void> {
+  const concurrency = Number(process.env.WORKER_CONCURRENCY || 4);
+  const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: concurrency * 2 + 4 });
+  // As in server/worker.ts: graphile-worker insists on error handlers on the pool and its clients.
+  pool.on('error', (error) => process.stderr.write(`idle connection failed: ${error.message}\n`));
+  pool.on('connect', (client) => client.on('error', (error) => process.stderr.write(`connection failed: ${error.message}\n`)));
+  process.send?.({ startedAt: now() } satisfies RawWorkerMessage);
+  const runner = await run({
+    pgPool: pool,
+    taskList,
+    concurrency,
+    noHandleSignals: true,
+    logger: quietLogger,
+    preset: { worker: { localQueue: { size: LOCAL_QUEUE_SIZE }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+  });
+  process.once('SIGTERM', () => {
+    void runner
+      .stop()
+      .then(() => pool.end())
+      .then(() => process.exit(0));
+  });
+  process.once('disconnect', () => process.exit(1));
+  await runner.promise;
+}
+
+if (import.meta.main) main().catch((error: unknown) => {
+  process.stderr.write(`raw worker failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
