@@ -8,6 +8,7 @@ import pg from 'pg';
 import { resolveJwtSecret, signToken, type Claims } from './auth.ts';
 import { loadConfig, type Config } from './config.ts';
 import { openDatabase, type Database } from './database.ts';
+import { generateMarketplace } from './demo/generate.ts';
 import { importFiles, printStatus, scrapeUrls } from './cli_batches.ts';
 import { createPostGraphile, printSchemaSDL, schemaPath } from './graphql.ts';
 import { startHttpServer, type HttpServer } from './http.ts';
@@ -33,6 +34,8 @@ commands:
             (import and scrape take --tenant <uuid> or --tenant-name <name>, and --watch to
             follow the batch with a progress bar; with --watch or status, the exit code is 1
             when the batch has failed items)
+  demo      generate a demo marketplace for a tenant (created if new):
+            demo [--tenant-name demo] [--sellers 50] [--products 500] [--reviews 5000] [--seed 1]
   token     print a JWT: --role app_user|app_admin [--tenant <uuid> | --tenant-name <name>]
             [--sub <subject>] [--expires-in 1h]
 `;
@@ -120,6 +123,48 @@ async function printToken(config: Config, args: string[]): Promise<void> {
   }
 }
 
+interface DemoOptions {
+  tenantName: string;
+  sellers: number;
+  products: number;
+  reviews: number;
+  seed: number;
+}
+
+/** Generates a demo marketplace in one transaction, then asks for it to be scored. */
+async function loadDemo(connectionString: string, options: DemoOptions) {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    await client.query('begin');
+    const { rows: [tenant] } = await client.query<{ id: string }>(
+      `insert into app_public.tenants (name) values ($1) on conflict (name) do update set name = excluded.name returning id`,
+      [options.tenantName],
+    );
+    const result = await generateMarketplace(client, { tenantId: tenant.id, ...options });
+    await client.query(`select graphile_worker.add_job('start_review_scoring', '{}', job_key => 'demo_scoring')`);
+    await client.query('commit');
+    return { tenant: options.tenantName, tenant_id: tenant.id, ...result };
+  } catch (error) {
+    await client.query('rollback');
+    throw error;
+  } finally {
+    await client.end();
+  }
+}
+
+/** A new user's first `npm start` (embedded, empty database) gets a small marketplace to look at. */
+async function loadDemoOnFirstStart(connectionString: string): Promise<void> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  const { rows: [{ empty }] } = await client.query<{ empty: boolean }>('select not exists (select 1 from app_public.tenants) as empty');
+  await client.end();
+  if (!empty) return;
+  const result = await loadDemo(connectionString, { tenantName: 'demo', sellers: 30, products: 300, reviews: 3000, seed: 1 });
+  log.info('loaded a demo marketplace (first start); its reviews are being scored', result);
+  log.info('try: npm run token -- --role app_user --tenant-name demo');
+}
+
 async function main(): Promise<void> {
   const { positionals } = parseArgs({ allowPositionals: true, strict: false });
   const [command] = positionals;
@@ -128,6 +173,7 @@ async function main(): Promise<void> {
     case 'start': {
       const database = await openDatabase(config, log);
       await migrate(database.connectionString, log);
+      if (database.embedded) await loadDemoOnFirstStart(database.connectionString);
       const worker = await startWorker({ connectionString: database.connectionString, concurrency: config.workerConcurrency, log });
       const graphql = await serveGraphQL(config, database);
       return runUntilSignalled([graphql, worker, database], worker.done);
@@ -186,6 +232,32 @@ async function main(): Promise<void> {
         await database.stop();
       }
       process.exit(code);
+    }
+    case 'demo': {
+      const { values } = parseArgs({
+        args: process.argv.slice(3),
+        options: {
+          'tenant-name': { type: 'string', default: 'demo' },
+          sellers: { type: 'string', default: '50' },
+          products: { type: 'string', default: '500' },
+          reviews: { type: 'string', default: '5000' },
+          seed: { type: 'string', default: '1' },
+        },
+      });
+      const database = await openDatabase(config, quietLog);
+      try {
+        const result = await loadDemo(database.connectionString, {
+          tenantName: values['tenant-name'],
+          sellers: Number(values.sellers),
+          products: Number(values.products),
+          reviews: Number(values.reviews),
+          seed: Number(values.seed),
+        });
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+      } finally {
+        await database.stop();
+      }
+      return;
     }
     case 'token':
       return printToken(config, process.argv.slice(3));

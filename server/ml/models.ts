@@ -1,0 +1,95 @@
+// Model versions as the worker uses them: the active version of a kind, loaded once per process
+// into onnxruntime-node, and the training and building of new versions.
+import type { InferenceSession } from 'onnxruntime-node';
+import type pg from 'pg';
+import { sellerScorerModel } from './onnx_models.ts';
+import type { ReviewFeatureRow } from './review_features.ts';
+import { loadSession, trainReviewScorer } from './scoring.ts';
+
+export type ModelKind = 'review_scorer' | 'seller_scorer';
+
+export interface ActiveModel {
+  id: string;
+  session: InferenceSession;
+  metrics: Record<string, unknown>;
+}
+
+/** Sessions by version id: a version's bytes never change, so it is loaded once per process. */
+const sessions = new Map<string, Promise<InferenceSession>>();
+
+/** Seller scores are pulled toward this prior with the weight of this many trusted reviews. */
+export const SELLER_PRIOR = { priorScore: 0.5, priorStrength: 5 };
+
+/** How many labelled reviews training reads at most (the most recent). */
+const MAX_TRAINING_ROWS = 200_000;
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+export async function activeModel(db: Queryable, kind: ModelKind): Promise<ActiveModel | null> {
+  const { rows } = await db.query<{ id: string; metrics: Record<string, unknown> }>(
+    'select id, metrics from app_public.model_versions where kind = $1 and is_active',
+    [kind],
+  );
+  if (!rows[0]) return null;
+  const { id, metrics } = rows[0];
+  let session = sessions.get(id);
+  if (!session) {
+    session = db
+      .query<{ onnx: Buffer }>('select onnx from app_private.model_files where model_version_id = $1', [id])
+      .then(({ rows: [file] }) => loadSession(new Uint8Array(file.onnx)));
+    sessions.set(id, session);
+    session.catch(() => sessions.delete(id));
+  }
+  return { id, session: await session, metrics };
+}
+
+export interface TrainingOutcome {
+  versionId: string;
+  activated: boolean;
+  metrics: Record<string, unknown>;
+}
+
+/**
+ * Trains a review scorer on the labelled reviews of every tenant and stores it; it becomes active
+ * only if its held-out AUC is not worse than the active version's.
+ */
+export async function trainAndStoreReviewScorer(db: Queryable, seed = 1): Promise<TrainingOutcome | null> {
+  const { rows } = await db.query<ReviewFeatureRow & { fake: boolean }>(
+    `select f.*, r.moderation_verdict = 'fake' as fake
+     from app_private.review_features(array(
+       select id from app_public.reviews where moderation_verdict is not null order by created_at desc limit $1)) f
+     join app_public.reviews r on r.id = f.review_id`,
+    [MAX_TRAINING_ROWS],
+  );
+  const labels = rows.map((row) => (row.fake ? 1 : 0));
+  if (rows.length < 20 || !labels.includes(0) || !labels.includes(1)) return null;
+  const trained = await trainReviewScorer(rows, labels, seed);
+  const active = await activeModel(db, 'review_scorer');
+  const activeAuc = typeof active?.metrics.auc === 'number' ? active.metrics.auc : null;
+  const activate = activeAuc === null || trained.metrics.auc >= activeAuc;
+  const metrics = {
+    ...trained.metrics,
+    activated: activate,
+    ...(activate ? {} : { kept_out_because: `held-out AUC ${trained.metrics.auc.toFixed(4)} is below the active version's ${activeAuc!.toFixed(4)}` }),
+  };
+  const { rows: [version] } = await db.query<{ id: string }>(
+    'select id from app_private.store_model_version($1, $2, $3, $4, $5)',
+    ['review_scorer', Buffer.from(trained.model), trained.metrics.training_rows, metrics, activate],
+  );
+  return { versionId: version.id, activated: activate, metrics };
+}
+
+/** The seller scorer has no weights to learn: its graph and prior make a version. */
+export async function ensureSellerScorer(db: Queryable): Promise<void> {
+  if (await activeModel(db, 'seller_scorer')) return;
+  await db
+    .query('select app_private.store_model_version($1, $2, 0, $3, true)', [
+      'seller_scorer',
+      Buffer.from(sellerScorerModel(SELLER_PRIOR)),
+      { prior_score: SELLER_PRIOR.priorScore, prior_strength: SELLER_PRIOR.priorStrength },
+    ])
+    .catch((error: { code?: string }) => {
+      // Another chunk built it at the same moment: theirs is as good as ours.
+      if (error.code !== '23505') throw error;
+    });
+}

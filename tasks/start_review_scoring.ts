@@ -1,0 +1,29 @@
+// Crontab (REVIEW_SCORING_CRON): starts a score_reviews run for every tenant. Trains a first
+// review scorer if there is none yet; each run's finalization starts its seller run.
+import type { Task } from 'graphile-worker';
+import { activeModel, trainAndStoreReviewScorer } from '../server/ml/models.ts';
+import { recordScheduledRun } from '../server/scheduler.ts';
+
+declare global {
+  namespace GraphileWorker {
+    interface Tasks {
+      start_review_scoring: Record<string, unknown>;
+    }
+  }
+}
+
+export const start_review_scoring: Task = async (_payload, helpers) => {
+  await helpers.withPgClient(async (client) => {
+    if (!(await activeModel(client, 'review_scorer'))) {
+      const trained = await trainAndStoreReviewScorer(client);
+      helpers.logger.info(trained ? 'trained a first review scorer' : 'no labelled reviews to train a review scorer on yet', trained ? { metrics: trained.metrics } : {});
+    }
+    const { rows } = await client.query<{ id: string; tenant_id: string; total_items: number }>(
+      'select b.id, b.tenant_id, b.total_items from app_public.tenants t cross join lateral app_private.start_review_scoring(t.id) b',
+    );
+    await recordScheduledRun(client, 'start_review_scoring', rows.map((row) => row.id));
+    helpers.logger.info('review scoring started', { batches: rows.length, chunks: rows.reduce((sum, row) => sum + row.total_items, 0) });
+  });
+};
+
+export default start_review_scoring;
