@@ -13,6 +13,22 @@ declare global {
   }
 }
 
+/**
+ * Feature buffers, reused: a chunk's dense features are ~16 MB, and touching fresh memory costs
+ * more than computing them. One buffer per job in flight (onnxruntime reads it asynchronously).
+ */
+const freeBuffers: Float32Array[] = [];
+
+async function withFeatureBuffer<T>(size: number, fn: (buffer: Float32Array) => Promise<T>): Promise<T> {
+  let buffer = freeBuffers.pop();
+  if (!buffer || buffer.length < size) buffer = new Float32Array(size);
+  try {
+    return await fn(buffer);
+  } finally {
+    freeBuffers.push(buffer);
+  }
+}
+
 export const score_reviews = itemTask<string[]>({
   parse: (payload) => idList(payload, 'review_ids'),
   async run(reviewIds, { helpers }) {
@@ -20,7 +36,12 @@ export const score_reviews = itemTask<string[]>({
       const model = await activeModel(client, 'review_scorer');
       if (!model) throw new PermanentItemError('no active review_scorer: train one first (trainReviewScorer)');
       const { rows } = await client.query<ReviewFeatureRow>('select * from app_private.review_features($1::uuid[])', [reviewIds]);
-      const scores = rows.length > 0 ? await scoreReviews(model.session, featurize(rows), rows.length, FEATURE_COUNT) : new Float32Array(0);
+      const scores =
+        rows.length === 0
+          ? new Float32Array(0)
+          : await withFeatureBuffer(rows.length * FEATURE_COUNT, (buffer) =>
+              scoreReviews(model.session, featurize(rows, buffer), rows.length, FEATURE_COUNT),
+            );
       const { rows: [written] } = await client.query<{ n: number }>(
         'select app_private.record_review_scores($1, $2::uuid[], $3::real[]) as n',
         [model.id, rows.map((row) => row.review_id), Array.from(scores)],
