@@ -21,7 +21,7 @@ const sessions = new Map<string, Promise<InferenceSession>>();
 export const SELLER_PRIOR = { priorScore: 0.5, priorStrength: 5 };
 
 /** How many labelled reviews training reads at most (the most recent). */
-const MAX_TRAINING_ROWS = 200_000;
+const MAX_TRAINING_ROWS = 50_000;
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
