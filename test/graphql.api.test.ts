@@ -162,6 +162,19 @@ describe('tenant isolation', () => {
     expect(result.data!.allTenants.nodes.map((node: { name: string }) => node.name).sort()).toEqual(['tenant-a', 'tenant-b']);
   });
 
+  test('only an admin may trigger scoring', async () => {
+    const mutation = `mutation { triggerReviewScoring(input: {}) { result { id kind } } }`;
+    const refused = await graphql(server.url, mutation, {}, tokenA);
+    expect(refused.errors).toMatchObject([{ message: 'only an admin may do this', extensions: { code: 'FLADM' } }]);
+    const allowed = await graphql(server.url, mutation, {}, adminToken);
+    expect(allowed.errors).toBeUndefined();
+    expect(allowed.data!.triggerReviewScoring.result.map((batch: { kind: string }) => batch.kind)).toEqual(['score_reviews', 'score_reviews']);
+    const status = await graphql(server.url, `{ allSchedulerStatuses { nodes { taskIdentifier schedule } } }`, {}, adminToken);
+    expect(status.data!.allSchedulerStatuses.nodes.map((node: { taskIdentifier: string }) => node.taskIdentifier).sort()).toEqual(['start_review_scoring', 'sweep_batches']);
+    const denied = await graphql(server.url, `{ allSchedulerStatuses { nodes { taskIdentifier } } }`, {}, tokenA);
+    expect(denied.errors).toMatchObject([{ extensions: { code: '42501' } }]);
+  });
+
   test('anonymous requests see nothing and change nothing', async () => {
     const read = await graphql(server.url, `{ allBatches { nodes { id } } }`);
     expect(read.errors).toMatchObject([{ extensions: { code: '42501' } }]);
