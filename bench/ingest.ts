@@ -12,17 +12,13 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { uploadCatalogFile } from '../server/catalog/upload.ts';
 import { NODE_FLAGS } from '../server/config.ts';
-import { startEmbeddedPostgres } from '../server/embedded_postgres.ts';
-import { createLog } from '../server/log.ts';
-import { migrate } from '../server/migrate.ts';
+import { openBenchDatabase } from './support.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const PAGES = Number(process.env.BENCH_PAGES ?? 2000);
@@ -31,7 +27,6 @@ const TARGET_SHARE_OF_COPY = 0.25;
 const TARGET_RSS_MB = 300;
 const PHASE_TIMEOUT_MS = 10 * 60_000;
 const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
-const silent = { ...createLog(), info: () => {}, debug: () => {} };
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 function writeCatalog(file: string, rows: number): void {
@@ -81,31 +76,10 @@ function peakRssMb(pid: number): number {
 }
 
 async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-bench-ingest-'));
-  const cleanups: Array<() => Promise<void>> = [async () => fs.rmSync(dir, { recursive: true, force: true })];
+  const bench = await openBenchDatabase('ingest');
+  const { dir, client, url: dbUrl, serverVersion: server_version } = bench;
+  const cleanups = { push: bench.onCleanup };
   try {
-    let serverUrl = process.env.DATABASE_URL;
-    if (!serverUrl) {
-      const server = await startEmbeddedPostgres(path.join(dir, 'pg'));
-      cleanups.push(() => server.stop());
-      serverUrl = server.adminUrl;
-    }
-    const name = `finishline_benchingest_${process.pid}`;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    cleanups.push(async () => {
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    });
-    const url = new URL(serverUrl);
-    url.pathname = `/${name}`;
-    const dbUrl = url.toString();
-    await migrate(dbUrl, silent);
-    const client = new pg.Client({ connectionString: dbUrl });
-    await client.connect();
-    cleanups.push(() => client.end());
-    const { rows: [{ server_version }] } = await client.query<{ server_version: string }>('show server_version');
 
     const file = path.join(dir, 'catalog.csv');
     writeCatalog(file, ROWS);
@@ -239,7 +213,7 @@ async function main(): Promise<void> {
       postgres_version: server_version,
     })}\n`);
   } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+    await bench.cleanUp();
   }
 }
 

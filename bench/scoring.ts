@@ -8,19 +8,13 @@
 //
 // The last line printed is one JSON object with every figure.
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { NODE_FLAGS } from '../server/config.ts';
 import { generateMarketplace } from '../server/demo/generate.ts';
-import { startEmbeddedPostgres } from '../server/embedded_postgres.ts';
-import { createLog } from '../server/log.ts';
-import { migrate } from '../server/migrate.ts';
 import { activeModel, trainAndStoreReviewScorer } from '../server/ml/models.ts';
 import { FEATURE_COUNT, featurize, type ReviewFeatureRow } from '../server/ml/review_features.ts';
 import { scoreReviews } from '../server/ml/scoring.ts';
+import { openBenchDatabase } from './support.ts';
 
 const REVIEWS = Number(process.env.BENCH_REVIEWS ?? 1_000_000);
 const SELLERS = Math.max(10, Math.round(REVIEWS / 100));
@@ -30,7 +24,6 @@ const TARGET_SECONDS = 60;
 const TARGET_SPEEDUP = 20;
 const PHASE_TIMEOUT_MS = 10 * 60_000;
 const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
-const silent = { ...createLog(), info: () => {}, debug: () => {} };
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function until<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
@@ -44,31 +37,10 @@ async function until<T>(what: string, check: () => Promise<T | undefined>): Prom
 }
 
 async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-bench-scoring-'));
-  const cleanups: Array<() => Promise<void>> = [async () => fs.rmSync(dir, { recursive: true, force: true })];
+  const bench = await openBenchDatabase('scoring');
+  const { client, url: dbUrl, serverVersion: server_version } = bench;
+  const cleanups = { push: bench.onCleanup };
   try {
-    let serverUrl = process.env.DATABASE_URL;
-    if (!serverUrl) {
-      const server = await startEmbeddedPostgres(path.join(dir, 'pg'));
-      cleanups.push(() => server.stop());
-      serverUrl = server.adminUrl;
-    }
-    const name = `finishline_benchscoring_${process.pid}`;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    cleanups.push(async () => {
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    });
-    const url = new URL(serverUrl);
-    url.pathname = `/${name}`;
-    const dbUrl = url.toString();
-    await migrate(dbUrl, silent);
-    const client = new pg.Client({ connectionString: dbUrl });
-    await client.connect();
-    cleanups.push(() => client.end());
-    const { rows: [{ server_version }] } = await client.query<{ server_version: string }>('show server_version');
 
     let started = performance.now();
     const { rows: [tenant] } = await client.query<{ id: string }>(`insert into app_public.tenants (name) values ('bench') returning id`);
@@ -160,7 +132,7 @@ async function main(): Promise<void> {
       postgres_version: server_version,
     })}\n`);
   } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+    await bench.cleanUp();
   }
 }
 

@@ -1,0 +1,58 @@
+// What the benchmarks share: a fresh, migrated database of their own (on DATABASE_URL's server,
+// or an embedded one in a temporary directory), and clean-up that runs however they end.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../server/embedded_postgres.ts';
+import { createLog } from '../server/log.ts';
+import { migrate } from '../server/migrate.ts';
+
+export interface BenchDatabase {
+  /** A scratch directory, removed at the end. */
+  dir: string;
+  url: string;
+  /** Connected to `url`. */
+  client: pg.Client;
+  serverVersion: string;
+  /** Registers more clean-up; everything runs in reverse order by `cleanUp`. */
+  onCleanup(step: () => Promise<void>): void;
+  cleanUp(): Promise<void>;
+}
+
+const silent = { ...createLog(), info: () => {}, debug: () => {} };
+
+export async function openBenchDatabase(name: string): Promise<BenchDatabase> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `finishline-bench-${name}-`));
+  const steps: Array<() => Promise<void>> = [async () => fs.rmSync(dir, { recursive: true, force: true })];
+  const cleanUp = async () => {
+    for (const step of steps.splice(0).reverse()) await step().catch(() => {});
+  };
+  try {
+    let serverUrl = process.env.DATABASE_URL;
+    if (!serverUrl) {
+      const server = await startEmbeddedPostgres(path.join(dir, 'pg'));
+      steps.push(() => server.stop());
+      serverUrl = server.adminUrl;
+    }
+    const database = `finishline_bench${name}_${process.pid}`;
+    const admin = new pg.Client({ connectionString: serverUrl });
+    await admin.connect();
+    await admin.query(`create database ${database}`);
+    steps.push(async () => {
+      await admin.query(`drop database if exists ${database} with (force)`);
+      await admin.end();
+    });
+    const url = new URL(serverUrl);
+    url.pathname = `/${database}`;
+    await migrate(url.toString(), silent);
+    const client = new pg.Client({ connectionString: url.toString() });
+    await client.connect();
+    steps.push(() => client.end());
+    const { rows: [{ server_version }] } = await client.query<{ server_version: string }>('show server_version');
+    return { dir, url: url.toString(), client, serverVersion: server_version, onCleanup: (step) => steps.push(step), cleanUp };
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+}
