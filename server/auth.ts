@@ -1,6 +1,6 @@
 // JWTs (HS256): the secret, minting tokens, and turning a verified token into the PostgreSQL
 // role and settings of the request's transaction.
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
@@ -66,10 +66,16 @@ export function signToken(secret: string, claims: Claims, expiresIn: jwt.SignOpt
   return jwt.sign(checkClaims({ ...claims }), secret, { algorithm: 'HS256', audience: JWT_AUDIENCE, expiresIn });
 }
 
+/** Secrets as key objects, made once: given a string, jsonwebtoken first tries (and fails) to
+ * read it as a public key on every call. */
+const secretKeys = new Map<string, KeyObject>();
+
 export function verifyToken(secret: string, token: string): Claims {
+  let key = secretKeys.get(secret);
+  if (!key) secretKeys.set(secret, (key = createSecretKey(Buffer.from(secret))));
   let payload: string | jwt.JwtPayload;
   try {
-    payload = jwt.verify(token, secret, { algorithms: ['HS256'], audience: JWT_AUDIENCE });
+    payload = jwt.verify(token, key, { algorithms: ['HS256'], audience: JWT_AUDIENCE });
   } catch (error) {
     throw new AuthError(401, `invalid token: ${(error as Error).message}`);
   }
