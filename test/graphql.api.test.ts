@@ -148,6 +148,34 @@ describe('tenant isolation', () => {
     expect(Number(data.allBatches.aggregates.sum.totalItems)).toBe(own.rows[0].n);
   });
 
+  test("B can't read A's sellers, products, reviews or scores, nor aggregate them", async () => {
+    const { rows: [seller] } = await db.pool.query(`insert into app_public.sellers (tenant_id, name) values ($1, 'A shop') returning id`, [tenantA]);
+    const { rows: [product] } = await db.pool.query(
+      `insert into app_public.products (seller_id, sku, name, price) values ($1, 'A-1', 'Lamp', 10) returning id`, [seller.id]);
+    const { rows: [review] } = await db.pool.query(
+      `insert into app_public.reviews (product_id, author, rating) values ($1, 'ann', 5) returning id`, [product.id]);
+    const { rows: [version] } = await db.pool.query(`select id from app_private.store_model_version('review_scorer', $1, 0, '{}', false)`, [Buffer.from([0])]);
+    await db.pool.query(`insert into app_public.review_scores (review_id, tenant_id, score, model_version_id) values ($1, $2, 0.2, $3)`, [review.id, tenantA, version.id]);
+    await db.pool.query(
+      `insert into app_public.seller_scores (seller_id, tenant_id, score, confidence, product_count, review_count, model_version_id) values ($1, $2, 0.8, 0.5, 1, 1, $3)`,
+      [seller.id, tenantA, version.id]);
+    const query = `{
+      allSellers { totalCount } allProducts { totalCount aggregates { sum { price } } }
+      allReviews { totalCount aggregates { average { rating } } } allReviewScores { totalCount } allSellerScores { totalCount }
+    }`;
+    const asB = await graphql(server.url, query, {}, tokenB);
+    expect(asB.errors).toBeUndefined();
+    expect(asB.data).toMatchObject({
+      allSellers: { totalCount: 0 }, allProducts: { totalCount: 0, aggregates: { sum: { price: '0' } } },
+      allReviews: { totalCount: 0 }, allReviewScores: { totalCount: 0 }, allSellerScores: { totalCount: 0 },
+    });
+    const asA = await graphql(server.url, query, {}, tokenA);
+    expect(asA.data).toMatchObject({
+      allSellers: { totalCount: 1 }, allProducts: { totalCount: 1 }, allReviews: { totalCount: 1, aggregates: { average: { rating: '5.0000000000000000' } } },
+      allReviewScores: { totalCount: 1 }, allSellerScores: { totalCount: 1 },
+    });
+  });
+
   test("B can't cancel, retry or summarise A's batch", async () => {
     for (const mutation of ['cancelBatch', 'retryFailedItems', 'requestBatchSummary']) {
       const result = await graphql(server.url, `mutation($id: UUID!) { ${mutation}(input: { batchId: $id }) { clientMutationId } }`, { id: batchOfA }, tokenB);
