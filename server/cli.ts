@@ -165,6 +165,15 @@ async function loadDemoOnFirstStart(connectionString: string): Promise<void> {
   log.info('try: npm run token -- --role app_user --tenant-name demo');
 }
 
+function startConfiguredWorker(config: Config, connectionString: string) {
+  return startWorker({
+    connectionString,
+    concurrency: config.workerConcurrency,
+    log,
+    retrain: { debounceSeconds: config.retrainDebounceSeconds, maxWaitSeconds: config.retrainMaxWaitSeconds },
+  });
+}
+
 async function main(): Promise<void> {
   const { positionals } = parseArgs({ allowPositionals: true, strict: false });
   const [command] = positionals;
@@ -174,14 +183,14 @@ async function main(): Promise<void> {
       const database = await openDatabase(config, log);
       await migrate(database.connectionString, log);
       if (database.embedded) await loadDemoOnFirstStart(database.connectionString);
-      const worker = await startWorker({ connectionString: database.connectionString, concurrency: config.workerConcurrency, log });
+      const worker = await startConfiguredWorker(config, database.connectionString);
       const graphql = await serveGraphQL(config, database);
       return runUntilSignalled([graphql, worker, database], worker.done);
     }
     case 'worker': {
       const database = await openDatabase(config, log);
       await requireCurrentSchema(database);
-      const worker = await startWorker({ connectionString: database.connectionString, concurrency: config.workerConcurrency, log });
+      const worker = await startConfiguredWorker(config, database.connectionString);
       return runUntilSignalled([worker, database], worker.done);
     }
     case 'serve': {

@@ -18,6 +18,10 @@ export interface Config {
   dataDir: string;
   port: number;
   workerConcurrency: number;
+  /** A recommender retrain runs this long after the last product change of a burst... */
+  retrainDebounceSeconds: number;
+  /** ...and never later than this after the first change it has not seen. */
+  retrainMaxWaitSeconds: number;
 }
 
 export function loadConfig(): Config {
@@ -26,6 +30,8 @@ export function loadConfig(): Config {
     dataDir: path.resolve(process.env.FINISHLINE_DATA_DIR || '.finishline'),
     port: integer('PORT', 5678, 0),
     workerConcurrency: integer('WORKER_CONCURRENCY', 4, 1),
+    retrainDebounceSeconds: integer('RETRAIN_DEBOUNCE_SECONDS', 30),
+    retrainMaxWaitSeconds: integer('RETRAIN_MAX_WAIT_SECONDS', 300),
   };
 }
 

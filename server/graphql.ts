@@ -45,12 +45,19 @@ declare global {
   }
 }
 
-/** Keeps columns named `id` as `id` (Amber would rename them `rowId`); the Node id is `nodeId`. */
-const KeepIdPlugin: GraphileConfig.Plugin = {
-  name: 'FinishlineKeepIdPlugin',
+/**
+ * Naming: columns named `id` stay `id` (Amber would rename them `rowId`) and the Node id is
+ * `nodeId`; a function tagged `@listSuffix omit` gives its list field its own name, without `List`.
+ */
+const NamingPlugin: GraphileConfig.Plugin = {
+  name: 'FinishlineNamingPlugin',
   version: '1.0.0',
   inflection: {
     replace: {
+      customQueryListField(previous, _options, details) {
+        if (details.resource.extensions?.tags?.listSuffix === 'omit') return this.camelCase(this.customQueryField(details));
+        return previous!.call(this, details);
+      },
       _attributeName(previous, _options, details) {
         return previous!.call(this, { ...details, skipRowId: true });
       },
@@ -194,7 +201,7 @@ export interface GraphQLOptions {
 export function makePreset({ connectionString, jwtSecret, log }: GraphQLOptions): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, PgAggregatesPreset],
-    plugins: [KeepIdPlugin, LimitsPlugin, BatchProgressPlugin],
+    plugins: [NamingPlugin, LimitsPlugin, BatchProgressPlugin],
     pgServices: [makePgService({ connectionString, schemas: ['app_public'], pubsub: true })],
     grafserv: {
       graphqlPath: '/graphql',

@@ -12,6 +12,8 @@ export interface WorkerOptions {
   connectionString: string;
   concurrency: number;
   log: Log;
+  /** The recommender's debounce and ceiling, written to app_private.recommender_settings. */
+  retrain: { debounceSeconds: number; maxWaitSeconds: number };
 }
 
 export interface Worker {
@@ -25,7 +27,7 @@ export interface Worker {
 // Graphile Worker fast, and a chunk job already carries many items.
 const LOCAL_QUEUE_SIZE = 50;
 
-export async function startWorker({ connectionString, concurrency, log }: WorkerOptions): Promise<Worker> {
+export async function startWorker({ connectionString, concurrency, log, retrain }: WorkerOptions): Promise<Worker> {
   // Up to two connections per job (an import streams a file on one while copying on the other),
   // plus what Graphile Worker needs for itself.
   const pool = new pg.Pool({ connectionString, max: concurrency * 2 + 4 });
@@ -33,6 +35,12 @@ export async function startWorker({ connectionString, concurrency, log }: Worker
   pool.on('connect', (client) => client.on('error', (error) => log.error('database connection failed', { error })));
   const staleAfterMs = Number(
     (await pool.query<{ ms: string }>('select extract(epoch from app_private.worker_stale_after()) * 1000 as ms')).rows[0].ms,
+  );
+
+  // The product triggers read these when they enqueue a retrain (every process sets the same).
+  await pool.query(
+    'update app_private.recommender_settings set debounce = make_interval(secs => $1), max_wait = make_interval(secs => $2)',
+    [retrain.debounceSeconds, retrain.maxWaitSeconds],
   );
 
   const crontab = parsedCrontab();

@@ -4,6 +4,7 @@ import { aggregate_batch } from './aggregate_batch.ts';
 import { fail } from './fail.ts';
 import { import_catalog } from './import_catalog.ts';
 import { noop } from './noop.ts';
+import { retrain_recommender } from './retrain_recommender.ts';
 import { score_reviews } from './score_reviews.ts';
 import { score_sellers } from './score_sellers.ts';
 import { scrape_pages } from './scrape_pages.ts';
@@ -16,6 +17,7 @@ export const taskList: TaskList = {
   fail,
   import_catalog,
   noop,
+  retrain_recommender,
   score_reviews,
   score_sellers,
   scrape_pages,

@@ -202,3 +202,85 @@ export function sellerScorerModel({ priorScore, priorStrength }: SellerScorerPar
     `Seller scorer: prior score ${priorScore}, prior strength ${priorStrength}.`,
   );
 }
+
+export interface ProductEmbeddingParams {
+  /** float32 [buckets, dimensions], row-major: the vector each hashed feature adds. */
+  projection: Float32Array;
+  buckets: number;
+  dimensions: number;
+}
+
+/**
+ * The recommender's product embedding: a bag of hashed features projected to a small dense space.
+ *
+ * Inputs `feature_ids` int32 [N, T] (bucket numbers, padded with 0) and `feature_weights` float32
+ * [N, T] (0 for padding). Output `embedding` float32 [N, D] = normalize(Σ_t weight_t · projection[id_t]):
+ * unit length, so that a dot product of two embeddings is their cosine similarity (all-zero rows
+ * stay zero). Ops: Gather, Unsqueeze, Mul, ReduceSum, ReduceL2, Add, Div.
+ */
+export function productEmbeddingModel({ projection, buckets, dimensions }: ProductEmbeddingParams): Uint8Array {
+  if (projection.length !== buckets * dimensions) throw new Error(`productEmbeddingModel: ${projection.length} values for ${buckets}×${dimensions}`);
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const INT64 = onnx.TensorProto.DataType.INT64;
+  const nodes: NodeSpec[] = [
+    { op: 'Gather', inputs: ['projection', 'feature_ids'], outputs: ['feature_vectors'], attributes: [intAttribute('axis', 0)] },
+    { op: 'Unsqueeze', inputs: ['feature_weights', 'last_axis'], outputs: ['weight_column'] },
+    { op: 'Mul', inputs: ['feature_vectors', 'weight_column'], outputs: ['weighted_vectors'] },
+    { op: 'ReduceSum', inputs: ['weighted_vectors', 'feature_axis'], outputs: ['summed'], attributes: [intAttribute('keepdims', 0)] },
+    // (Up to opset 17 ReduceL2 takes its axes as an attribute; ReduceSum as an input since 13.)
+    { op: 'ReduceL2', inputs: ['summed'], outputs: ['length'], attributes: [{ name: 'axes', type: onnx.AttributeProto.AttributeType.INTS, ints: [1] }, intAttribute('keepdims', 1)] },
+    { op: 'Add', inputs: ['length', 'epsilon'], outputs: ['safe_length'] },
+    { op: 'Div', inputs: ['summed', 'safe_length'], outputs: ['embedding'] },
+  ];
+  return encodeModel(
+    {
+      name: 'product_embedding',
+      node: nodes.map(node),
+      initializer: [
+        { name: 'projection', dataType: FLOAT, dims: [buckets, dimensions], rawData: new Uint8Array(projection.buffer, projection.byteOffset, projection.byteLength) },
+        { name: 'last_axis', dataType: INT64, dims: [1], int64Data: [2] },
+        { name: 'feature_axis', dataType: INT64, dims: [1], int64Data: [1] },
+        floatInitializer('epsilon', [], [1e-12]),
+      ],
+      input: [
+        tensorValue('feature_ids', onnx.TensorProto.DataType.INT32, ['N', 'T'], 'Hashed feature buckets of each product, padded with 0.'),
+        tensorValue('feature_weights', FLOAT, ['N', 'T'], 'Their weights, 0 for padding.'),
+      ],
+      output: [tensorValue('embedding', FLOAT, ['N', dimensions], 'Unit-length product embeddings.')],
+    },
+    `Product embedding: ${buckets} hashed feature buckets projected to ${dimensions} dimensions.`,
+  );
+}
+
+/**
+ * Blocked nearest-neighbour search by dot product (cosine similarity for unit vectors).
+ *
+ * Inputs `queries` float32 [B, D], `corpus_t` float32 [D, N] (the corpus transposed once per
+ * search, not per block) and `k` int64 [1] (at most N). Outputs, per query, the k best
+ * `scores` float32 [B, k] and their corpus `indices` int64 [B, k], best first. Ops: MatMul, TopK.
+ */
+export function similaritySearchModel(dimensions: number): Uint8Array {
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const INT64 = onnx.TensorProto.DataType.INT64;
+  const nodes: NodeSpec[] = [
+    { op: 'MatMul', inputs: ['queries', 'corpus_t'], outputs: ['similarity'] },
+    { op: 'TopK', inputs: ['similarity', 'k'], outputs: ['scores', 'indices'], attributes: [intAttribute('axis', 1), intAttribute('largest', 1), intAttribute('sorted', 1)] },
+  ];
+  return encodeModel(
+    {
+      name: 'similarity_search',
+      node: nodes.map(node),
+      initializer: [],
+      input: [
+        tensorValue('queries', FLOAT, ['B', dimensions], 'A block of query embeddings.'),
+        tensorValue('corpus_t', FLOAT, [dimensions, 'N'], 'The corpus embeddings, one column each.'),
+        tensorValue('k', INT64, [1], 'How many neighbours per query (at most N).'),
+      ],
+      output: [
+        tensorValue('scores', FLOAT, ['B', 'K'], 'Similarities of the best matches, best first.'),
+        tensorValue('indices', INT64, ['B', 'K'], 'Their positions in the corpus.'),
+      ],
+    },
+    `Similarity search over ${dimensions}-dimensional embeddings: MatMul then TopK.`,
+  );
+}
