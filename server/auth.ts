@@ -7,8 +7,13 @@ import jwt from 'jsonwebtoken';
 
 export const JWT_AUDIENCE = 'finishline';
 
-/** Roles a token may name; anything else is refused. */
-export const TOKEN_ROLES = ['app_user', 'app_admin'] as const;
+/**
+ * Roles a token may name; anything else is refused. `app_user`: a tenant's operator;
+ * `app_admin`: reviews products, runs scoring, sees every tenant (or one, with a tenant_id);
+ * `app_seller`: one shop of a tenant (claim `seller_id`); `app_shopper`: a tenant's shopper,
+ * known only by the subject `sub`.
+ */
+export const TOKEN_ROLES = ['app_user', 'app_admin', 'app_seller', 'app_shopper'] as const;
 export type TokenRole = (typeof TOKEN_ROLES)[number];
 export const ANONYMOUS_ROLE = 'app_anonymous';
 
@@ -16,6 +21,8 @@ export interface Claims {
   role: TokenRole;
   tenant_id?: string;
   sub?: string;
+  /** Only in `app_seller` tokens: the seller (of `tenant_id`) the token acts for. */
+  seller_id?: string;
 }
 
 /** An error whose status code and message the HTTP layer may show. */
@@ -50,7 +57,7 @@ export function resolveJwtSecret(options: { dataDir: string; embedded: boolean }
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function checkClaims(claims: Record<string, unknown>): Claims {
-  const { role, tenant_id, sub } = claims;
+  const { role, tenant_id, sub, seller_id } = claims;
   if (typeof role !== 'string' || !(TOKEN_ROLES as readonly string[]).includes(role)) {
     throw new AuthError(403, `the token's role must be one of ${TOKEN_ROLES.join(', ')}`);
   }
@@ -59,7 +66,22 @@ function checkClaims(claims: Record<string, unknown>): Claims {
   }
   if (role === 'app_user' && tenant_id === undefined) throw new AuthError(403, 'an app_user token needs a tenant_id');
   if (sub !== undefined && typeof sub !== 'string') throw new AuthError(403, "the token's sub must be a string");
-  return { role: role as TokenRole, tenant_id: tenant_id as string | undefined, sub: sub as string | undefined };
+  if (role === 'app_seller') {
+    if (tenant_id === undefined) throw new AuthError(403, 'an app_seller token needs a tenant_id');
+    if (typeof seller_id !== 'string' || !uuidPattern.test(seller_id)) throw new AuthError(403, 'an app_seller token needs a seller_id (a uuid)');
+  } else if (seller_id !== undefined) {
+    throw new AuthError(403, 'only an app_seller token may carry a seller_id');
+  }
+  if (role === 'app_shopper') {
+    if (tenant_id === undefined) throw new AuthError(403, 'an app_shopper token needs a tenant_id');
+    if (!sub) throw new AuthError(403, 'an app_shopper token needs a sub (who the shopper is)');
+  }
+  return {
+    role: role as TokenRole,
+    tenant_id: tenant_id as string | undefined,
+    sub: sub as string | undefined,
+    seller_id: seller_id as string | undefined,
+  };
 }
 
 export function signToken(secret: string, claims: Claims, expiresIn: jwt.SignOptions['expiresIn'] = '1h'): string {
@@ -99,6 +121,7 @@ export function pgSettingsFor(claims: Claims | null, statementTimeoutMs: number)
     'jwt.claims.role': claims?.role ?? ANONYMOUS_ROLE,
     'jwt.claims.tenant_id': claims?.tenant_id ?? '',
     'jwt.claims.sub': claims?.sub ?? '',
+    'jwt.claims.seller_id': claims?.seller_id ?? '',
     statement_timeout: String(statementTimeoutMs),
   };
 }

@@ -36,8 +36,10 @@ commands:
             when the batch has failed items)
   demo      generate a demo marketplace for a tenant (created if new):
             demo [--tenant-name demo] [--sellers 50] [--products 500] [--reviews 5000] [--seed 1]
-  token     print a JWT: --role app_user|app_admin [--tenant <uuid> | --tenant-name <name>]
-            [--sub <subject>] [--expires-in 1h]
+  token     print a JWT: --role app_user|app_admin|app_seller|app_shopper
+            [--tenant <uuid> | --tenant-name <name>] [--sub <subject>] [--expires-in 1h]
+            app_seller also needs --seller-id <uuid> or --seller-name <name> (of that tenant);
+            app_shopper needs --sub, e.g. token --role app_shopper --tenant-name demo --sub alice
 `;
 
 interface Stoppable {
@@ -99,24 +101,40 @@ async function printToken(config: Config, args: string[]): Promise<void> {
       tenant: { type: 'string' },
       'tenant-name': { type: 'string' },
       sub: { type: 'string' },
+      'seller-id': { type: 'string' },
+      'seller-name': { type: 'string' },
       'expires-in': { type: 'string', default: '1h' },
     },
     strict: true,
   });
-  // Only a tenant given by name needs the database.
-  const database = values['tenant-name'] ? await openDatabase(config, quietLog) : undefined;
+  // Only a tenant or seller given by name needs the database.
+  const byName = values['tenant-name'] !== undefined || values['seller-name'] !== undefined;
+  const database = byName ? await openDatabase(config, quietLog) : undefined;
   try {
     let tenantId = values.tenant;
-    if (database && values['tenant-name']) {
+    let sellerId = values['seller-id'];
+    if (database) {
       const client = new pg.Client({ connectionString: database.connectionString });
       await client.connect();
-      const { rows } = await client.query<{ id: string }>('select id from app_public.tenants where name = $1', [values['tenant-name']]);
-      await client.end();
-      if (!rows[0]) throw new Error(`no tenant named "${values['tenant-name']}"`);
-      tenantId = rows[0].id;
+      try {
+        if (values['tenant-name'] !== undefined) {
+          const { rows } = await client.query<{ id: string }>('select id from app_public.tenants where name = $1', [values['tenant-name']]);
+          if (!rows[0]) throw new Error(`no tenant named "${values['tenant-name']}"`);
+          tenantId = rows[0].id;
+        }
+        if (values['seller-name'] !== undefined) {
+          if (!tenantId) throw new Error('--seller-name needs the tenant (--tenant or --tenant-name)');
+          const { rows } = await client.query<{ id: string }>(
+            'select id from app_public.sellers where tenant_id = $1 and name = $2', [tenantId, values['seller-name']]);
+          if (!rows[0]) throw new Error(`no seller named "${values['seller-name']}" in that tenant`);
+          sellerId = rows[0].id;
+        }
+      } finally {
+        await client.end();
+      }
     }
     const secret = resolveJwtSecret({ dataDir: config.dataDir, embedded: !config.databaseUrl });
-    const claims: Claims = { role: values.role as Claims['role'], tenant_id: tenantId, sub: values.sub };
+    const claims: Claims = { role: values.role as Claims['role'], tenant_id: tenantId, sub: values.sub, seller_id: sellerId };
     process.stdout.write(signToken(secret, claims, values['expires-in'] as jwt.SignOptions['expiresIn']) + '\n');
   } finally {
     await database?.stop();
