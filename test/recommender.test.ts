@@ -118,13 +118,18 @@ describe('the retrain job', () => {
     expect(await recommendationsFor(await approvedProduct())).toHaveLength(10);
   });
 
-  test('1,000 updates in a burst give exactly one retrain, after the debounce', async () => {
+  test('1,000 updates in a burst, with a creation, an approval, a rejection and a deletion, give exactly one retrain', async () => {
     const before = await activeVersion();
     const runsBefore = retrainsRun();
-    const ids = (await db.pool.query(`select id from app_public.products where tenant_id = $1 and status = 'approved' order by id limit 100`, [tenant])).rows.map((row) => row.id);
+    const ids = (await db.pool.query(`select id from app_public.products where tenant_id = $1 and status = 'approved' order by id limit 103`, [tenant])).rows.map((row) => row.id);
+    const [rejected, deleted, edited] = [ids.pop(), ids.pop(), ids];
     const started = Date.now();
+    await db.pool.query(`insert into app_public.products (seller_id, sku, name, price, status) values ($1, 'burst-1', 'Carving knife', 39, 'approved')`, [sellerId]);
+    await db.pool.query(`update app_public.products set status = 'approved' where id = (select id from app_public.products where tenant_id = $1 and status = 'pending' limit 1)`, [tenant]);
+    await db.pool.query(`update app_public.products set status = 'rejected' where id = $1`, [rejected]);
+    await db.pool.query(`delete from app_public.products where id = $1`, [deleted]);
     for (let i = 0; i < 1000; i++) {
-      await db.pool.query(`update app_public.products set description = description || $2 where id = $1`, [ids[i % ids.length], ` w${i}`]);
+      await db.pool.query(`update app_public.products set description = description || $2 where id = $1`, [edited[i % edited.length], ` w${i}`]);
     }
     const burstSeconds = (Date.now() - started) / 1000;
     expect(burstSeconds).toBeLessThan(10);
@@ -136,7 +141,8 @@ describe('the retrain job', () => {
     await new Promise((resolve) => setTimeout(resolve, 3000));
     expect(retrainsRun() - runsBefore).toBe(1);
     expect((await activeVersion())!.id).toBe(after.id);
-    expect(after.metrics).toMatchObject({ mode: 'incremental', changed: 100 });
+    // 101 edited (one of them approved just now) and one created; one rejected and one deleted.
+    expect(after.metrics).toMatchObject({ mode: 'incremental', changed: 103, removed: 2 });
   });
 
   test('a steady stream of changes still retrains by the ceiling', async () => {
