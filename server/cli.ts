@@ -9,7 +9,7 @@ import { resolveJwtSecret, signToken, type Claims } from './auth.ts';
 import { loadConfig, type Config } from './config.ts';
 import { openDatabase, type Database } from './database.ts';
 import { generateMarketplace } from './demo/generate.ts';
-import { importFiles, printStatus, scrapeUrls } from './cli_batches.ts';
+import { importFiles, printStatus, scrapeUrls, type BatchCommandOptions } from './cli_batches.ts';
 import { createPostGraphile, printSchemaSDL, schemaPath } from './graphql.ts';
 import { startHttpServer, type HttpServer } from './http.ts';
 import { createLog, log } from './log.ts';
@@ -31,9 +31,11 @@ commands:
   import    upload catalog files and import them as one batch: import <files...>
   scrape    scrape the pages listed in a file (one URL per line): scrape <file-of-urls>
   status    print a batch's state (and its summary when finished): status <batch-id>
-            (import and scrape take --tenant <uuid> or --tenant-name <name>, and --watch to
-            follow the batch with a progress bar; with --watch or status, the exit code is 1
-            when the batch has failed items)
+            (as a tenant, directly against the database: --tenant <uuid> or --tenant-name
+            <name>; or through a running server: --server <url> --token <jwt of an app_user>,
+            also from FINISHLINE_SERVER and FINISHLINE_TOKEN; --watch follows the batch with a
+            progress bar; with --watch or status, the exit code is 1 when the batch has failed
+            items)
   demo      generate a demo marketplace for a tenant (created if new):
             demo [--tenant-name demo] [--sellers 50] [--products 500] [--reviews 5000] [--seed 1]
   token     print a JWT: --role app_user|app_admin|app_seller|app_shopper
@@ -70,7 +72,7 @@ async function serveGraphQL(config: Config, database: Database): Promise<{ serve
   const pool = new pg.Pool({ connectionString: database.connectionString, max: 4 });
   pool.on('error', (error) => log.error('idle database connection failed', { error }));
   const pgl = createPostGraphile({ connectionString: database.connectionString, jwtSecret, log });
-  const server = await startHttpServer({ port: config.port, pgl, pool, log });
+  const server = await startHttpServer({ port: config.port, pgl, pool, jwtSecret, log });
   return {
     server,
     async stop() {
@@ -245,18 +247,31 @@ async function main(): Promise<void> {
       const { values, positionals: args } = parseArgs({
         args: process.argv.slice(3),
         allowPositionals: true,
-        options: { tenant: { type: 'string' }, 'tenant-name': { type: 'string' }, watch: { type: 'boolean', default: false } },
+        options: {
+          tenant: { type: 'string' },
+          'tenant-name': { type: 'string' },
+          server: { type: 'string' },
+          token: { type: 'string' },
+          watch: { type: 'boolean', default: false },
+        },
       });
-      const database = await openDatabase(config, quietLog);
-      const options = { connectionString: database.connectionString, tenant: values.tenant, tenantName: values['tenant-name'], watch: values.watch };
+      const run = (options: BatchCommandOptions) =>
+        command === 'import' ? importFiles(args, options)
+        : command === 'scrape' ? scrapeUrls(args[0], options)
+        : printStatus(args[0], options);
+      const serverUrl = values.server ?? process.env.FINISHLINE_SERVER;
+      const token = values.token ?? process.env.FINISHLINE_TOKEN;
       let code: number;
-      try {
-        code =
-          command === 'import' ? await importFiles(args, options)
-          : command === 'scrape' ? await scrapeUrls(args[0], options)
-          : await printStatus(args[0], options);
-      } finally {
-        await database.stop();
+      if (serverUrl) {
+        if (!token) throw new Error('--server needs --token (an app_user token of the tenant: npm run token)');
+        code = await run({ serverUrl, token, watch: values.watch });
+      } else {
+        const database = await openDatabase(config, quietLog);
+        try {
+          code = await run({ connectionString: database.connectionString, tenant: values.tenant, tenantName: values['tenant-name'], watch: values.watch });
+        } finally {
+          await database.stop();
+        }
       }
       process.exit(code);
     }

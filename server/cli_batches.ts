@@ -1,14 +1,21 @@
-// The CLI's batch commands: `import`, `scrape` and `status`, working directly against the
-// database as a tenant (role app_user with the tenant's claim, as a GraphQL request would), and
-// `--watch`, which follows a batch to its summary with a progress bar.
+// The CLI's batch commands: `import`, `scrape` and `status`, as a tenant, either directly against
+// the database (role app_user with the tenant's claim, as a GraphQL request would) or through a
+// running server with a token (`--server`, `--token`: files go up by PUT /catalog-files/…, the
+// rest through GraphQL); `--watch` follows a batch to its summary with a progress bar.
 import fs from 'node:fs';
+import { Readable } from 'node:stream';
+import path from 'node:path';
 import pg from 'pg';
-import { uploadCatalogFile } from './catalog/upload.ts';
+import { uploadCatalogFile, type UploadedFile } from './catalog/upload.ts';
 
 export interface BatchCommandOptions {
-  connectionString: string;
+  /** Database mode: the database, and the tenant by id or name. */
+  connectionString?: string;
   tenant?: string;
   tenantName?: string;
+  /** Server mode: the server's base URL and a token of the tenant (app_user). */
+  serverUrl?: string;
+  token?: string;
   watch: boolean;
   out?: NodeJS.WriteStream;
 }
@@ -23,40 +30,133 @@ interface StatusRow {
   succeeded_items: number;
   failed_items: number;
   cancelled_items: number;
-  finished_at: Date | null;
+  finished_at: Date | string | null;
   has_summary: boolean;
   stuck_reason: string | null;
 }
 
-async function resolveTenant(client: pg.Client, options: BatchCommandOptions): Promise<string> {
-  if (options.tenant) return options.tenant;
-  if (!options.tenantName) throw new Error('say which tenant: --tenant <uuid> or --tenant-name <name>');
-  const { rows } = await client.query<{ id: string }>('select id from app_public.tenants where name = $1', [options.tenantName]);
-  if (!rows[0]) throw new Error(`no tenant named "${options.tenantName}"`);
-  return rows[0].id;
+interface SummaryRow {
+  status: string;
+  duration_seconds: string | number;
+  errors: unknown;
+  stats: unknown;
 }
 
-async function submitAsTenant(client: pg.Client, tenantId: string, kind: string, items: object[]): Promise<string> {
-  await client.query('begin');
-  try {
-    await client.query('set local role app_user');
-    await client.query(`select set_config('jwt.claims.tenant_id', $1, true)`, [tenantId]);
-    const { rows } = await client.query<{ id: string }>('select id from app_public.submit_batch($1, $2::jsonb)', [kind, JSON.stringify(items)]);
-    await client.query('commit');
-    return rows[0].id;
-  } catch (error) {
-    await client.query('rollback');
-    throw error;
-  }
+/** What the commands need, by either route. */
+interface BatchClient {
+  upload(file: string): Promise<UploadedFile>;
+  submit(kind: string, items: object[]): Promise<string>;
+  status(batchId: string): Promise<StatusRow>;
+  summary(batchId: string): Promise<SummaryRow | null>;
+  close(): Promise<void>;
 }
 
-async function withClient<T>(connectionString: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString });
+async function databaseClient(options: BatchCommandOptions): Promise<BatchClient> {
+  const client = new pg.Client({ connectionString: options.connectionString });
   await client.connect();
+  let tenantId: string | undefined;
+  const tenant = async () => {
+    if (tenantId) return tenantId;
+    if (options.tenant) return (tenantId = options.tenant);
+    if (!options.tenantName) throw new Error('say which tenant: --tenant <uuid> or --tenant-name <name> (or --server and --token)');
+    const { rows } = await client.query<{ id: string }>('select id from app_public.tenants where name = $1', [options.tenantName]);
+    if (!rows[0]) throw new Error(`no tenant named "${options.tenantName}"`);
+    return (tenantId = rows[0].id);
+  };
+  return {
+    upload: async (file) => uploadCatalogFile(client, await tenant(), file),
+    async submit(kind, items) {
+      const tenantId = await tenant();
+      await client.query('begin');
+      try {
+        await client.query('set local role app_user');
+        await client.query(`select set_config('jwt.claims.tenant_id', $1, true)`, [tenantId]);
+        const { rows } = await client.query<{ id: string }>('select id from app_public.submit_batch($1, $2::jsonb)', [kind, JSON.stringify(items)]);
+        await client.query('commit');
+        return rows[0].id;
+      } catch (error) {
+        await client.query('rollback');
+        throw error;
+      }
+    },
+    async status(batchId) {
+      const { rows } = await client.query<StatusRow>('select * from app_public.batch_status_summary where batch_id = $1', [batchId]);
+      if (!rows[0]) throw new Error(`batch ${batchId} not found`);
+      return rows[0];
+    },
+    async summary(batchId) {
+      const { rows } = await client.query<SummaryRow>('select status, duration_seconds, errors, stats from app_public.run_summaries where batch_id = $1', [batchId]);
+      return rows[0] ?? null;
+    },
+    close: () => client.end(),
+  };
+}
+
+const STATUS_QUERY = `query ($id: UUID!) {
+  batchById(id: $id) {
+    statusSummary { batchId kind status totalItems pendingItems processingItems succeededItems failedItems cancelledItems finishedAt hasSummary stuckReason }
+    runSummary { status durationSeconds errors stats }
+  }
+}`;
+
+function serverClient(options: BatchCommandOptions): BatchClient {
+  const base = options.serverUrl!.replace(/\/+$/, '');
+  const headers = { authorization: `Bearer ${options.token}` };
+  const graphql = async (query: string, variables: object) => {
+    const response = await fetch(`${base}/graphql`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = (await response.json().catch(() => ({}))) as { data?: any; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+    if (body.errors?.length) throw new Error(body.errors.map((error) => `${error.message}${error.extensions?.code ? ` (${error.extensions.code})` : ''}`).join('; '));
+    if (!response.ok || !body.data) throw new Error(`${base}/graphql answered HTTP ${response.status}`);
+    return body.data;
+  };
+  const batch = async (batchId: string) => {
+    const data = await graphql(STATUS_QUERY, { id: batchId });
+    if (!data.batchById?.statusSummary) throw new Error(`batch ${batchId} not found`);
+    return data.batchById;
+  };
+  return {
+    async upload(file) {
+      const size = fs.statSync(file).size;
+      const response = await fetch(`${base}/catalog-files/${encodeURIComponent(path.basename(file))}`, {
+        method: 'PUT',
+        headers: { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(size) },
+        body: Readable.toWeb(fs.createReadStream(file)) as ReadableStream,
+        duplex: 'half',
+      } as RequestInit);
+      const body = (await response.json().catch(() => ({}))) as UploadedFile & { error?: string };
+      if (!response.ok) throw new Error(`uploading ${file}: ${body.error ?? `HTTP ${response.status}`}`);
+      return body;
+    },
+    async submit(kind, items) {
+      const data = await graphql('mutation ($kind: String!, $items: JSON!) { submitBatch(input: { kind: $kind, items: $items }) { result { id } } }', { kind, items });
+      return data.submitBatch.result.id;
+    },
+    async status(batchId) {
+      const s = (await batch(batchId)).statusSummary;
+      return {
+        batch_id: s.batchId, kind: s.kind, status: s.status, total_items: s.totalItems, pending_items: s.pendingItems,
+        processing_items: s.processingItems, succeeded_items: s.succeededItems, failed_items: s.failedItems,
+        cancelled_items: s.cancelledItems, finished_at: s.finishedAt, has_summary: s.hasSummary, stuck_reason: s.stuckReason,
+      };
+    },
+    async summary(batchId) {
+      const r = (await batch(batchId)).runSummary;
+      return r && { status: r.status, duration_seconds: r.durationSeconds, errors: r.errors, stats: r.stats };
+    },
+    close: async () => {},
+  };
+}
+
+async function withBatchClient<T>(options: BatchCommandOptions, fn: (client: BatchClient) => Promise<T>): Promise<T> {
+  const client = options.serverUrl ? serverClient(options) : await databaseClient(options);
   try {
     return await fn(client);
   } finally {
-    await client.end();
+    await client.close();
   }
 }
 
@@ -64,15 +164,14 @@ async function withClient<T>(connectionString: string, fn: (client: pg.Client) =
 export async function importFiles(files: string[], options: BatchCommandOptions): Promise<number> {
   if (files.length === 0) throw new Error('usage: finishline import <files...>');
   const out = options.out ?? process.stdout;
-  const batchId = await withClient(options.connectionString, async (client) => {
-    const tenantId = await resolveTenant(client, options);
+  const batchId = await withBatchClient(options, async (client) => {
     const items: Array<{ file_id: string }> = [];
     for (const file of files) {
-      const uploaded = await uploadCatalogFile(client, tenantId, file);
+      const uploaded = await client.upload(file);
       out.write(`${uploaded.reused ? 'already uploaded' : 'uploaded'} ${uploaded.filename} (${uploaded.sizeBytes} bytes, sha256 ${uploaded.sha256.slice(0, 12)}…)\n`);
       items.push({ file_id: uploaded.id });
     }
-    return submitAsTenant(client, tenantId, 'import_catalog', items);
+    return client.submit('import_catalog', items);
   });
   out.write(`batch ${batchId}\n`);
   return options.watch ? watchBatch(batchId, options) : 0;
@@ -83,9 +182,7 @@ export async function scrapeUrls(file: string | undefined, options: BatchCommand
   if (!file) throw new Error('usage: finishline scrape <file-of-urls>');
   const urls = fs.readFileSync(file, 'utf8').split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
   const out = options.out ?? process.stdout;
-  const batchId = await withClient(options.connectionString, async (client) =>
-    submitAsTenant(client, await resolveTenant(client, options), 'scrape_pages', urls.map((url) => ({ url }))),
-  );
+  const batchId = await withBatchClient(options, (client) => client.submit('scrape_pages', urls.map((url) => ({ url }))));
   out.write(`batch ${batchId} (${urls.length} pages)\n`);
   return options.watch ? watchBatch(batchId, options) : 0;
 }
@@ -93,18 +190,12 @@ export async function scrapeUrls(file: string | undefined, options: BatchCommand
 export async function printStatus(batchId: string | undefined, options: BatchCommandOptions): Promise<number> {
   if (!batchId) throw new Error('usage: finishline status <batch-id>');
   const out = options.out ?? process.stdout;
-  return withClient(options.connectionString, async (client) => {
-    const status = await readStatus(client, batchId);
+  return withBatchClient(options, async (client) => {
+    const status = await client.status(batchId);
     out.write(`${describe(status)}\n`);
-    if (status.has_summary) out.write(await summaryText(client, batchId));
+    if (status.has_summary) out.write(summaryText(await client.summary(batchId)));
     return exitCodeOf(status);
   });
-}
-
-async function readStatus(client: pg.Client, batchId: string): Promise<StatusRow> {
-  const { rows } = await client.query<StatusRow>('select * from app_public.batch_status_summary where batch_id = $1', [batchId]);
-  if (!rows[0]) throw new Error(`batch ${batchId} not found`);
-  return rows[0];
 }
 
 function describe(status: StatusRow): string {
@@ -117,10 +208,8 @@ function describe(status: StatusRow): string {
   return parts.join('\n  ');
 }
 
-async function summaryText(client: pg.Client, batchId: string): Promise<string> {
-  const { rows } = await client.query('select status, duration_seconds, errors, stats from app_public.run_summaries where batch_id = $1', [batchId]);
-  if (!rows[0]) return '';
-  return `summary: ${JSON.stringify(rows[0], null, 2)}\n`;
+function summaryText(summary: SummaryRow | null): string {
+  return summary ? `summary: ${JSON.stringify(summary, null, 2)}\n` : '';
 }
 
 function exitCodeOf(status: StatusRow): number {
@@ -137,11 +226,11 @@ function duration(seconds: number): string {
 export async function watchBatch(batchId: string, options: BatchCommandOptions): Promise<number> {
   const out = options.out ?? process.stdout;
   const tty = Boolean(out.isTTY);
-  return withClient(options.connectionString, async (client) => {
+  return withBatchClient(options, async (client) => {
     const started = Date.now();
     let lastLine = 0;
     for (;;) {
-      const status = await readStatus(client, batchId);
+      const status = await client.status(batchId);
       const done = status.succeeded_items + status.failed_items + status.cancelled_items;
       const elapsed = (Date.now() - started) / 1000;
       const rate = elapsed > 0 ? done / elapsed : 0;
@@ -159,7 +248,7 @@ export async function watchBatch(batchId: string, options: BatchCommandOptions):
       if (status.finished_at && status.has_summary) {
         if (tty) out.write('\n');
         out.write(`${describe(status)}\n`);
-        out.write(await summaryText(client, batchId));
+        out.write(summaryText(await client.summary(batchId)));
         return exitCodeOf(status);
       }
       await new Promise((resolve) => setTimeout(resolve, 250));

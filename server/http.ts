@@ -1,9 +1,11 @@
-// The HTTP server: GraphQL (and Ruru in the browser) from grafserv, plus /health and /metrics.
+// The HTTP server: GraphQL (and Ruru in the browser) from grafserv, plus /health, /metrics and
+// streamed catalog file uploads.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type { PostGraphileInstance } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/node';
+import { CATALOG_UPLOAD_PATH, handleCatalogUpload } from './catalog/http_upload.ts';
 import { checkHealth } from './health.ts';
 import type { Log } from './log.ts';
 import { createMetrics } from './metrics.ts';
@@ -13,7 +15,7 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-export async function startHttpServer({ port, pgl, pool, log }: { port: number; pgl: PostGraphileInstance; pool: pg.Pool; log: Log }): Promise<HttpServer> {
+export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { port: number; pgl: PostGraphileInstance; pool: pg.Pool; jwtSecret: string; log: Log }): Promise<HttpServer> {
   const serv = pgl.createServ(grafserv);
   const handleGraphQL = serv.createHandler();
   const metrics = createMetrics(pool);
@@ -39,6 +41,10 @@ export async function startHttpServer({ port, pgl, pool, log }: { port: number; 
           res.end(`metrics unavailable: ${error.message}\n`);
         },
       );
+      return;
+    }
+    if (path.startsWith(CATALOG_UPLOAD_PATH) && req.method === 'PUT') {
+      void handleCatalogUpload(req, res, { pool, jwtSecret, log });
       return;
     }
     if (path === '/graphql' && req.method === 'POST') {

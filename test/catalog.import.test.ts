@@ -8,8 +8,19 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { signToken } from '../server/auth.ts';
 import { uploadCatalogFile } from '../server/catalog/upload.ts';
-import { asTenant, createTenant, startWorkerProcess, submitBatch, useTestDatabase, waitForSummary, type WorkerProcess } from './helpers.ts';
+import {
+  asTenant,
+  createTenant,
+  startServerProcess,
+  startWorkerProcess,
+  submitBatch,
+  TEST_JWT_SECRET,
+  useTestDatabase,
+  waitForSummary,
+  type WorkerProcess,
+} from './helpers.ts';
 
 const db = useTestDatabase();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-catalogs-'));
@@ -240,5 +251,42 @@ describe('finishline import --watch', () => {
     const batchId = /batch ([0-9a-f-]{36})/.exec(ok.stdout)![1];
     const status = await run(process.execPath, [cli, 'status', batchId], { env: { ...process.env, DATABASE_URL: db.url } });
     expect(status.stdout).toContain(`batch ${batchId} (import_catalog): completed`);
+  });
+});
+
+describe('finishline import --server --token (no database access)', () => {
+  test('streams the file to PUT /catalog-files/…, submits and follows the batch through GraphQL', async () => {
+    const server = await startServerProcess(db);
+    try {
+      const token = signToken(TEST_JWT_SECRET, { role: 'app_user', tenant_id: tenant, sub: 'cli' });
+      const file = path.join(dir, 'by-token.csv');
+      fs.writeFileSync(file, 'seller,sku,name,price,stock\nToken Shop,TOKEN-1,Lamp by token,12.50,3\nToken Shop,TOKEN-2,Shade by token,4.00,10\n');
+      const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+      const run = promisify(execFile);
+      // No DATABASE_URL: the server is the only way in.
+      const env = { ...process.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', FINISHLINE_TOKEN: token };
+      const imported = await run(process.execPath, [cli, 'import', file, '--server', server.url, '--watch'], { env });
+      expect(imported.stdout).toMatch(/^uploaded by-token\.csv \(\d+ bytes, sha256 [0-9a-f]{12}…\)$/m);
+      expect(imported.stdout).toMatch(/1\/1 done, 0 failed/);
+      expect(imported.stdout).toMatch(/"inserted": 2/);
+      const { rows } = await db.pool.query(`select sku, name from app_public.products where tenant_id = $1 and sku like 'TOKEN-%' order by sku`, [tenant]);
+      expect(rows).toEqual([{ sku: 'TOKEN-1', name: 'Lamp by token' }, { sku: 'TOKEN-2', name: 'Shade by token' }]);
+
+      const batchId = /batch ([0-9a-f-]{36})/.exec(imported.stdout)![1];
+      const status = await run(process.execPath, [cli, 'status', batchId, '--server', server.url], { env });
+      expect(status.stdout).toContain(`batch ${batchId} (import_catalog): completed`);
+
+      // The upload endpoint wants a tenant's token.
+      const put = (headers: Record<string, string>) =>
+        fetch(`${server.url}/catalog-files/x.csv`, { method: 'PUT', headers, body: 'sku,name,price\n' }).then(async (response) => ({ status: response.status, body: (await response.json()) as Record<string, unknown> }));
+      expect(await put({})).toMatchObject({ status: 401 });
+      const shopper = signToken(TEST_JWT_SECRET, { role: 'app_shopper', tenant_id: tenant, sub: 'alice' });
+      expect(await put({ authorization: `Bearer ${shopper}` })).toMatchObject({ status: 403 });
+      const again = await put({ authorization: `Bearer ${token}` });
+      expect(again).toMatchObject({ status: 201, body: { filename: 'x.csv', reused: false } });
+      expect(await put({ authorization: `Bearer ${token}` })).toMatchObject({ status: 200, body: { id: again.body.id, reused: true } });
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -1,5 +1,6 @@
-// Streams a catalog file from disk into the database in 1 MB chunks, hashing as it goes: the
-// file is never whole in memory, and the same content uploaded twice is stored once.
+// Streams a catalog file (from disk, or an HTTP request body) into the database in 1 MB chunks,
+// hashing as it goes: the file is never whole in memory, and the same content uploaded twice is
+// stored once.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,10 +15,37 @@ export interface UploadedFile {
   reused: boolean;
 }
 
+/** The file is over `finishline.max_catalog_file_bytes`; nothing of it is kept. */
+export class CatalogFileTooLarge extends Error {
+  readonly code = 'FLBIG';
+  readonly maxBytes: number;
+  constructor(filename: string, maxBytes: number) {
+    super(`${filename} is larger than the limit of ${maxBytes} bytes`);
+    this.maxBytes = maxBytes;
+  }
+}
+
 const CHUNK_BYTES = 1024 * 1024;
 
-export async function uploadCatalogFile(client: pg.ClientBase, tenantId: string, filePath: string): Promise<UploadedFile> {
-  const filename = path.basename(filePath);
+/** Regroups a stream's pieces (a request body comes in ~64 kB) into chunks of CHUNK_BYTES. */
+async function* rechunk(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for await (const piece of source) {
+    pending.push(piece);
+    pendingBytes += piece.length;
+    while (pendingBytes >= CHUNK_BYTES) {
+      const joined = Buffer.concat(pending);
+      yield joined.subarray(0, CHUNK_BYTES);
+      pending = [joined.subarray(CHUNK_BYTES)];
+      pendingBytes = pending[0].length;
+    }
+  }
+  if (pendingBytes > 0) yield Buffer.concat(pending);
+}
+
+/** Stores a file of the tenant from any byte stream, in one transaction on `client`. */
+export async function storeCatalogFile(client: pg.ClientBase, tenantId: string, filename: string, source: AsyncIterable<Buffer>): Promise<UploadedFile> {
   await client.query('begin');
   try {
     const { rows: [{ id, max }] } = await client.query<{ id: string; max: string }>(
@@ -27,9 +55,9 @@ export async function uploadCatalogFile(client: pg.ClientBase, tenantId: string,
     const hash = createHash('sha256');
     let size = 0;
     let seq = 0;
-    for await (const chunk of fs.createReadStream(filePath, { highWaterMark: CHUNK_BYTES }) as AsyncIterable<Buffer>) {
+    for await (const chunk of rechunk(source)) {
       size += chunk.length;
-      if (size > Number(max)) throw new Error(`${filename} is larger than the limit of ${max} bytes`);
+      if (size > Number(max)) throw new CatalogFileTooLarge(filename, Number(max));
       hash.update(chunk);
       await client.query('insert into app_private.catalog_file_chunks (file_id, seq, bytes) values ($1, $2, $3)', [id, seq++, chunk]);
     }
@@ -41,4 +69,8 @@ export async function uploadCatalogFile(client: pg.ClientBase, tenantId: string,
     await client.query('rollback');
     throw error;
   }
+}
+
+export function uploadCatalogFile(client: pg.ClientBase, tenantId: string, filePath: string): Promise<UploadedFile> {
+  return storeCatalogFile(client, tenantId, path.basename(filePath), fs.createReadStream(filePath, { highWaterMark: CHUNK_BYTES }));
 }
