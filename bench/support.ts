@@ -24,6 +24,8 @@ const silent = { ...createLog(), info: () => {}, debug: () => {} };
 
 export async function openBenchDatabase(name: string): Promise<BenchDatabase> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `finishline-bench-${name}-`));
+  // The embedded server runs as the postgres user, who must be able to reach its data directory.
+  fs.chmodSync(dir, 0o755);
   const steps: Array<() => Promise<void>> = [async () => fs.rmSync(dir, { recursive: true, force: true })];
   const cleanUp = async () => {
     for (const step of steps.splice(0).reverse()) await step().catch(() => {});

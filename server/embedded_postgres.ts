@@ -116,7 +116,9 @@ async function serve(dataDir: string, port: number): Promise<void> {
     createPostgresUser: true,
     initdbFlags: ['--encoding=UTF8'],
     // random_page_cost 1.1: Graphile Worker's batched fetch plans a full scan under the default 4.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'random_page_cost=1.1', '-c', 'max_connections=200'],
+    // shared_buffers: PostgreSQL's default (128 MB) keeps little of a million-review marketplace
+    // and its counters in memory; 512 MB is still modest for a machine that runs a pipeline.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'random_page_cost=1.1', '-c', 'max_connections=200', '-c', 'shared_buffers=512MB'],
     onLog: () => {},
     onError: (error: unknown) => process.stderr.write(`${String(error)}\n`),
   });
