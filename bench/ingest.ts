@@ -104,7 +104,8 @@ async function main(): Promise<void> {
     say(`upload (streamed):    ${(sizeMb / uploadSeconds).toFixed(1)} MB/s (${uploadSeconds.toFixed(2)} s)`);
 
     const worker = spawn(process.execPath, [...NODE_FLAGS, cliPath, 'worker'], {
-      env: { ...process.env, DATABASE_URL: dbUrl, WORKER_CONCURRENCY: '2', LOG_LEVEL: 'warning' },
+      // (SCRAPE_ALLOW_PRIVATE_ADDRESSES: the pages scraped below are served on loopback.)
+      env: { ...process.env, DATABASE_URL: dbUrl, WORKER_CONCURRENCY: '2', LOG_LEVEL: 'warning', SCRAPE_ALLOW_PRIVATE_ADDRESSES: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let workerOutput = '';

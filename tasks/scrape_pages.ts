@@ -6,6 +6,8 @@
 // (slots leased in the database), a Retry-After from a 429 or 503 honoured by every worker, and a
 // clear User-Agent. Failures: 4xx, non-HTML, oversized pages, redirect loops and unknown hosts
 // fail the item at once; timeouts, 5xx, 429 and busy hosts are retried with the kind's backoff.
+import type { Agent } from 'undici';
+import { scrapeDispatcher } from '../server/scrape/address_guard.ts';
 import { loadScrapeConfig, type ScrapeConfig } from '../server/scrape/config.ts';
 import { fetchPage } from '../server/scrape/fetch_page.ts';
 import { databaseHostLimiter } from '../server/scrape/host_limiter.ts';
@@ -33,6 +35,7 @@ interface RecordedCounts {
 
 // Read on first use, so that a bad setting fails the items that need it, not the worker's start.
 let config: ScrapeConfig | undefined;
+let dispatcher: Agent | undefined;
 
 export const scrape_pages = itemTask<ScrapePayload>({
   // Items of a chunk fetch at once; the per-host limit keeps them from crowding one host.
@@ -51,6 +54,7 @@ export const scrape_pages = itemTask<ScrapePayload>({
   },
   async run({ url }, { itemId, signal, helpers }) {
     config ??= loadScrapeConfig();
+    dispatcher ??= scrapeDispatcher(config);
     const limiter = databaseHostLimiter({
       query: helpers.query,
       logger: helpers.logger,
@@ -62,7 +66,7 @@ export const scrape_pages = itemTask<ScrapePayload>({
       hostWaitMs: config.hostWaitMs,
       maxCooldownWaitMs: config.maxRetryAfterWaitMs,
     });
-    const page = await fetchPage(url, { ...config, limiter, signal });
+    const page = await fetchPage(url, { ...config, dispatcher, limiter, signal });
     const parsed = parsePage(decodeBody(page.body, page.contentType), page.finalUrl, page.contentLanguage);
     const { rows } = await helpers.query<{ counts: RecordedCounts }>(
       'select app_private.record_scraped_page($1, $2::jsonb, $3::jsonb) as counts',

@@ -8,7 +8,9 @@ import type { JobHelpers } from 'graphile-worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PermanentItemError } from '../server/item_task.ts';
 import { networkError, parseRetryAfter } from '../server/scrape/fetch_page.ts';
-import { databaseHostLimiter, HostBusyError } from '../server/scrape/host_limiter.ts';
+import { blockedAddressReason, scrapeDispatcher } from '../server/scrape/address_guard.ts';
+import { fetchPage } from '../server/scrape/fetch_page.ts';
+import { databaseHostLimiter, HostBusyError, type HostLimiter } from '../server/scrape/host_limiter.ts';
 import { decodeBody, parsePage } from '../server/scrape/parse_page.ts';
 import {
   createTenant,
@@ -213,6 +215,8 @@ const workerEnv = {
   SCRAPE_TIMEOUT_MS: '1200',
   SCRAPE_MAX_BYTES: String(1024 * 1024),
   SCRAPE_MAX_RETRY_AFTER_WAIT_MS: '3000',
+  // The sites below are loopback servers, which the scraper refuses unless told otherwise.
+  SCRAPE_ALLOW_PRIVATE_ADDRESSES: '1',
 };
 
 async function newSite(): Promise<Site> {
@@ -638,5 +642,33 @@ describe('the host limiter', () => {
     await release();
     await l.coolDown('cool.test', 5_000, 'HTTP 503');
     await expect(l.acquire('cool.test', signal)).rejects.toThrow(/^cool\.test asked for no requests before \S+Z \(Retry-After\)$/);
+  });
+});
+
+describe('private addresses', () => {
+  test('loopback, private, link-local and mapped addresses are refused; public ones are not', () => {
+    for (const address of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fd00::1', 'fe80::1', '::ffff:10.0.0.1']) {
+      expect(blockedAddressReason(address), address).toMatch(/loopback, private or reserved/);
+    }
+    for (const address of ['93.184.216.34', '2606:2800:220:1:248:1893:25c8:1946', '8.8.8.8']) expect(blockedAddressReason(address), address).toBeNull();
+  });
+
+  test('without SCRAPE_ALLOW_PRIVATE_ADDRESSES, a URL naming or resolving to one fails for good and never reaches it', async () => {
+    const site = await newSite();
+    const hits = () => [...site.requests.values()].reduce((n, times) => n + times.length, 0);
+    const hitsBefore = hits();
+    const unlimited: HostLimiter = { acquire: async () => async () => {}, coolDown: async () => {} };
+    const options = {
+      timeoutMs: 2_000, connectTimeoutMs: 1_000, maxBytes: 1024 * 1024, maxRedirects: 3, maxRetryAfterWaitMs: 0,
+      userAgent: 'test', allowPrivateAddresses: false, limiter: unlimited, signal: new AbortController().signal,
+      dispatcher: scrapeDispatcher({ allowPrivateAddresses: false, connectTimeoutMs: 1_000 }),
+    };
+    const port = new URL(site.origin).port;
+    for (const url of [`http://127.0.0.1:${port}/`, `http://localhost:${port}/`, `http://[::1]:${port}/`]) {
+      const error = await fetchPage(new URL(url), options).then(() => null, (caught: Error) => caught);
+      expect(error?.constructor.name, url).toBe('PermanentItemError');
+      expect(error?.message, url).toMatch(/refusing to fetch .*loopback, private or reserved address .*SCRAPE_ALLOW_PRIVATE_ADDRESSES=1/);
+    }
+    expect(hits()).toBe(hitsBefore);
   });
 });

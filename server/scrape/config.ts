@@ -23,6 +23,8 @@ export interface ScrapeConfig {
   /** How long an item waits for a free slot of its host before its attempt fails (SCRAPE_HOST_WAIT_MS). */
   hostWaitMs: number;
   userAgent: string;
+  /** Whether URLs may name loopback, private or reserved addresses (SCRAPE_ALLOW_PRIVATE_ADDRESSES=1); refused by default. */
+  allowPrivateAddresses: boolean;
 }
 
 export const DEFAULT_USER_AGENT = 'finishline-scraper/0.1 (+https://github.com/finishline/finishline)';
@@ -45,5 +47,6 @@ export function loadScrapeConfig(env: NodeJS.ProcessEnv = process.env): ScrapeCo
     maxRetryAfterWaitMs: integer(env, 'SCRAPE_MAX_RETRY_AFTER_WAIT_MS', 5_000, 0),
     hostWaitMs: integer(env, 'SCRAPE_HOST_WAIT_MS', 30_000, 0),
     userAgent: env.SCRAPE_USER_AGENT || DEFAULT_USER_AGENT,
+    allowPrivateAddresses: env.SCRAPE_ALLOW_PRIVATE_ADDRESSES === '1',
   };
 }

@@ -3,14 +3,18 @@
 // body read as it streams, and errors sorted into "retrying may help" and "it cannot" (the latter
 // thrown as PermanentItemError, so that the item fails at once).
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Dispatcher } from 'undici';
 import { PermanentItemError } from '../item_task.ts';
+import { blockedAddressReason } from './address_guard.ts';
 import type { ScrapeConfig } from './config.ts';
 import type { HostLimiter } from './host_limiter.ts';
 
 export type FetchOptions = Pick<
   ScrapeConfig,
-  'timeoutMs' | 'connectTimeoutMs' | 'maxBytes' | 'maxRedirects' | 'maxRetryAfterWaitMs' | 'userAgent'
+  'timeoutMs' | 'connectTimeoutMs' | 'maxBytes' | 'maxRedirects' | 'maxRetryAfterWaitMs' | 'userAgent' | 'allowPrivateAddresses'
 > & {
+  /** What fetch connects through (address_guard.ts's scrapeDispatcher); Node's default when absent. */
+  dispatcher?: Dispatcher;
   limiter: HostLimiter;
   /** The worker's shutdown signal: aborts the request in flight. */
   signal: AbortSignal;
@@ -120,6 +124,10 @@ type Hop =
 
 /** One request, inside a slot of its host; the slot is given back before this returns. */
 async function requestOnce(url: URL, options: FetchOptions): Promise<Hop> {
+  // A literal address is never looked up, so the dispatcher's guard would not see it.
+  const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const blocked = options.allowPrivateAddresses ? null : blockedAddressReason(literal);
+  if (blocked) throw new PermanentItemError(`refusing to fetch ${url.href}: ${blocked} (SCRAPE_ALLOW_PRIVATE_ADDRESSES=1 allows it)`);
   const release = await options.limiter.acquire(url.host, options.signal);
   const controller = new AbortController();
   let cause: 'connect' | 'total' | 'shutdown' | undefined;
@@ -142,6 +150,8 @@ async function requestOnce(url: URL, options: FetchOptions): Promise<Hop> {
     let response: Response;
     try {
       response = await fetch(url, {
+        // (Node's fetch takes an undici dispatcher; its RequestInit type does not say so.)
+        ...({ dispatcher: options.dispatcher } as RequestInit),
         redirect: 'manual',
         signal: controller.signal,
         headers: {
@@ -241,6 +251,8 @@ export function networkError(url: URL, error: unknown): Error {
   const message = cause instanceof Error ? cause.message : String(cause);
   const host = url.hostname;
   switch (code) {
+    case 'EFORBIDDENADDR':
+      return new PermanentItemError(`refusing to fetch ${url.href}: ${message} (SCRAPE_ALLOW_PRIVATE_ADDRESSES=1 allows it)`);
     case 'ENOTFOUND':
       return new PermanentItemError(`DNS lookup failed: no such host ${host} (ENOTFOUND)`);
     case 'EAI_AGAIN':
