@@ -223,6 +223,13 @@ $$;
 comment on function app_private.recommender_lists_containing(uuid[]) is
   'Products whose recommendations include any of these: their lists must be recomputed when these change or go.';
 
+create function app_private.consume_recommender_changes(p_changes_seen bigint) returns void
+language sql volatile as $$
+  delete from app_private.recommender_changes where id <= p_changes_seen
+$$;
+comment on function app_private.consume_recommender_changes(bigint) is
+  'Forgets the changes a retrain has seen (up to p_changes_seen): its result stands for them.';
+
 create function app_private.store_recommendations(
   p_onnx bytea, p_training_rows integer, p_metrics jsonb, p_changes_seen bigint,
   p_removed uuid[],
@@ -260,16 +267,9 @@ begin
     from unnest(p_list_product_ids, p_recommended_ids, p_scores) with ordinality as l(product_id, recommended_id, score, ord)
     join app_public.products p on p.id = l.product_id;
 
-  delete from app_private.recommender_changes where id <= p_changes_seen;
+  perform app_private.consume_recommender_changes(p_changes_seen);
   return v_version;
 end
 $$;
 comment on function app_private.store_recommendations(bytea, integer, jsonb, bigint, uuid[], uuid[], uuid[], text[], real[], uuid[], uuid[], real[]) is
   'Makes a retrain''s result the active recommender in one transaction: a new model version (with the ONNX bytes when given), the recomputed lists (replacing those of p_product_ids and p_removed), what they were computed from, and the changes seen (up to p_changes_seen) consumed. Readers see the old recommendations or the new, never a mix.';
-
-create function app_private.consume_recommender_changes(p_changes_seen bigint) returns void
-language sql volatile as $$
-  delete from app_private.recommender_changes where id <= p_changes_seen
-$$;
-comment on function app_private.consume_recommender_changes(bigint) is
-  'Forgets the changes a retrain has seen when it found nothing to recompute.';

@@ -35,7 +35,7 @@ interface RecordedCounts {
 
 // Read on first use, so that a bad setting fails the items that need it, not the worker's start.
 let config: ScrapeConfig | undefined;
-let dispatcher: Agent | undefined;
+let dispatcher: Promise<Agent> | undefined;
 
 export const scrape_pages = itemTask<ScrapePayload>({
   // Items of a chunk fetch at once; the per-host limit keeps them from crowding one host.
@@ -55,6 +55,7 @@ export const scrape_pages = itemTask<ScrapePayload>({
   async run({ url }, { itemId, signal, helpers }) {
     config ??= loadScrapeConfig();
     dispatcher ??= scrapeDispatcher(config);
+    const agent = await dispatcher;
     const limiter = databaseHostLimiter({
       query: helpers.query,
       logger: helpers.logger,
@@ -66,7 +67,7 @@ export const scrape_pages = itemTask<ScrapePayload>({
       hostWaitMs: config.hostWaitMs,
       maxCooldownWaitMs: config.maxRetryAfterWaitMs,
     });
-    const page = await fetchPage(url, { ...config, dispatcher, limiter, signal });
+    const page = await fetchPage(url, { ...config, dispatcher: agent, limiter, signal });
     const parsed = parsePage(decodeBody(page.body, page.contentType), page.finalUrl, page.contentLanguage);
     const { rows } = await helpers.query<{ counts: RecordedCounts }>(
       'select app_private.record_scraped_page($1, $2::jsonb, $3::jsonb) as counts',

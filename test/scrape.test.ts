@@ -661,7 +661,7 @@ describe('private addresses', () => {
     const options = {
       timeoutMs: 2_000, connectTimeoutMs: 1_000, maxBytes: 1024 * 1024, maxRedirects: 3, maxRetryAfterWaitMs: 0,
       userAgent: 'test', allowPrivateAddresses: false, limiter: unlimited, signal: new AbortController().signal,
-      dispatcher: scrapeDispatcher({ allowPrivateAddresses: false, connectTimeoutMs: 1_000 }),
+      dispatcher: await scrapeDispatcher({ allowPrivateAddresses: false, connectTimeoutMs: 1_000 }),
     };
     const port = new URL(site.origin).port;
     for (const url of [`http://127.0.0.1:${port}/`, `http://localhost:${port}/`, `http://[::1]:${port}/`]) {

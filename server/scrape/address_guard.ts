@@ -6,7 +6,7 @@
 // benchmarks scrape loopback servers; an intranet deployment may want it).
 import dns from 'node:dns';
 import net from 'node:net';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 
 /** Addresses nobody should reach through a tenant's URL (IANA special-purpose registries). */
 const BLOCKED = new net.BlockList();
@@ -46,7 +46,11 @@ function guardedLookup(hostname: string, options: dns.LookupOptions, callback: L
   });
 }
 
-/** The dispatcher scrape requests go through: guarded lookups (unless allowed) and a real connect timeout. */
-export function scrapeDispatcher({ allowPrivateAddresses, connectTimeoutMs }: { allowPrivateAddresses: boolean; connectTimeoutMs: number }): Agent {
+/**
+ * The dispatcher scrape requests go through: guarded lookups (unless allowed) and a real connect
+ * timeout. (undici is loaded here, on first use: it adds ~30 MB to a worker that never scrapes.)
+ */
+export async function scrapeDispatcher({ allowPrivateAddresses, connectTimeoutMs }: { allowPrivateAddresses: boolean; connectTimeoutMs: number }): Promise<Agent> {
+  const { Agent } = await import('undici');
   return new Agent({ connect: { timeout: connectTimeoutMs, ...(allowPrivateAddresses ? {} : { lookup: guardedLookup }) } });
 }
