@@ -112,7 +112,7 @@ describe('the retrain job', () => {
   test('after a restart nothing is lost: the retrain left by the writes runs when a worker starts', async () => {
     expect(await pendingRetrain()).toBeDefined();
     await db.pool.query(`update graphile_worker._private_jobs set run_at = now() where key = 'retrain_recommender'`);
-    await startWorker({ RETRAIN_DEBOUNCE_SECONDS: '2', RETRAIN_MAX_WAIT_SECONDS: '60' });
+    await startWorker({ RETRAIN_DEBOUNCE_SECONDS: '3', RETRAIN_MAX_WAIT_SECONDS: '60' });
     const version = await waitFor(async () => (await activeVersion()) ?? false, { timeoutMs: 30_000, what: 'a first recommender version' });
     expect(version.metrics).toMatchObject({ mode: 'full', changed: version.metrics.products });
     expect(await recommendationsFor(await approvedProduct())).toHaveLength(10);
@@ -138,7 +138,7 @@ describe('the retrain job', () => {
       return version && version.id !== before!.id ? version : false;
     }, { timeoutMs: 30_000, what: 'the retrain after the burst' });
     // Another debounce and a half of quiet: no second retrain follows.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await new Promise((resolve) => setTimeout(resolve, 4500));
     expect(retrainsRun() - runsBefore).toBe(1);
     expect((await activeVersion())!.id).toBe(after.id);
     // 101 edited (one of them approved just now) and one created; one rejected and one deleted.
