@@ -10,8 +10,9 @@ import { loadConfig, type Config } from './config.ts';
 import { openDatabase, type Database } from './database.ts';
 import { generateMarketplace } from './demo/generate.ts';
 import { importFiles, printStatus, scrapeUrls, type BatchCommandOptions } from './cli_batches.ts';
-import { createPostGraphile, printSchemaSDL, schemaPath } from './graphql.ts';
-import { startHttpServer, type HttpServer } from './http.ts';
+// (The GraphQL server is imported where it is used: PostGraphile adds ~60 MB to a process, and
+// `finishline worker` never serves.)
+import type { HttpServer } from './http.ts';
 import { createLog, log } from './log.ts';
 import { migrate, pendingMigrations } from './migrate.ts';
 import { startWorker } from './worker.ts';
@@ -71,6 +72,7 @@ async function serveGraphQL(config: Config, database: Database): Promise<{ serve
   const jwtSecret = resolveJwtSecret({ dataDir: config.dataDir, embedded: database.embedded });
   const pool = new pg.Pool({ connectionString: database.connectionString, max: 4 });
   pool.on('error', (error) => log.error('idle database connection failed', { error }));
+  const [{ createPostGraphile }, { startHttpServer }] = await Promise.all([import('./graphql.ts'), import('./http.ts')]);
   const pgl = createPostGraphile({ connectionString: database.connectionString, jwtSecret, log });
   const server = await startHttpServer({ port: config.port, pgl, pool, jwtSecret, log });
   return {
@@ -233,6 +235,7 @@ async function main(): Promise<void> {
       const database = await openDatabase(config, quietLog);
       try {
         if (database.embedded) await migrate(database.connectionString, quietLog);
+        const { createPostGraphile, printSchemaSDL, schemaPath } = await import('./graphql.ts');
         const pgl = createPostGraphile({ connectionString: database.connectionString, jwtSecret: 'unused-for-printing-the-schema', log });
         fs.writeFileSync(schemaPath, await printSchemaSDL(pgl));
         await pgl.release();
