@@ -25,14 +25,7 @@ import { pgSettingsFor, signToken } from '../server/auth.ts';
 import { startEmbeddedPostgres } from '../server/embedded_postgres.ts';
 import type { Log } from '../server/log.ts';
 import { migrate } from '../server/migrate.ts';
-
-function positiveIntegerFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, not "${raw}"`);
-  return value;
-}
+import { positiveIntegerFromEnv } from './support.ts';
 
 const BATCHES = positiveIntegerFromEnv('BENCH_BATCHES', 10_000);
 const ITEMS_PER_BATCH = positiveIntegerFromEnv('BENCH_ITEMS_PER_BATCH', 100);

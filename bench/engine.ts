@@ -24,14 +24,7 @@ import { startEmbeddedPostgres } from '../server/embedded_postgres.ts';
 import { createLog } from '../server/log.ts';
 import { migrate } from '../server/migrate.ts';
 import { RAW_TASK, type RawWorkerMessage } from './raw_worker.ts';
-
-function positiveIntegerFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, not "${raw}"`);
-  return value;
-}
+import { positiveIntegerFromEnv } from './support.ts';
 
 const ITEMS = positiveIntegerFromEnv('BENCH_ITEMS', 100_000);
 const CONCURRENCY = positiveIntegerFromEnv('WORKER_CONCURRENCY', 4);

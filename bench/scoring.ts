@@ -14,11 +14,11 @@ import { generateMarketplace } from '../server/demo/generate.ts';
 import { activeModel, trainAndStoreReviewScorer } from '../server/ml/models.ts';
 import { FEATURE_COUNT, featurize, type ReviewFeatureRow } from '../server/ml/review_features.ts';
 import { scoreReviews } from '../server/ml/scoring.ts';
-import { openBenchDatabase } from './support.ts';
+import { openBenchDatabase, positiveIntegerFromEnv } from './support.ts';
 
-const REVIEWS = Number(process.env.BENCH_REVIEWS ?? 1_000_000);
+const REVIEWS = positiveIntegerFromEnv('BENCH_REVIEWS', 1_000_000);
 /** Chunk jobs the worker runs at once (WORKER_CONCURRENCY of the worker it starts). */
-const CONCURRENCY = process.env.BENCH_CONCURRENCY ?? '2';
+const CONCURRENCY = positiveIntegerFromEnv('BENCH_CONCURRENCY', 2);
 const SELLERS = Math.max(10, Math.round(REVIEWS / 100));
 const PRODUCTS = SELLERS * 10;
 const NAIVE_REVIEWS = Math.min(20_000, REVIEWS);
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     await client.query('truncate app_public.review_scores');
 
     const worker = spawn(process.execPath, [...NODE_FLAGS, cliPath, 'worker'], {
-      env: { ...process.env, DATABASE_URL: dbUrl, WORKER_CONCURRENCY: CONCURRENCY, LOG_LEVEL: 'warning' },
+      env: { ...process.env, DATABASE_URL: dbUrl, WORKER_CONCURRENCY: String(CONCURRENCY), LOG_LEVEL: 'warning' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let workerOutput = '';
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
       naive_reviews_per_s: Math.round(naivePerS),
       speedup: Number(speedup.toFixed(1)),
       seller_run_seconds: Number(sellerSeconds.toFixed(2)),
-      worker_concurrency: Number(CONCURRENCY),
+      worker_concurrency: CONCURRENCY,
       postgres_version: server_version,
     })}\n`);
   } finally {

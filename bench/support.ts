@@ -22,6 +22,16 @@ export interface BenchDatabase {
 
 const silent = { ...createLog(), info: () => {}, debug: () => {} };
 
+/** A benchmark setting from the environment: a positive integer, or the fallback when unset. */
+export function positiveIntegerFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, not "${raw}"`);
+  return value;
+}
+
+
 export async function openBenchDatabase(name: string): Promise<BenchDatabase> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `finishline-bench-${name}-`));
   // The embedded server runs as the postgres user, who must be able to reach its data directory.
