@@ -33,7 +33,7 @@ interface StoredFile {
   size_bytes: string | null;
 }
 
-type RawRow = { raw: Record<string, unknown>; line: number } | { rejection: Rejection };
+export type RawRow = { raw: Record<string, unknown>; line: number } | { rejection: Rejection };
 
 async function* chunksOf(client: pg.ClientBase, fileId: string): AsyncGenerator<Buffer> {
   for (let seq = 0; ; seq++) {
@@ -58,7 +58,8 @@ function assertText(first: Buffer, filename: string): void {
   }
 }
 
-async function* csvRows(source: Readable, filename: string): AsyncGenerator<RawRow> {
+/** The records of a CSV catalog (its header names the columns), with rows it cannot read as rejections. */
+export async function* csvRows(source: Readable, filename: string): AsyncGenerator<RawRow> {
   const skipped: Rejection[] = [];
   const parser = source.pipe(
     parseCsv({
