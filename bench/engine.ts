@@ -24,13 +24,12 @@ import { startEmbeddedPostgres } from '../server/embedded_postgres.ts';
 import { createLog } from '../server/log.ts';
 import { migrate } from '../server/migrate.ts';
 import { RAW_TASK, type RawWorkerMessage } from './raw_worker.ts';
-import { positiveIntegerFromEnv } from './support.ts';
+import { peakRssMb, positiveIntegerFromEnv, until, within } from './support.ts';
 
 const ITEMS = positiveIntegerFromEnv('BENCH_ITEMS', 100_000);
 const CONCURRENCY = positiveIntegerFromEnv('WORKER_CONCURRENCY', 4);
 const ENQUEUE_ITEMS = 1_000_000;
 const TARGET = { ratio: 1.0, finalizationMs: 100, enqueueSeconds: 30, rssMb: 300 };
-const PHASE_TIMEOUT_MS = 5 * 60_000;
 const POLL_MS = 20;
 const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
 const rawWorkerPath = fileURLToPath(new URL('./raw_worker.ts', import.meta.url));
@@ -38,7 +37,6 @@ const silent = { ...createLog(), info: () => {}, debug: () => {} };
 const say = (line: string) => process.stdout.write(`${line}\n`);
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** One human-readable line: a label, a figure, and whether it meets its target (if it has one). */
 const report = (label: string, figure: string, ok?: boolean) =>
   say(`${`${label}:`.padEnd(34)}${figure}${ok === undefined ? '' : ok ? ' ok' : ' MISSED'}`);
@@ -55,27 +53,9 @@ function cleanUp(): Promise<void> {
   })());
 }
 
-/** Fails if `fn` takes longer than a phase may; clean-up then stops whatever it left running. */
-async function within<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${PHASE_TIMEOUT_MS / 1000} s`)), PHASE_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([fn(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls `check` every POLL_MS until it returns a value; fails at once if `child` died. */
-async function until<T>(check: () => Promise<T | undefined>, child: Child): Promise<T> {
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (child.exited) throw new Error(`${child.name} exited unexpectedly (${child.exited})`);
-    await sleep(POLL_MS);
-  }
+/** Throws once `child` has exited: whatever waits for its work would wait forever. */
+function assertRunning(child: Child): void {
+  if (child.exited) throw new Error(`${child.name} exited unexpectedly (${child.exited})`);
 }
 
 interface Child {
@@ -107,7 +87,7 @@ async function stopChild(child: Child): Promise<void> {
   if (child.exited) return;
   const exited = new Promise((resolve) => child.process.once('exit', resolve));
   child.process.kill('SIGTERM');
-  await within(`stopping ${child.name}`, () => exited);
+  await within(`stopping ${child.name}`, exited);
 }
 
 /** The first IPC message from the raw worker that `pick` accepts. */
@@ -122,12 +102,6 @@ function messageFrom<T>(child: Child, pick: (message: RawWorkerMessage) => T | u
     child.process.on('message', onMessage);
     child.process.once('exit', (code, signal) => reject(new Error(`${child.name} exited unexpectedly (${signal ?? `code ${code}`})`)));
   });
-}
-
-/** Peak resident set size (VmHWM) of a running process, in MB. */
-function peakRssMb(child: Child): number {
-  const status = fs.readFileSync(`/proc/${child.process.pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
 /** A fresh database on DATABASE_URL's server or on an embedded one, dropped (or removed) at the end. */
@@ -180,12 +154,12 @@ async function runBaseline(db: pg.Client, dbUrl: string): Promise<Baseline> {
   started = await startedAt;
   await ranAll;
   // Every task has run; the jobs are done once their completion is committed (deleted).
-  const finished = await until(async () => {
+  const finished = await until('the baseline jobs', async () => {
     const empty = await scalar<boolean>(db, 'select not exists (select 1 from graphile_worker.jobs) as value');
     return empty ? now() : undefined;
-  }, worker);
+  }, { pollMs: POLL_MS, stillRunning: () => assertRunning(worker) });
   const seconds = (finished - started) / 1000;
-  const rssMb = peakRssMb(worker);
+  const rssMb = peakRssMb(worker.process.pid!);
   await stopChild(worker);
   return { jobsPerS: ITEMS / seconds, seconds, enqueueSeconds, rssMb };
 }
@@ -216,20 +190,20 @@ async function runFinishline(db: pg.Client, dbUrl: string, tenantId: string): Pr
     LOG_LEVEL: 'info',
   });
   const pid = worker.process.pid;
-  await until(async () => {
+  await until('worker start', async () => {
     const { rowCount } = await db.query('select 1 from app_private.workers where pid = $1', [pid]);
     return rowCount ? true : undefined;
-  }, worker);
+  }, { pollMs: POLL_MS, stillRunning: () => assertRunning(worker) });
 
   const started = now();
   const batchId = await submitNoopBatch(db, tenantId, ITEMS);
   const submitSeconds = (now() - started) / 1000;
-  const finished = await until(async () => {
+  const finished = await until('the run summary', async () => {
     const { rowCount } = await db.query('select 1 from app_public.run_summaries where batch_id = $1', [batchId]);
     return rowCount ? now() : undefined;
-  }, worker);
+  }, { pollMs: POLL_MS, stillRunning: () => assertRunning(worker) });
   const seconds = (finished - started) / 1000;
-  const rssMb = peakRssMb(worker);
+  const rssMb = peakRssMb(worker.process.pid!);
 
   // From the database's own timestamps (each is its transaction's start time).
   const { rows: [times] } = await db.query<{ status: string; succeeded: number; finalization_ms: string; summary_ms: string }>(
@@ -258,8 +232,8 @@ async function runEnqueue(db: pg.Client, tenantId: string): Promise<{ seconds: n
 }
 
 async function main(): Promise<void> {
-  const dbUrl = await within('creating the database', createBenchDatabase);
-  await within('migrating', () => migrate(dbUrl, silent));
+  const dbUrl = await within('creating the database', createBenchDatabase());
+  await within('migrating', migrate(dbUrl, silent));
   const db = new pg.Client({ connectionString: dbUrl });
   await db.connect();
   cleanups.push(() => db.end());
@@ -267,11 +241,11 @@ async function main(): Promise<void> {
   const randomPageCost = await scalar<string>(db, "select current_setting('random_page_cost') as value");
   say(`PostgreSQL ${version}, random_page_cost = ${randomPageCost}, concurrency ${CONCURRENCY}, ${ITEMS} items`);
 
-  const baseline = await within('the baseline', () => runBaseline(db, dbUrl));
+  const baseline = await within('the baseline', runBaseline(db, dbUrl));
   report('baseline (raw graphile-worker)', `${baseline.jobsPerS.toFixed(0)} jobs/s (${baseline.seconds.toFixed(2)} s; enqueue took ${baseline.enqueueSeconds.toFixed(2)} s)`);
 
   const tenantId = await scalar<string>(db, `insert into app_public.tenants (name) values ('bench') returning id as value`);
-  const { result: fl, worker } = await within('the finishline run', () => runFinishline(db, dbUrl, tenantId));
+  const { result: fl, worker } = await within('the finishline run', runFinishline(db, dbUrl, tenantId));
   const ratio = fl.itemsPerS / baseline.jobsPerS;
   report('finishline', `${fl.itemsPerS.toFixed(0)} items/s (${fl.seconds.toFixed(2)} s from INSERT to summary; the INSERT took ${fl.submitSeconds.toFixed(2)} s)`);
   report('ratio finishline / baseline', `${ratio.toFixed(2)} (target >= ${TARGET.ratio})`, ratio >= TARGET.ratio);
@@ -281,7 +255,7 @@ async function main(): Promise<void> {
   report('baseline worker peak RSS', `${baseline.rssMb.toFixed(0)} MB`);
   await stopChild(worker);
 
-  const enqueue = await within('the 1M enqueue', () => runEnqueue(db, tenantId));
+  const enqueue = await within('the 1M enqueue', runEnqueue(db, tenantId));
   const enqueueItemsPerS = ENQUEUE_ITEMS / enqueue.seconds;
   report(`enqueue of ${ENQUEUE_ITEMS} items`, `${enqueue.seconds.toFixed(2)} s, ${enqueueItemsPerS.toFixed(0)} items/s, ${enqueue.jobs} jobs (target < ${TARGET.enqueueSeconds} s)`, enqueue.seconds < TARGET.enqueueSeconds);
 

@@ -20,14 +20,13 @@ import { csvRows } from '../server/catalog/import_file.ts';
 import { validateRow } from '../server/catalog/rows.ts';
 import { uploadCatalogFile } from '../server/catalog/upload.ts';
 import { NODE_FLAGS } from '../server/config.ts';
-import { openBenchDatabase } from './support.ts';
+import { openBenchDatabase, peakRssMb, until, within } from './support.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const PAGES = Number(process.env.BENCH_PAGES ?? 2000);
 const HOSTS = 20;
 const TARGET_SHARE_OF_COPY = 0.25;
 const TARGET_RSS_MB = 300;
-const PHASE_TIMEOUT_MS = 10 * 60_000;
 const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -58,23 +57,6 @@ async function startPageServer(): Promise<{ port: number; close(): void }> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { port: (server.address() as AddressInfo).port, close: () => server.close() };
-}
-
-async function within<T>(what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${PHASE_TIMEOUT_MS / 1000} s`)), PHASE_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function peakRssMb(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
 async function main(): Promise<void> {
@@ -128,32 +110,31 @@ async function main(): Promise<void> {
     cleanups.push(async () => {
       if (worker.exitCode === null) worker.kill('SIGKILL');
     });
-    await within('worker start', (async () => {
-      for (;;) {
-        const { rowCount } = await client.query('select 1 from app_private.workers');
-        if (rowCount) return;
-        if (worker.exitCode !== null) throw new Error(`worker exited:\n${workerOutput}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+    /** Submits a batch as the tenant would: as app_user, with its claims. */
+    const submitAsTenant = async (kind: string, items: object[]) => {
+      await client.query('begin');
+      try {
+        await client.query('set local role app_user');
+        await client.query(`select set_config('jwt.claims.tenant_id', $1, true)`, [tenant.id]);
+        const { rows: [batch] } = await client.query<{ id: string }>('select id from app_public.submit_batch($1, $2::jsonb)', [kind, JSON.stringify(items)]);
+        await client.query('commit');
+        return batch;
+      } catch (error) {
+        await client.query('rollback');
+        throw error;
       }
-    })());
+    };
+    const workerRunning = () => {
+      if (worker.exitCode !== null) throw new Error(`worker exited:\n${workerOutput}`);
+    };
+    /** The run summary of a batch, once the worker has written it. */
+    const summaryOf = (what: string, batchId: string) =>
+      until(what, async () => (await client.query('select * from app_public.run_summaries where batch_id = $1', [batchId])).rows[0], { stillRunning: workerRunning });
+    await until('worker start', async () => ((await client.query('select 1 from app_private.workers')).rowCount ? true : undefined), { pollMs: 50, stillRunning: workerRunning });
 
     started = performance.now();
-    await client.query('begin');
-    await client.query(`set local role app_user`);
-    await client.query(`select set_config('jwt.claims.tenant_id', $1, true)`, [tenant.id]);
-    const { rows: [batch] } = await client.query<{ id: string }>(
-      `select id from app_public.submit_batch('import_catalog', jsonb_build_array(jsonb_build_object('file_id', $1::text)))`,
-      [uploaded.id],
-    );
-    await client.query('commit');
-    const summary = await within('import', (async () => {
-      for (;;) {
-        const { rows } = await client.query('select * from app_public.run_summaries where batch_id = $1', [batch.id]);
-        if (rows[0]) return rows[0];
-        if (worker.exitCode !== null) throw new Error(`worker exited:\n${workerOutput}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    })());
+    const batch = await submitAsTenant('import_catalog', [{ file_id: uploaded.id }]);
+    const summary = await summaryOf('import', batch.id);
     const importSeconds = (performance.now() - started) / 1000;
     const workerRssMb = peakRssMb(worker.pid!);
     if (summary.status !== 'completed' || Number(summary.stats.inserted) !== ROWS) {
@@ -167,21 +148,8 @@ async function main(): Promise<void> {
 
     // Re-import of the same content: every row unchanged.
     started = performance.now();
-    await client.query('begin');
-    await client.query(`set local role app_user`);
-    await client.query(`select set_config('jwt.claims.tenant_id', $1, true)`, [tenant.id]);
-    const { rows: [again] } = await client.query<{ id: string }>(
-      `select id from app_public.submit_batch('import_catalog', jsonb_build_array(jsonb_build_object('file_id', $1::text)))`,
-      [uploaded.id],
-    );
-    await client.query('commit');
-    const reimport = await within('re-import', (async () => {
-      for (;;) {
-        const { rows } = await client.query('select * from app_public.run_summaries where batch_id = $1', [again.id]);
-        if (rows[0]) return rows[0];
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    })());
+    const again = await submitAsTenant('import_catalog', [{ file_id: uploaded.id }]);
+    const reimport = await summaryOf('re-import', again.id);
     const reimportSeconds = (performance.now() - started) / 1000;
     say(`re-import (unchanged): ${(ROWS / reimportSeconds).toFixed(0)} rows/s (${reimportSeconds.toFixed(2)} s, ${reimport.stats.unchanged} unchanged)`);
 
@@ -193,21 +161,8 @@ async function main(): Promise<void> {
     });
     const urls = Array.from({ length: PAGES }, (_, i) => `http://127.0.0.1:${servers[i % HOSTS].port}/product/${i}`);
     started = performance.now();
-    await client.query('begin');
-    await client.query(`set local role app_user`);
-    await client.query(`select set_config('jwt.claims.tenant_id', $1, true)`, [tenant.id]);
-    const { rows: [scrape] } = await client.query<{ id: string }>(
-      `select id from app_public.submit_batch('scrape_pages', $1::jsonb)`,
-      [JSON.stringify(urls.map((url) => ({ url })))],
-    );
-    await client.query('commit');
-    const scraped = await within('scrape', (async () => {
-      for (;;) {
-        const { rows } = await client.query('select * from app_public.run_summaries where batch_id = $1', [scrape.id]);
-        if (rows[0]) return rows[0];
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    })());
+    const scrape = await submitAsTenant('scrape_pages', urls.map((url) => ({ url })));
+    const scraped = await summaryOf('scrape', scrape.id);
     const scrapeSeconds = (performance.now() - started) / 1000;
     if (scraped.status !== 'completed') throw new Error(`scrape failed: ${JSON.stringify(scraped.errors)}`);
     const pagesPerS = PAGES / scrapeSeconds;

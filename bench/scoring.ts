@@ -14,7 +14,7 @@ import { generateMarketplace } from '../server/demo/generate.ts';
 import { activeModel, trainAndStoreReviewScorer } from '../server/ml/models.ts';
 import { FEATURE_COUNT, featurize, type ReviewFeatureRow } from '../server/ml/review_features.ts';
 import { scoreReviews } from '../server/ml/scoring.ts';
-import { openBenchDatabase, positiveIntegerFromEnv } from './support.ts';
+import { openBenchDatabase, positiveIntegerFromEnv, until } from './support.ts';
 
 const REVIEWS = positiveIntegerFromEnv('BENCH_REVIEWS', 1_000_000);
 /** Chunk jobs the worker runs at once (WORKER_CONCURRENCY of the worker it starts). */
@@ -24,19 +24,8 @@ const PRODUCTS = SELLERS * 10;
 const NAIVE_REVIEWS = Math.min(20_000, REVIEWS);
 const TARGET_SECONDS = 60;
 const TARGET_SPEEDUP = 20;
-const PHASE_TIMEOUT_MS = 10 * 60_000;
 const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
 const say = (line: string) => process.stdout.write(`${line}\n`);
-
-async function until<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + PHASE_TIMEOUT_MS;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} took longer than ${PHASE_TIMEOUT_MS / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 async function main(): Promise<void> {
   const bench = await openBenchDatabase('scoring');

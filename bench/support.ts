@@ -1,5 +1,6 @@
 // What the benchmarks share: a fresh, migrated database of their own (on DATABASE_URL's server,
-// or an embedded one in a temporary directory), and clean-up that runs however they end.
+// or an embedded one in a temporary directory), clean-up that runs however they end, and the
+// time limits and polling of their phases.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,7 +32,48 @@ export function positiveIntegerFromEnv(name: string, fallback: number): number {
   return value;
 }
 
+/** How long one phase of a benchmark may take before it fails (and cleans up). */
+export const PHASE_TIMEOUT_MS = 10 * 60_000;
 
+/** `promise`'s value, or a failure naming `what` once it has taken longer than a phase may. */
+export async function within<T>(what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${PHASE_TIMEOUT_MS / 1000} s`)), PHASE_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Polls `check` every `pollMs` until it returns a value. Fails past PHASE_TIMEOUT_MS, or at once
+ * when `stillRunning` throws (say, because the worker process it waits for has exited).
+ */
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  { pollMs = 100, stillRunning = () => {} }: { pollMs?: number; stillRunning?: () => void } = {},
+): Promise<T> {
+  const deadline = Date.now() + PHASE_TIMEOUT_MS;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    stillRunning();
+    if (Date.now() > deadline) throw new Error(`${what} took longer than ${PHASE_TIMEOUT_MS / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+/** Peak resident set size (VmHWM) of a running process, in MB. */
+export function peakRssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+/** A fresh, migrated database named after the benchmark; `cleanUp` drops it (and the embedded server). */
 export async function openBenchDatabase(name: string): Promise<BenchDatabase> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `finishline-bench-${name}-`));
   // The embedded server runs as the postgres user, who must be able to reach its data directory.
