@@ -20,10 +20,10 @@ import { csvRows } from '../server/catalog/import_file.ts';
 import { validateRow } from '../server/catalog/rows.ts';
 import { uploadCatalogFile } from '../server/catalog/upload.ts';
 import { NODE_FLAGS } from '../server/config.ts';
-import { openBenchDatabase, peakRssMb, until, within } from './support.ts';
+import { openBenchDatabase, peakRssMb, positiveIntegerFromEnv, until, within } from './support.ts';
 
-const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
-const PAGES = Number(process.env.BENCH_PAGES ?? 2000);
+const ROWS = positiveIntegerFromEnv('BENCH_ROWS', 1_000_000);
+const PAGES = positiveIntegerFromEnv('BENCH_PAGES', 2000);
 const HOSTS = 20;
 const TARGET_SHARE_OF_COPY = 0.25;
 const TARGET_RSS_MB = 300;
