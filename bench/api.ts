@@ -14,18 +14,13 @@
 // finishline_benchapi_<pid> there and drops it at the end. Human-readable lines come first; the
 // last line is one JSON object with every figure. Exits non-zero on any failed or wrong response.
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { pgSettingsFor, signToken } from '../server/auth.ts';
-import { startEmbeddedPostgres } from '../server/embedded_postgres.ts';
-import type { Log } from '../server/log.ts';
-import { migrate } from '../server/migrate.ts';
-import { positiveIntegerFromEnv } from './support.ts';
+import { openBenchDatabase, positiveIntegerFromEnv } from './support.ts';
 
 const BATCHES = positiveIntegerFromEnv('BENCH_BATCHES', 10_000);
 const ITEMS_PER_BATCH = positiveIntegerFromEnv('BENCH_ITEMS_PER_BATCH', 100);
@@ -88,63 +83,12 @@ function describe(error: unknown): string {
   return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }
 
-/** migrate() reports through a Log; the benchmark's stdout is for its figures only. */
-const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {}, child: () => silentLog };
-
 function say(line: string): void {
   process.stdout.write(line + '\n');
 }
 
 // ---------------------------------------------------------------------------------------------
-// The database.
-
-interface BenchDatabase {
-  url: string;
-  source: 'DATABASE_URL' | 'embedded';
-}
-
-function withDatabase(serverUrl: string, database: string): string {
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
-/** A fresh database on DATABASE_URL's server, or on an embedded server in a temporary directory. */
-async function openDatabase(): Promise<BenchDatabase> {
-  let adminUrl = process.env.DATABASE_URL;
-  const source = adminUrl ? 'DATABASE_URL' : 'embedded';
-  if (!adminUrl) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-benchapi-'));
-    onCleanup(async () => fs.rmSync(dir, { recursive: true, force: true }));
-    const server = await startEmbeddedPostgres(dir);
-    onCleanup(() => server.stop());
-    adminUrl = server.adminUrl;
-  }
-  const name = `finishline_benchapi_${process.pid}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.query(`create database ${name}`);
-  } finally {
-    await admin.end();
-  }
-  onCleanup(async () => {
-    const client = new pg.Client({ connectionString: adminUrl });
-    await client.connect();
-    try {
-      await client.query(`drop database if exists ${name} with (force)`);
-    } finally {
-      await client.end();
-    }
-  });
-  const url = withDatabase(adminUrl, name);
-  await migrate(url, silentLog);
-  return { url, source };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The data.
+// The data (in a database of its own from bench/support.ts).
 
 interface BatchRef {
   id: string;
@@ -526,14 +470,13 @@ let failed = false;
 async function main(): Promise<Record<string, unknown>> {
   say(`bench:api: the batch status over GraphQL against plain SQL (${BATCHES.toLocaleString('en-US')} batches × ${ITEMS_PER_BATCH} items)`);
   const setupStarted = performance.now();
-  const database = await openDatabase();
+  const bench = await openBenchDatabase('api');
+  onCleanup(() => bench.cleanUp());
+  const database = { url: bench.url, source: process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded' };
   const databaseName = new URL(database.url).pathname.slice(1);
-  const versionClient = new pg.Client({ connectionString: database.url });
-  await versionClient.connect();
-  const { rows: versionRows } = await versionClient.query<{ version: string; random_page_cost: string }>(
+  const { rows: versionRows } = await bench.client.query<{ version: string; random_page_cost: string }>(
     `select current_setting('server_version') as version, current_setting('random_page_cost') as random_page_cost`,
   );
-  await versionClient.end();
   const { version, random_page_cost: randomPageCost } = versionRows[0];
   say(`database: PostgreSQL ${version} (${database.source}), database ${databaseName}, random_page_cost ${randomPageCost}`);
 

@@ -10,21 +10,15 @@
 // 2. finishline: a `noop` batch of BENCH_ITEMS items inserted in one transaction, run by
 //    `finishline worker`; timed from the INSERT to its run summary.
 // 3. One transaction inserting a batch of 1,000,000 items, with no worker running.
-// With DATABASE_URL the benchmark creates finishline_bench_<pid> on that server and drops it at the
+// With DATABASE_URL the benchmark creates finishline_benchengine_<pid> on that server and drops it at the
 // end. Both runs see random_page_cost = 1.1 (set on the database). Worker logs are kept and printed
 // (on stderr) only on failure; the last line on stdout is one JSON object with every figure.
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { NODE_FLAGS } from '../server/config.ts';
-import { startEmbeddedPostgres } from '../server/embedded_postgres.ts';
-import { createLog } from '../server/log.ts';
-import { migrate } from '../server/migrate.ts';
 import { RAW_TASK, type RawWorkerMessage } from './raw_worker.ts';
-import { peakRssMb, positiveIntegerFromEnv, until, within } from './support.ts';
+import { openBenchDatabase, peakRssMb, positiveIntegerFromEnv, until, within } from './support.ts';
 
 const ITEMS = positiveIntegerFromEnv('BENCH_ITEMS', 100_000);
 const CONCURRENCY = positiveIntegerFromEnv('WORKER_CONCURRENCY', 4);
@@ -33,7 +27,6 @@ const TARGET = { ratio: 1.0, finalizationMs: 100, enqueueSeconds: 30, rssMb: 300
 const POLL_MS = 20;
 const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
 const rawWorkerPath = fileURLToPath(new URL('./raw_worker.ts', import.meta.url));
-const silent = { ...createLog(), info: () => {}, debug: () => {} };
 const say = (line: string) => process.stdout.write(`${line}\n`);
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 const now = () => performance.timeOrigin + performance.now();
@@ -104,28 +97,6 @@ function messageFrom<T>(child: Child, pick: (message: RawWorkerMessage) => T | u
   });
 }
 
-/** A fresh database on DATABASE_URL's server or on an embedded one, dropped (or removed) at the end. */
-async function createBenchDatabase(): Promise<string> {
-  let serverUrl = process.env.DATABASE_URL;
-  if (!serverUrl) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-bench-engine-'));
-    cleanups.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
-    const server = await startEmbeddedPostgres(dir);
-    cleanups.push(() => server.stop());
-    serverUrl = server.adminUrl;
-  }
-  const name = `finishline_bench_${process.pid}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  cleanups.push(() => admin.end());
-  await admin.query(`create database ${name}`);
-  cleanups.push(async () => void (await admin.query(`drop database if exists ${name} with (force)`)));
-  // graphile-worker's batched fetch plans a full scan of its jobs table under the default 4.
-  await admin.query(`alter database ${name} set random_page_cost = 1.1`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 async function scalar<T>(db: pg.Client, sql: string, params: unknown[] = []): Promise<T> {
   const { rows } = await db.query<{ value: T }>(sql, params);
@@ -205,7 +176,10 @@ async function runFinishline(db: pg.Client, dbUrl: string, tenantId: string): Pr
   const seconds = (finished - started) / 1000;
   const rssMb = peakRssMb(worker.process.pid!);
 
-  // From the database's own timestamps (each is its transaction's start time).
+  // From the database's own timestamps (each is its transaction's start time). 0 means the
+  // transaction that finished the last item finished the batch; below 0, an item's transaction
+  // that started later committed first, and the one committing last (which started earlier)
+  // finalized the batch: still the same transaction as an item, with an earlier stamp.
   const { rows: [times] } = await db.query<{ status: string; succeeded: number; finalization_ms: string; summary_ms: string }>(
     `select s.status, s.succeeded_items as succeeded,
        extract(epoch from b.finished_at - (select max(i.finished_at) from app_public.batch_items i where i.batch_id = b.id)) * 1000 as finalization_ms,
@@ -232,11 +206,12 @@ async function runEnqueue(db: pg.Client, tenantId: string): Promise<{ seconds: n
 }
 
 async function main(): Promise<void> {
-  const dbUrl = await within('creating the database', createBenchDatabase());
-  await within('migrating', migrate(dbUrl, silent));
-  const db = new pg.Client({ connectionString: dbUrl });
-  await db.connect();
-  cleanups.push(() => db.end());
+  const bench = await within('creating the database', openBenchDatabase('engine'));
+  cleanups.push(() => bench.cleanUp());
+  const { url: dbUrl, client: db } = bench;
+  // graphile-worker's batched fetch plans a full scan of its jobs table under the default 4.
+  await db.query(`alter database ${db.database} set random_page_cost = 1.1`);
+  await db.query('set random_page_cost = 1.1');
   const version = await scalar<string>(db, "select current_setting('server_version') as value");
   const randomPageCost = await scalar<string>(db, "select current_setting('random_page_cost') as value");
   say(`PostgreSQL ${version}, random_page_cost = ${randomPageCost}, concurrency ${CONCURRENCY}, ${ITEMS} items`);
