@@ -25,14 +25,19 @@ describe('a worker killed with SIGKILL mid-batch', () => {
   test('loses no item: a new worker finishes them all within 90 s', async () => {
     const first = await startWorkerProcess(db, { concurrency: 2 });
     const batch = await submitBatch(db, tenant, 'noop', Array.from({ length: 60 }, () => ({ sleep_ms: 1000 })));
+    // Its two chunks finish in step, so between two claims it may hold no item: freeze it, and
+    // kill it only when it holds some (a statement it had already sent lands during the pause).
+    let atCrash = await statusOf(db, batch.id);
     await waitFor(async () => {
-      const status = await statusOf(db, batch.id);
-      return status.succeeded_items > 0 && status.processing_items > 0;
-    }, { what: 'the batch to be under way' });
-
+      process.kill(first.pid, 'SIGSTOP');
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      atCrash = await statusOf(db, batch.id);
+      if (atCrash.succeeded_items > 0 && atCrash.processing_items > 0) return true;
+      process.kill(first.pid, 'SIGCONT');
+      return false;
+    }, { intervalMs: 200, what: 'the batch to be under way, with items held' });
     await first.kill();
-    const atCrash = await statusOf(db, batch.id);
-    expect(atCrash.processing_items).toBeGreaterThan(0);
+    expect(await statusOf(db, batch.id)).toMatchObject({ processing_items: atCrash.processing_items, succeeded_items: atCrash.succeeded_items });
     // With nobody alive, the batch says why it does not move.
     await waitFor(async () => (await statusOf(db, batch.id)).stuck_reason === 'no_worker_alive', {
       what: 'stuck_reason no_worker_alive',
