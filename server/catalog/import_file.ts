@@ -33,7 +33,7 @@ interface StoredFile {
   size_bytes: string | null;
 }
 
-export type RawRow = { raw: Record<string, unknown>; line: number } | { rejection: Rejection };
+type RawRow = { raw: Record<string, unknown>; line: number } | { rejection: Rejection };
 
 async function* chunksOf(client: pg.ClientBase, fileId: string): AsyncGenerator<Buffer> {
   for (let seq = 0; ; seq++) {
