@@ -214,6 +214,42 @@ describe('importing', () => {
     ]);
   });
 
+  test('a changed file updates the rows that differ, adds the new ones and leaves the rest alone', async () => {
+    const before = await db.pool.query(`select sku, updated_at from app_public.products where sku in ('A-1', 'A-3') order by sku`);
+    fs.writeFileSync(fixture('good-changed.csv'),
+      'seller,sku,name,description,category,price,currency,stock\n' +
+      'Acme,A-1,Chef knife,"A ""sharp"" knife,\nforged",kitchen/knives,49.90,EUR,12\n' +
+      'Acme,A-2,Frying pan,Non-stick,kitchen/pans,27.50,EUR,3\n' +
+      'Acme,A-3,Cutting board,Oak,kitchen,15.5,eur,0\n' +
+      'Acme,A-4,Whisk,,kitchen,4,EUR,40\n');
+    fs.writeFileSync(fixture('reviews-changed.jsonl'),
+      '{"seller": "Acme", "sku": "A-1", "type": "review", "author": "dora", "rating": 5, "verified_purchase": true, "helpful_votes": 3}\n' +
+      '{"seller": "Acme", "sku": "A-2", "type": "review", "author": "ed", "rating": "2", "body": "Sticks"}\n' +
+      '{"seller": "Acme", "sku": "A-4", "type": "review", "author": "fay", "rating": 3}\n');
+    const { byFile } = await importFiles('good-changed.csv');
+    expect(byFile['good-changed.csv'].result).toMatchObject({ rows_read: 4, inserted: 1, updated: 1, unchanged: 2, rejected: 0 });
+    const { rows } = await db.pool.query(
+      `select p.sku, p.name, p.description, p.price from app_public.products p join app_public.sellers s on s.id = p.seller_id
+       where s.name = 'Acme' order by p.sku`,
+    );
+    expect(rows).toEqual([
+      { sku: 'A-1', name: 'Chef knife', description: 'A "sharp" knife,\nforged', price: '49.90' },
+      { sku: 'A-2', name: 'Frying pan', description: 'Non-stick', price: '27.50' },
+      { sku: 'A-3', name: 'Cutting board', description: 'Oak', price: '15.50' },
+      { sku: 'A-4', name: 'Whisk', description: '', price: '4.00' },
+    ]);
+    const after = await db.pool.query(`select sku, updated_at from app_public.products where sku in ('A-1', 'A-3') order by sku`);
+    expect(after.rows).toEqual(before.rows);
+
+    const reviews = await importFiles('reviews-changed.jsonl');
+    expect(reviews.byFile['reviews-changed.jsonl'].result).toMatchObject({ rows_read: 3, inserted: 1, updated: 1, unchanged: 1, rejected: 0 });
+    const { rows: stored } = await db.pool.query(
+      `select p.sku, r.author, r.rating from app_public.reviews r join app_public.products p on p.id = r.product_id
+       where r.author in ('dora', 'ed', 'fay') order by r.author`,
+    );
+    expect(stored).toEqual([{ sku: 'A-1', author: 'dora', rating: 5 }, { sku: 'A-2', author: 'ed', rating: 2 }, { sku: 'A-4', author: 'fay', rating: 3 }]);
+  });
+
   test('a large file streams through in one item', async () => {
     const rows = 50_000;
     const lines = ['seller,sku,name,category,price,stock'];
