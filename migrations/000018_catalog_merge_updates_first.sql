@@ -9,7 +9,8 @@ create or replace function app_private.merge_catalog_staging(p_tenant_id uuid, p
 language plpgsql volatile as $$
 declare
   v_staged_products bigint;
-  v_updated bigint;
+  v_products_updated bigint;
+  v_reviews_updated bigint;
   v_products jsonb;
   v_reviews jsonb;
   v_duplicates jsonb;
@@ -46,7 +47,7 @@ begin
         is distinct from (s.name, s.description, s.category, s.price, s.currency, s.stock)
     returning 1
   )
-  select count(*) into v_updated from changed;
+  select count(*) into v_products_updated from changed;
   -- The new SKUs. ON CONFLICT still covers a product another transaction adds meanwhile.
   with written as (
     insert into app_public.products as p (tenant_id, seller_id, sku, name, description, category, price, currency, stock)
@@ -63,8 +64,8 @@ begin
   )
   select jsonb_build_object(
     'inserted', count(*) filter (where inserted),
-    'updated', v_updated + count(*) filter (where not inserted),
-    'unchanged', v_staged_products - v_updated - count(*))
+    'updated', v_products_updated + count(*) filter (where not inserted),
+    'unchanged', v_staged_products - v_products_updated - count(*))
   into v_products from written;
 
   -- Reviews, once per (product, author), the same way.
@@ -84,7 +85,7 @@ begin
         is distinct from (r.rating, r.title, r.body, r.verified_purchase, r.helpful_votes, r.unhelpful_votes)
     returning 1
   )
-  select count(*) into v_updated from changed;
+  select count(*) into v_reviews_updated from changed;
   with written as (
     insert into app_public.reviews as v (tenant_id, product_id, author, rating, title, body, verified_purchase, helpful_votes, unhelpful_votes)
     select p_tenant_id, r.product_id, r.author, r.rating, r.title, r.body, r.verified_purchase, r.helpful_votes, r.unhelpful_votes
@@ -100,8 +101,8 @@ begin
   )
   select jsonb_build_object(
     'inserted', count(*) filter (where inserted),
-    'updated', v_updated + count(*) filter (where not inserted),
-    'unchanged', (select count(*) from pg_temp.catalog_staged_reviews where product_id is not null) - v_updated - count(*),
+    'updated', v_reviews_updated + count(*) filter (where not inserted),
+    'unchanged', (select count(*) from pg_temp.catalog_staged_reviews where product_id is not null) - v_reviews_updated - count(*),
     'unknown_product_lines', (select coalesce(jsonb_agg(line order by line), '[]') from (
       select line from pg_temp.catalog_staged_reviews where product_id is null order by line limit 1000) unknown),
     'unknown_products', (select count(*) from pg_temp.catalog_staged_reviews where product_id is null))
