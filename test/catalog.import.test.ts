@@ -258,11 +258,14 @@ describe('importing', () => {
     const { byFile } = await importFiles('large.csv');
     expect(byFile['large.csv']).toMatchObject({ status: 'succeeded', result: { rows_read: rows, inserted: rows, rejected: 0 } });
     const { rows: [count] } = await db.pool.query(
-      `select count(*)::int as n, count(*) filter (where substr(p.id::text, 15, 1) = '7')::int as time_ordered
+      `select count(*)::int as n, count(*) filter (where substr(p.id::text, 15, 1) = '7')::int as time_ordered,
+              count(*) filter (where abs(('x' || substr(replace(p.id::text, '-', ''), 1, 12))::bit(48)::bigint
+                                         - extract(epoch from p.created_at) * 1000) < 60000)::int as stamped_now
        from app_public.products p join app_public.sellers s on s.id = p.seller_id where s.name = 'Bulk'`,
     );
-    // Version 7 (time-ordered) UUIDs: a big import appends to its indexes instead of scattering.
-    expect(count).toEqual({ n: rows, time_ordered: rows });
+    // Version 7 (time-ordered) UUIDs, stamped with the time of the import: a big import appends
+    // to its indexes instead of scattering.
+    expect(count).toEqual({ n: rows, time_ordered: rows, stamped_now: rows });
   });
 });
 

@@ -9,6 +9,7 @@ import { parse as parseCsv } from 'csv-parse';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { PermanentItemError } from '../item_task.ts';
+import { uuidV7 } from '../uuid_v7.ts';
 import { validateRow, type ProductRow, type Rejection, type ReviewRow } from './rows.ts';
 
 /** Characters of CSV gathered before each write to the COPY stream. */
@@ -120,19 +121,22 @@ async function* jsonLinesRows(source: Readable): AsyncGenerator<RawRow> {
   }
 }
 
-/** One staged row as a CSV line for COPY: text quoted (so '' is an empty string), null unquoted. */
-const STAGING_COLUMNS = [
+/** The staged columns a row fills, as CSV for COPY: text quoted (so '' is an empty string), null unquoted. */
+const ROW_COLUMNS = [
   'type', 'line', 'sku', 'name', 'description', 'category', 'price', 'currency', 'stock',
   'author', 'rating', 'title', 'body', 'verified_purchase', 'helpful_votes', 'unhelpful_votes',
 ] as const;
+/** First the id the row gets if it is new, made here (see uuid_v7.ts). */
+const STAGING_COLUMNS = ['id', ...ROW_COLUMNS];
 function stagingLine(row: ProductRow | ReviewRow): string {
   const record = row as unknown as Record<string, unknown>;
-  return STAGING_COLUMNS.map((column) => {
+  const values = ROW_COLUMNS.map((column) => {
     const value = record[column];
     if (value === undefined || value === null) return '';
     if (typeof value === 'number' || typeof value === 'boolean') return String(value);
     return `"${String(value).replaceAll('"', '""')}"`;
-  }).join(',') + '\n';
+  });
+  return `${uuidV7()},${values.join(',')}\n`;
 }
 
 /**
