@@ -21,6 +21,7 @@ import { csvRows } from '../server/catalog/import_file.ts';
 import { validateRow } from '../server/catalog/rows.ts';
 import { uploadCatalogFile } from '../server/catalog/upload.ts';
 import { NODE_FLAGS } from '../server/config.ts';
+import { uuidV7 } from '../server/uuid_v7.ts';
 import { openBenchDatabase, peakRssMb, positiveIntegerFromEnv, until, within } from './support.ts';
 
 const ROWS = positiveIntegerFromEnv('BENCH_ROWS', 1_000_000);
@@ -31,10 +32,12 @@ const TARGET_RSS_MB = 300;
 const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-function writeCatalog(file: string, rows: number): void {
+/** The catalog; `withIds` puts first on each row the id an import would give it (for the products-shaped COPY). */
+function writeCatalog(file: string, rows: number, { withIds = false } = {}): void {
   const fd = fs.openSync(file, 'w');
-  let buffer = 'seller,sku,name,description,category,price,currency,stock\n';
+  let buffer = `${withIds ? 'id,' : ''}seller,sku,name,description,category,price,currency,stock\n`;
   for (let i = 0; i < rows; i++) {
+    if (withIds) buffer += `${uuidV7()},`;
     buffer += `Bench Shop,SKU-${i},"Product ${i}, model ${i % 97}","A ""fine"" thing number ${i}",cat/${i % 200},${(i % 5000) + 0.99},EUR,${i % 50}\n`;
     if (buffer.length > 1 << 20) {
       fs.writeSync(fd, buffer);
@@ -95,22 +98,26 @@ async function main(): Promise<void> {
 
     const { rows: [tenant] } = await client.query<{ id: string }>(`insert into app_public.tenants (name) values ('bench') returning id`);
 
-    // Second reference: COPY of the same file into a table shaped like products (its defaults,
-    // checks, indexes and foreign key to sellers), for a seller of its own. An import writes
-    // into such a table, so this is the floor for any of them; it shows how much of the gap to the
-    // plain COPY is the table's own integrity and how much the importer's.
+    // Second reference: COPY of the same rows, each with the id an import gives it, into a table
+    // shaped like products (its defaults, checks, indexes and foreign key to sellers), for a
+    // seller of its own. An import writes into such a table, so this is the floor for any of them;
+    // it shows how much of the gap to the plain COPY is the table's own integrity and how much the
+    // importer's.
+    const fileWithIds = path.join(dir, 'catalog-with-ids.csv');
+    writeCatalog(fileWithIds, ROWS, { withIds: true });
     const { rows: [shapeSeller] } = await client.query<{ id: string }>(
       `insert into app_public.sellers (tenant_id, name) values ($1, 'COPY reference') returning id`, [tenant.id]);
     await client.query(`create table bench_products_shape (like app_public.products including defaults including constraints including indexes, seller text)`);
     await client.query(`alter table bench_products_shape add foreign key (seller_id, tenant_id) references app_public.sellers (id, tenant_id),
       alter seller_id set default '${shapeSeller.id}', alter tenant_id set default '${tenant.id}'`);
     started = performance.now();
-    await within('COPY into a products-shaped table', pipeline(fs.createReadStream(file), client.query(copyFrom(
-      'copy bench_products_shape (seller, sku, name, description, category, price, currency, stock) from stdin with (format csv, header)'))));
+    await within('COPY into a products-shaped table', pipeline(fs.createReadStream(fileWithIds), client.query(copyFrom(
+      'copy bench_products_shape (id, seller, sku, name, description, category, price, currency, stock) from stdin with (format csv, header)'))));
     const shapeSeconds = (performance.now() - started) / 1000;
     const shapeRowsPerS = ROWS / shapeSeconds;
     say(`COPY, products-shaped: ${shapeRowsPerS.toFixed(0)} rows/s (${shapeSeconds.toFixed(2)} s, ${(shapeRowsPerS / copyRowsPerS).toFixed(2)} of COPY: the floor for any import into products)`);
     await client.query('drop table bench_products_shape');
+    fs.rmSync(fileWithIds);
 
     // finishline: upload (streamed), then one import_catalog item, run by a worker process.
     started = performance.now();
