@@ -19,6 +19,11 @@ export class PermanentItemError extends Error {
 export interface ItemContext {
   itemId: string;
   batchId: string;
+  /**
+   * The tenant the item belongs to. The worker reads past row level security, so whatever the
+   * payload names (a file, rows) must be looked up within this tenant.
+   */
+  tenantId: string;
   /** 1 on the first attempt. */
   attempt: number;
   /** Aborted when the worker is shutting down and waited long enough. */
@@ -37,6 +42,7 @@ export interface ItemHandler<P> {
 
 interface ClaimedItem {
   id: string;
+  tenant_id: string;
   payload: unknown;
   attempts: number;
 }
@@ -79,7 +85,7 @@ export function itemTask<P>(handler: ItemHandler<P>): Task {
     const workerId = helpers.job.locked_by;
     if (!workerId) throw new Error('job has no locked_by: cannot claim items');
     const { rows: items } = await helpers.query<ClaimedItem>(
-      'select id, payload, attempts from app_private.start_items($1, $2::bigint[], $3)',
+      'select id, tenant_id, payload, attempts from app_private.start_items($1, $2::bigint[], $3)',
       [payload.batch_id, payload.item_ids, workerId],
     );
     // Nothing left to do: finished, cancelled, or claimed by another run of this job.
@@ -129,6 +135,7 @@ async function runItem<P>(handler: ItemHandler<P>, item: ClaimedItem, batchId: s
     const result = await handler.run(parsed, {
       itemId: item.id,
       batchId,
+      tenantId: item.tenant_id,
       attempt: item.attempts,
       signal: helpers.abortSignal,
       helpers,

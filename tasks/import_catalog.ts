@@ -20,13 +20,13 @@ export const import_catalog = itemTask<{ fileId: string }>({
     if (typeof file_id !== 'string' || !uuid.test(file_id)) throw new Error('file_id must be the uuid of an uploaded catalog file');
     return { fileId: file_id };
   },
-  async run({ fileId }, { helpers }) {
+  async run({ fileId }, { tenantId, helpers }) {
     // Two connections: one streams the file's chunks while the other is busy with COPY.
     return helpers.withPgClient((reader) =>
       helpers.withPgClient(async (writer) => {
         await writer.query('begin');
         try {
-          const stats = await importCatalogFile(reader, writer, fileId);
+          const stats = await importCatalogFile(reader, writer, fileId, tenantId);
           await writer.query('commit');
           return { ...stats };
         } catch (error) {

@@ -250,6 +250,17 @@ describe('importing', () => {
     expect(stored).toEqual([{ sku: 'A-1', author: 'dora', rating: 5 }, { sku: 'A-2', author: 'ed', rating: 2 }, { sku: 'A-4', author: 'fay', rating: 3 }]);
   });
 
+  test("a tenant cannot import another tenant's file by naming its id", async () => {
+    const [fileOfTenant] = await upload('bom.csv');
+    const other = await createTenant(db, 'catalog-other-tenant');
+    const batch = await submitBatch(db, other, 'import_catalog', [{ file_id: fileOfTenant }]);
+    await waitForSummary(db, batch.id);
+    const { rows: [item] } = await db.pool.query('select status, last_error, result from app_public.batch_items where batch_id = $1', [batch.id]);
+    expect(item).toEqual({ status: 'failed', last_error: `catalog file ${fileOfTenant} does not exist`, result: null });
+    const { rows: [written] } = await db.pool.query('select count(*)::int as n from app_public.products where tenant_id = $1', [other]);
+    expect(written.n).toBe(0);
+  });
+
   test('a large file streams through in one item', async () => {
     const rows = 50_000;
     const lines = ['seller,sku,name,category,price,stock'];

@@ -140,13 +140,14 @@ function stagingLine(row: ProductRow | ReviewRow): string {
 }
 
 /**
- * Imports a stored file. `reader` streams its chunks; `writer` holds the import's transaction
- * (the caller's), into which the valid rows are copied and merged.
+ * Imports a stored file of the tenant. `reader` streams its chunks; `writer` holds the import's
+ * transaction (the caller's), into which the valid rows are copied and merged.
  */
-export async function importCatalogFile(reader: pg.ClientBase, writer: pg.ClientBase, fileId: string): Promise<ImportStats> {
+export async function importCatalogFile(reader: pg.ClientBase, writer: pg.ClientBase, fileId: string, tenantId: string): Promise<ImportStats> {
+  // Another tenant's file is one this tenant cannot name: the same answer as no file at all.
   const { rows } = await reader.query<StoredFile>(
-    'select id, tenant_id, filename, size_bytes from app_public.catalog_files where id = $1',
-    [fileId],
+    'select id, tenant_id, filename, size_bytes from app_public.catalog_files where id = $1 and tenant_id = $2',
+    [fileId, tenantId],
   );
   const file = rows[0];
   if (!file) throw new PermanentItemError(`catalog file ${fileId} does not exist`);
