@@ -231,10 +231,11 @@ async function main(): Promise<void> {
       return;
     }
     case 'schema': {
-      // Writes schema.graphql from a migrated database (the embedded one is migrated first).
+      // Writes schema.graphql from the database, migrated first: printed from an unmigrated one,
+      // the file would hold PostGraphile's error schema instead.
       const database = await openDatabase(config, quietLog);
       try {
-        if (database.embedded) await migrate(database.connectionString, quietLog);
+        await migrate(database.connectionString, quietLog);
         const { createPostGraphile, printSchemaSDL, schemaPath } = await import('./graphql.ts');
         const pgl = createPostGraphile({ connectionString: database.connectionString, jwtSecret: 'unused-for-printing-the-schema', log });
         fs.writeFileSync(schemaPath, await printSchemaSDL(pgl));
