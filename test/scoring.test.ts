@@ -120,6 +120,22 @@ describe('scoring runs', () => {
     ).rejects.toMatchObject({ code: 'FLADM', message: 'only an admin may do this' });
   });
 
+  test("a tenant cannot submit a scoring batch (its ids could name another tenant's reviews)", async () => {
+    const other = await createTenant(db, 'scoring-other-tenant');
+    const { rows: [review] } = await db.pool.query('select id from app_public.reviews where tenant_id = $1 limit 1', [tenant]);
+    const refused = { code: 'FLRUN', message: `batches of kind "score_reviews" are started by finishline's scoring runs, not submitted` };
+    await expect(
+      asRole(db, 'app_user', { tenant_id: other }, (client) =>
+        client.query(`select * from app_public.submit_batch('score_reviews', $1::jsonb)`, [JSON.stringify([{ review_ids: [review.id] }])])),
+    ).rejects.toMatchObject(refused);
+    // Plain SQL is a submission too.
+    await expect(
+      asRole(db, 'app_user', { tenant_id: other }, (client) => client.query(`insert into app_public.batches (kind) values ('score_reviews')`)),
+    ).rejects.toMatchObject(refused);
+    const { rows: [count] } = await db.pool.query(`select count(*)::int as n from app_public.batches where tenant_id = $1`, [other]);
+    expect(count.n).toBe(0);
+  });
+
   test('a chunk that fails is retried alone', async () => {
     // A fault in this test database only: the first write of scores for chunk 2 fails.
     await db.pool.query(`
