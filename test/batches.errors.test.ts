@@ -108,14 +108,63 @@ describe('tenants are kept apart by row level security', () => {
       };
       const counts: Record<string, number> = {};
       for (const [name, sql] of Object.entries(queries)) counts[name] = (await client.query(sql, [theirs.id])).rows[0].n;
-      const updated = await client.query(`update app_public.batch_items set status = 'cancelled', finished_at = now() where batch_id = $1`, [theirs.id]);
-      counts.updated = updated.rowCount ?? -1;
       return counts;
     });
-    expect(seen).toEqual({ batches: 0, items: 0, status: 0, counters: 0, updated: 0 });
+    expect(seen).toEqual({ batches: 0, items: 0, status: 0, counters: 0 });
     await expect(submitAs(tenant, 'select * from app_public.cancel_batch($1)', [theirs.id])).rejects.toMatchObject({ code: 'FLNFD' });
     const { rows } = await db.pool.query(`select status from app_public.batch_items where batch_id = $1`, [theirs.id]);
     expect(rows.every((row) => row.status === 'pending')).toBe(true);
+  });
+
+  test("a tenant's failed items can't be retried by another tenant", async () => {
+    const theirs = await submitBatch(db, otherTenant, 'noop', [{}]);
+    await db.pool.query(`update app_public.batch_items set status = 'processing', locked_by = 'w', attempts = 1 where batch_id = $1`, [theirs.id]);
+    await db.pool.query(`update app_public.batch_items set status = 'failed', locked_by = null, finished_at = now() where batch_id = $1`, [theirs.id]);
+    await expect(submitAs(tenant, 'select * from app_public.retry_failed_items($1)', [theirs.id])).rejects.toMatchObject({ code: 'FLNFD' });
+    const { rows } = await db.pool.query(`select status, attempts from app_public.batch_items where batch_id = $1`, [theirs.id]);
+    expect(rows).toEqual([{ status: 'failed', attempts: 1 }]);
+  });
+
+  test('a tenant can not update items itself, not even its own: only cancel_batch and retry_failed_items change them', async () => {
+    const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
+    for (const update of [
+      `update app_public.batch_items set status = 'processing', locked_by = 'no-such-worker' where batch_id = $1`,
+      `update app_public.batch_items set status = 'cancelled', finished_at = now() where batch_id = $1`,
+      `update app_public.batch_items set attempts = 0 where batch_id = $1`,
+    ]) {
+      await expect(submitAs(tenant, update, [batch.id])).rejects.toMatchObject({ code: '42501' });
+    }
+    const { rows } = await db.pool.query(`select status, locked_by from app_public.batch_items where batch_id = $1`, [batch.id]);
+    expect(rows).toEqual([{ status: 'pending', locked_by: null }, { status: 'pending', locked_by: null }]);
+    const cancelled = await submitAs(tenant, 'select status from app_public.cancel_batch($1)', [batch.id]);
+    expect(cancelled.rows[0].status).toBe('cancelled');
+  });
+
+  test("an admin may cancel any tenant's batch", async () => {
+    const batch = await submitBatch(db, otherTenant, 'noop', [{}]);
+    const cancelled = await asRole(db, 'app_admin', {}, (client) => client.query('select status from app_public.cancel_batch($1)', [batch.id]));
+    expect(cancelled.rows[0].status).toBe('cancelled');
+  });
+
+  test("a tenant can't have another tenant's summary written", async () => {
+    const theirs = await submitBatch(db, otherTenant, 'noop', [{}]);
+    await db.pool.query(`update app_public.batch_items set status = 'cancelled', finished_at = now() where batch_id = $1`, [theirs.id]);
+    await db.pool.query('select graphile_worker.remove_job($1)', [`aggregate_batch:${theirs.id}`]);
+    await submitAs(tenant, 'select app_private.enqueue_batch_summary($1)', [theirs.id]);
+    const { rows } = await db.pool.query('select count(*)::int as n from graphile_worker.jobs where key = $1', [`aggregate_batch:${theirs.id}`]);
+    expect(rows[0].n).toBe(0);
+  });
+
+  test("a tenant can't learn why another tenant's batch is stuck", async () => {
+    const theirs = await submitBatch(db, otherTenant, 'noop', [{}]);
+    const ours = await submitBatch(db, tenant, 'noop', [{}]);
+    // No worker runs in this file: a batch the caller may see is stuck for want of one.
+    const reasons = await asTenant(db, tenant, async (client) => {
+      const reasonOf = async (batchId: string) =>
+        (await client.query('select app_private.batch_stuck_reason($1, 1, 0, now()) as reason', [batchId])).rows[0].reason;
+      return { theirs: await reasonOf(theirs.id), ours: await reasonOf(ours.id) };
+    });
+    expect(reasons).toEqual({ theirs: null, ours: 'no_worker_alive' });
   });
 
   test('an admin sees every tenant; an anonymous request sees no batch at all', async () => {

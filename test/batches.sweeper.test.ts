@@ -1,6 +1,7 @@
 // The sweeper repairs what crashes and hands left behind, and logs every repair.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  asTenant,
   createTenant,
   startWorkerProcess,
   statusOf,
@@ -108,6 +109,47 @@ describe('pending items whose jobs are gone', () => {
     const { rows } = await db.pool.query('select app_private.sweep_batches() as repairs');
     expect(rows[0].repairs).toEqual({ orphaned_batches: 1 });
     expect(await repairsOf(batch.id)).toEqual([{ repair: 'enqueued_orphaned_items', details: { items: 2 } }]);
+
+    worker = await startWorkerProcess(db);
+    expect((await waitForSummary(db, batch.id)).status).toBe('completed');
+  });
+
+  test("are enqueued again while another batch's job of the same task is still queued", async () => {
+    await worker?.stop();
+    worker = undefined;
+    const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
+    await db.pool.query(`select graphile_worker.permanently_fail_jobs(array_agg(id), 'removed by hand') from graphile_worker.jobs where task_identifier = 'noop'`);
+    // Another tenant's batch, cancelled: its job stays queued until a worker runs it (and does nothing).
+    const otherTenant = await createTenant(db);
+    const cancelled = await submitBatch(db, otherTenant, 'noop', [{}]);
+    await asTenant(db, otherTenant, (client) => client.query('select app_public.cancel_batch($1)', [cancelled.id]));
+    const { rows: queued } = await db.pool.query(`select count(*)::int as n from graphile_worker.jobs where task_identifier = 'noop' and attempts < max_attempts`);
+    expect(queued[0].n).toBe(1);
+    await db.pool.query(`update app_private.batch_counters set updated_at = now() - interval '10 minutes' where batch_id = $1`, [batch.id]);
+    await db.pool.query(`insert into app_private.workers (id, hostname, pid, concurrency) values ('pool-observer', 'test', 1, 1)`);
+    expect((await statusOf(db, batch.id)).stuck_reason).toBe('items_without_job');
+    await db.pool.query(`delete from app_private.workers where id = 'pool-observer'`);
+
+    const { rows } = await db.pool.query('select app_private.sweep_batches() as repairs');
+    expect(rows[0].repairs).toEqual({ orphaned_batches: 1 });
+    expect(await repairsOf(batch.id)).toEqual([{ repair: 'enqueued_orphaned_items', details: { items: 2 } }]);
+
+    worker = await startWorkerProcess(db);
+    expect((await waitForSummary(db, batch.id)).status).toBe('completed');
+  });
+
+  test('are left alone while a job of their own batch is still queued', async () => {
+    await worker?.stop();
+    worker = undefined;
+    const batch = await submitBatch(db, tenant, 'noop', [{}]);
+    await db.pool.query(`update app_private.batch_counters set updated_at = now() - interval '10 minutes' where batch_id = $1`, [batch.id]);
+    await db.pool.query(`insert into app_private.workers (id, hostname, pid, concurrency) values ('pool-observer', 'test', 1, 1)`);
+    expect((await statusOf(db, batch.id)).stuck_reason).toBeNull();
+    await db.pool.query(`delete from app_private.workers where id = 'pool-observer'`);
+
+    const { rows } = await db.pool.query('select app_private.sweep_batches() as repairs');
+    expect(rows[0].repairs).toEqual({});
+    expect(await repairsOf(batch.id)).toEqual([]);
 
     worker = await startWorkerProcess(db);
     expect((await waitForSummary(db, batch.id)).status).toBe('completed');
