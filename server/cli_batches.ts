@@ -108,6 +108,9 @@ function serverClient(options: BatchCommandOptions): BatchClient {
       headers: { ...headers, 'content-type': 'application/json', accept: 'application/json' },
       body: JSON.stringify({ query, variables }),
     });
+    if (response.status === 413) {
+      throw new Error(`${base}/graphql refused the request as too large (HTTP 413): submit fewer items per batch, or submit directly to the database (--tenant)`);
+    }
     const body = (await response.json().catch(() => ({}))) as { data?: any; errors?: Array<{ message: string; extensions?: { code?: string } }> };
     if (body.errors?.length) throw new Error(body.errors.map((error) => `${error.message}${error.extensions?.code ? ` (${error.extensions.code})` : ''}`).join('; '));
     if (!response.ok || !body.data) throw new Error(`${base}/graphql answered HTTP ${response.status}`);

@@ -24,8 +24,13 @@ import { claimsFromAuthorization, pgSettingsFor, type Claims } from './auth.ts';
 import type { Log } from './log.ts';
 
 export const LIMITS = {
-  /** Bytes of a request body (413 past it). */
-  maxRequestBytes: 100_000,
+  /**
+   * Bytes of a request body (413 past it). A batch's items come in one request (submitBatch, as
+   * `finishline scrape --server` sends them): room for some 50,000 URLs.
+   */
+  maxRequestBytes: 8_000_000,
+  /** Characters of the query document itself (413 past it): the body's room is for variables. */
+  maxQueryLength: 100_000,
   /** Nesting of selections. */
   maxDepth: 12,
   /** `first` / `last` of any connection. */
@@ -138,6 +143,9 @@ const LimitsPlugin: GraphileConfig.Plugin = {
       },
       processGraphQLRequestBody(next, event) {
         const { query, variableValues } = event.body;
+        if (typeof query === 'string' && query.length > LIMITS.maxQueryLength) {
+          throw httpError(413, `the query is ${query.length} characters long; at most ${LIMITS.maxQueryLength} are allowed (pass data as variables)`);
+        }
         if (typeof query === 'string' && variableValues) {
           for (const name of pageSizeVariablesOf(query)) {
             const value = (variableValues as Record<string, unknown>)[name];

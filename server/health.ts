@@ -9,7 +9,22 @@ export interface Health {
   live_workers?: number;
 }
 
+/** A database slower than this to answer is a problem: /health says so rather than keep a probe waiting. */
+const HEALTH_TIMEOUT_MS = 5_000;
+
 export async function checkHealth(pool: pg.Pool): Promise<Health> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<Health>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, problems: [`the database did not answer within ${HEALTH_TIMEOUT_MS} ms`] }), HEALTH_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([inspect(pool), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function inspect(pool: pg.Pool): Promise<Health> {
   const problems: string[] = [];
   let liveWorkers: number | undefined;
   try {

@@ -2,13 +2,25 @@
 // streamed catalog file uploads.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type pg from 'pg';
 import type { PostGraphileInstance } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/node';
-import { CATALOG_UPLOAD_PATH, handleCatalogUpload } from './catalog/http_upload.ts';
+import { CATALOG_UPLOAD_PATH, catalogUploadHandler } from './catalog/http_upload.ts';
 import { checkHealth } from './health.ts';
 import type { Log } from './log.ts';
 import { createMetrics } from './metrics.ts';
+
+/**
+ * Node's default requestTimeout (the whole request, body included, within 300 s) would cut off a
+ * large upload on a slow link; it is off server-wide and applied here to every other route.
+ * Uploads are held by the idle timeout instead: a connection that sends nothing for a minute is
+ * closed. Headers must arrive within headersTimeout (Node's default, 60 s) on every route.
+ */
+const REQUEST_TIMEOUT_MS = 300_000;
+const IDLE_SOCKET_TIMEOUT_MS = 60_000;
+/** On shutdown, how long requests in flight get to finish before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 export interface HttpServer {
   port: number;
@@ -16,17 +28,35 @@ export interface HttpServer {
 }
 
 export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { port: number; pgl: PostGraphileInstance; pool: pg.Pool; jwtSecret: string; log: Log }): Promise<HttpServer> {
+  // Built before listening: a schema build that fails (the database gone meanwhile) is not tried
+  // again, so it fails the start instead of every GraphQL request after it.
+  await pgl.getSchema();
   const serv = pgl.createServ(grafserv);
   const handleGraphQL = serv.createHandler();
   const metrics = createMetrics(pool);
 
-  const server = http.createServer((req, res) => {
+  const uploadCatalogFile = catalogUploadHandler({ pool, jwtSecret, log });
+  let closing = false;
+
+  const server = http.createServer({ requestTimeout: 0 }, (req, res) => {
+    // While shutting down, a connection whose request is answered closes instead of idling.
+    res.once('finish', () => closing && setImmediate(() => server.closeIdleConnections()));
     const path = (req.url ?? '/').split('?')[0];
+    if (path.startsWith(CATALOG_UPLOAD_PATH) && req.method === 'PUT') {
+      answerFailures(uploadCatalogFile(req, res), res, log);
+      return;
+    }
+    const requestTimer = setTimeout(() => req.complete || req.socket.destroy(), REQUEST_TIMEOUT_MS);
+    res.once('close', () => clearTimeout(requestTimer));
     if (path === '/health' && req.method === 'GET') {
-      void checkHealth(pool).then((health) => {
-        res.writeHead(health.ok ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(health));
-      });
+      answerFailures(
+        checkHealth(pool).then((health) => {
+          res.writeHead(health.ok ? 200 : 503, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(health));
+        }),
+        res,
+        log,
+      );
       return;
     }
     if (path === '/metrics' && req.method === 'GET') {
@@ -43,20 +73,20 @@ export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { por
       );
       return;
     }
-    if (path.startsWith(CATALOG_UPLOAD_PATH) && req.method === 'PUT') {
-      void handleCatalogUpload(req, res, { pool, jwtSecret, log });
-      return;
-    }
     if (path === '/graphql' && req.method === 'POST') {
       const stopTimer = metrics.graphqlDuration.startTimer();
       res.once('finish', () => stopTimer({ status: String(res.statusCode) }));
     }
     handleGraphQL(req, res);
   });
+  server.timeout = IDLE_SOCKET_TIMEOUT_MS;
   server.on('clientError', (_error, socket) => socket.destroy());
 
   const upgrade = await serv.getUpgradeHandler();
+  const webSockets = new Set<Duplex>();
   server.on('upgrade', (req, socket, head) => {
+    webSockets.add(socket);
+    socket.once('close', () => webSockets.delete(socket));
     if (upgrade && serv.shouldHandleUpgrade(req, socket, head)) upgrade(req, socket, head);
     else socket.destroy();
   });
@@ -70,9 +100,25 @@ export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { por
   return {
     port: actualPort,
     async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // No new connections, idle ones closed; requests in flight may finish within the grace
+      // period. Subscriptions never finish by themselves: their sockets close now.
+      closing = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of webSockets) socket.destroy();
+      const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      await closed;
+      clearTimeout(cut);
       await serv.release();
     },
   };
+}
+
+/** A handler that fails unexpectedly answers 500 (or drops the connection); the process goes on. */
+function answerFailures(handling: Promise<void>, res: http.ServerResponse, log: Log): void {
+  handling.catch((error: unknown) => {
+    log.error('request failed', { error });
+    if (res.headersSent) return void res.destroy();
+    res.writeHead(500, { 'content-type': 'application/json', connection: 'close' });
+    res.end(JSON.stringify({ error: 'internal error; see the server log' }));
+  });
 }

@@ -5,14 +5,16 @@
 // Politeness: at most SCRAPE_MAX_PER_HOST requests in flight to one host across all workers
 // (slots leased in the database), a Retry-After from a 429 or 503 honoured by every worker, and a
 // clear User-Agent. Failures: 4xx, non-HTML, oversized pages, redirect loops and unknown hosts
-// fail the item at once; timeouts, 5xx, 429 and busy hosts are retried with the kind's backoff.
+// fail the item at once; timeouts, 5xx and busy hosts are retried with the kind's backoff; a host
+// that asked for a pause (Retry-After) is tried again when the pause ends.
+import type { JobHelpers } from 'graphile-worker';
 import type { Agent } from 'undici';
 import { scrapeDispatcher } from '../server/scrape/address_guard.ts';
 import { loadScrapeConfig, type ScrapeConfig } from '../server/scrape/config.ts';
-import { fetchPage } from '../server/scrape/fetch_page.ts';
-import { databaseHostLimiter } from '../server/scrape/host_limiter.ts';
+import { fetchPage, type FetchedPage } from '../server/scrape/fetch_page.ts';
+import { databaseHostLimiter, RetryAfterError } from '../server/scrape/host_limiter.ts';
 import { decodeBody, parsePage } from '../server/scrape/parse_page.ts';
-import { itemTask, type ChunkPayload } from '../server/item_task.ts';
+import { itemTask, PermanentItemError, type ChunkPayload } from '../server/item_task.ts';
 
 declare global {
   namespace GraphileWorker {
@@ -67,13 +69,19 @@ export const scrape_pages = itemTask<ScrapePayload>({
       hostWaitMs: config.hostWaitMs,
       maxCooldownWaitMs: config.maxRetryAfterWaitMs,
     });
-    const page = await fetchPage(url, { ...config, dispatcher: agent, limiter, signal });
+    let page: FetchedPage;
+    try {
+      page = await fetchPage(url, { ...config, dispatcher: agent, limiter, signal });
+    } catch (error) {
+      if (error instanceof RetryAfterError) await waitForHost(error, itemId, config, helpers);
+      throw error;
+    }
     const parsed = parsePage(decodeBody(page.body, page.contentType), page.finalUrl, page.contentLanguage);
     const { rows } = await helpers.query<{ counts: RecordedCounts }>(
       'select app_private.record_scraped_page($1, $2::jsonb, $3::jsonb) as counts',
       [
         itemId,
-        JSON.stringify({
+        storableJson({
           // The URL as submitted (its key in scraped_pages), normalised only as URL parsing does.
           url: url.href,
           final_url: page.finalUrl.href,
@@ -85,7 +93,7 @@ export const scrape_pages = itemTask<ScrapePayload>({
           canonical_url: parsed.canonicalUrl,
           language: parsed.language,
         }),
-        JSON.stringify(parsed.products),
+        storableJson(parsed.products),
       ],
     );
     const counts = rows[0].counts;
@@ -106,5 +114,27 @@ export const scrape_pages = itemTask<ScrapePayload>({
     };
   },
 });
+
+/**
+ * Puts the item back until the host's pause ends, rather than retrying it with the kind's backoff
+ * (each retry would be held back by the pause, and the attempts spent before it ends). An attempt
+ * held back by a pause another request was asked for is given back; the one that got the 429
+ * counts, and on its last attempt the item fails (the error goes on to finish_items). A host asking
+ * for more than SCRAPE_MAX_RETRY_AFTER_MS fails the item.
+ */
+async function waitForHost(error: RetryAfterError, itemId: string, config: ScrapeConfig, helpers: JobHelpers): Promise<void> {
+  if (error.until.getTime() - Date.now() > config.maxRetryAfterMs) {
+    throw new PermanentItemError(`${error.message}: a longer pause than the ${config.maxRetryAfterMs / 1000} s an item waits for its host (SCRAPE_MAX_RETRY_AFTER_MS)`);
+  }
+  await helpers.query('select app_private.defer_items($1, $2::bigint[], $3, $4, $5)', [
+    helpers.job.locked_by, [itemId], error.until, error.message, error.requestSent,
+  ]);
+}
+
+/** JSON that PostgreSQL's jsonb takes: pages may hold NULs and unpaired surrogates, which it refuses. */
+function storableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, field: unknown) =>
+    typeof field === 'string' ? field.replace(/\0/g, '').replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd') : field);
+}
 
 export default scrape_pages;

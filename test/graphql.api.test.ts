@@ -249,9 +249,13 @@ describe('limits and malformed requests', () => {
     expect(JSON.stringify(variable)).toContain('$n is a page size: at most 1000');
   });
 
-  test('a too-large request body is refused with 413', async () => {
-    const result = await graphql(server.url, SUBMIT, { kind: 'noop', items: Array.from({ length: 20_000 }, () => ({ sleep_ms: 0 })) }, tokenA);
-    expect(result.status).toBe(413);
+  test('a request body over 8 MB, or a query document over 100,000 characters, is refused with 413', async () => {
+    const body = await graphql(server.url, SUBMIT, { kind: 'noop', items: Array.from({ length: 600_000 }, () => ({ sleep_ms: 0 })) }, tokenA);
+    expect(body.status).toBe(413);
+    const long = `{ ${'currentTenantId '.repeat(7_000)}}`;
+    const query = await graphql(server.url, long, {}, tokenA);
+    expect(query.status).toBe(413);
+    expect(query.errors?.[0].message).toBe(`the query is ${long.length} characters long; at most 100000 are allowed (pass data as variables)`);
   });
 
   test('malformed JSON gets a 400', async () => {

@@ -17,11 +17,41 @@ function reply(res: http.ServerResponse, status: number, body: object): void {
   res.end(JSON.stringify(body));
 }
 
-export async function handleCatalogUpload(
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-  { pool, jwtSecret, log }: { pool: pg.Pool; jwtSecret: string; log: Log },
-): Promise<void> {
+export interface CatalogUploadOptions {
+  pool: pg.Pool;
+  jwtSecret: string;
+  log: Log;
+}
+
+/**
+ * The upload route. An upload holds one of the pool's connections while its body streams in
+ * (minutes for a large file), so at most all but one of them go to uploads: /health and /metrics
+ * share the pool and must still answer. Uploads past that get 503 with a Retry-After.
+ */
+export function catalogUploadHandler({ pool, jwtSecret, log }: CatalogUploadOptions): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> {
+  const maxUploads = Math.max(1, (pool.options.max ?? 10) - 1);
+  let uploads = 0;
+  return async (req, res) => {
+    if (uploads >= maxUploads) {
+      return refuse(res, 503, { error: `the server is taking ${maxUploads} uploads at once already; try again shortly` });
+    }
+    uploads++;
+    try {
+      await handleCatalogUpload(req, res, { pool, jwtSecret, log });
+    } finally {
+      uploads--;
+    }
+  };
+}
+
+/** Answers without reading the body: the connection closes after the answer, the rest unread. */
+function refuse(res: http.ServerResponse, status: number, body: object): void {
+  res.setHeader('connection', 'close');
+  if (status === 503) res.setHeader('retry-after', '5');
+  reply(res, status, body);
+}
+
+async function handleCatalogUpload(req: http.IncomingMessage, res: http.ServerResponse, { pool, jwtSecret, log }: CatalogUploadOptions): Promise<void> {
   let tenantId: string;
   try {
     const claims = claimsFromAuthorization(jwtSecret, req.headers.authorization);
@@ -42,7 +72,18 @@ export async function handleCatalogUpload(
   if (filename === '' || filename.length > 255 || filename.includes('/')) {
     return reply(res, 400, { error: 'name the file in the path: PUT /catalog-files/<filename> (1 to 255 characters, no slash)' });
   }
-  const client = await pool.connect();
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (error) {
+    log.error('catalog upload: no database connection', { tenant_id: tenantId, error });
+    return refuse(res, 503, { error: 'the database is not available; try again later' });
+  }
+  // A connection lost while the body streams in is reported by pg as an 'error' event, which
+  // nothing else listens to while the client is checked out (it would end the process); the
+  // query in flight, or the next one, fails with it and is answered below.
+  const onConnectionError = (error: Error) => log.warn('catalog upload: database connection lost', { tenant_id: tenantId, error });
+  client.on('error', onConnectionError);
   try {
     const { rows: [{ max }] } = await client.query<{ max: string }>('select app_private.max_catalog_file_bytes() as max');
     const declared = Number(req.headers['content-length'] ?? NaN);
@@ -52,14 +93,15 @@ export async function handleCatalogUpload(
     reply(res, uploaded.reused ? 200 : 201, uploaded);
   } catch (error) {
     if (error instanceof CatalogFileTooLarge) {
-      // The rest of the body is not wanted: answer, then close the connection.
-      res.setHeader('connection', 'close');
-      reply(res, 413, { error: error.message, code: error.code });
+      // The rest of the body is not wanted.
+      refuse(res, 413, { error: error.message, code: error.code });
     } else {
       log.error('catalog upload failed', { tenant_id: tenantId, error });
-      reply(res, 500, { error: 'the upload failed; see the server log' });
+      if (!res.headersSent) refuse(res, 500, { error: 'the upload failed; see the server log' });
+      else res.destroy();
     }
   } finally {
+    client.off('error', onConnectionError);
     client.release();
   }
 }

@@ -17,9 +17,16 @@ export interface ScrapeConfig {
   maxRedirects: number;
   /**
    * A 429 or 503 whose Retry-After is at most this long is waited out within the attempt (the
-   * host's slot given back meanwhile); a longer one fails the attempt (SCRAPE_MAX_RETRY_AFTER_WAIT_MS).
+   * host's slot given back meanwhile), as is a pause of its host that another request was asked
+   * for (SCRAPE_MAX_RETRY_AFTER_WAIT_MS).
    */
   maxRetryAfterWaitMs: number;
+  /**
+   * A longer Retry-After puts the item back until the host is ready (the attempt that got the 429
+   * counts; items held back by the pause spend none), up to this long; a host asking for a longer
+   * pause fails the item (SCRAPE_MAX_RETRY_AFTER_MS).
+   */
+  maxRetryAfterMs: number;
   /** How long an item waits for a free slot of its host before its attempt fails (SCRAPE_HOST_WAIT_MS). */
   hostWaitMs: number;
   userAgent: string;
@@ -45,6 +52,7 @@ export function loadScrapeConfig(env: NodeJS.ProcessEnv = process.env): ScrapeCo
     maxBytes: integer(env, 'SCRAPE_MAX_BYTES', 5 * 1024 * 1024, 1),
     maxRedirects: integer(env, 'SCRAPE_MAX_REDIRECTS', 5, 0),
     maxRetryAfterWaitMs: integer(env, 'SCRAPE_MAX_RETRY_AFTER_WAIT_MS', 5_000, 0),
+    maxRetryAfterMs: integer(env, 'SCRAPE_MAX_RETRY_AFTER_MS', 600_000, 0),
     hostWaitMs: integer(env, 'SCRAPE_HOST_WAIT_MS', 30_000, 0),
     userAgent: env.SCRAPE_USER_AGENT || DEFAULT_USER_AGENT,
     allowPrivateAddresses: env.SCRAPE_ALLOW_PRIVATE_ADDRESSES === '1',

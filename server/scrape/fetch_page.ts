@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import { PermanentItemError } from '../item_task.ts';
 import { blockedAddressReason } from './address_guard.ts';
 import type { ScrapeConfig } from './config.ts';
-import type { HostLimiter } from './host_limiter.ts';
+import { RetryAfterError, type HostLimiter } from './host_limiter.ts';
 
 export type FetchOptions = Pick<
   ScrapeConfig,
@@ -35,7 +35,7 @@ export interface FetchedPage {
 
 /** Media types parsed as HTML. A response without a Content-Type is parsed too (and fails if it is not HTML). */
 const HTML_TYPES = new Set(['text/html', 'application/xhtml+xml']);
-/** Waited out within one attempt at most this many times; then the attempt fails and the engine's backoff takes over. */
+/** Waited out within one attempt at most this many times; then the item waits for its next attempt (RetryAfterError). */
 const MAX_RETRY_AFTER_WAITS = 3;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
@@ -89,8 +89,9 @@ export async function fetchPage(url: URL, options: FetchOptions): Promise<Fetche
         });
         continue;
       }
-      const after = retryAfterMs === undefined ? '' : ` (Retry-After: ${Math.ceil(retryAfterMs / 1000)} s)`;
-      throw new Error(`${`HTTP ${status} ${statusText}`.trimEnd()}${after}`);
+      const answer = `HTTP ${status} ${statusText}`.trimEnd();
+      if (retryAfterMs === undefined) throw new Error(answer);
+      throw new RetryAfterError(`${answer} (Retry-After: ${Math.ceil(retryAfterMs / 1000)} s)`, new Date(Date.now() + retryAfterMs), true);
     }
     return { url, finalUrl: current, ...hop.page, redirects, retryAfterWaits };
   }

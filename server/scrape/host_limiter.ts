@@ -25,13 +25,29 @@ export interface DatabaseHostLimiterOptions {
   leaseMs: number;
   /** How long to wait for a free slot before giving up (the attempt fails and is retried). */
   hostWaitMs: number;
-  /** A host cooling down for longer than this is not waited for: the attempt fails at once. */
+  /** A host cooling down for longer than this is not waited for: RetryAfterError at once. */
   maxCooldownWaitMs: number;
 }
 
 /** Thrown when no slot could be had; not permanent: the item is retried after its backoff. */
 export class HostBusyError extends Error {
   override name = 'HostBusyError';
+}
+
+/**
+ * The host asked for no requests before `until` (Retry-After), later than the attempt waits: the
+ * item is best tried again then. `requestSent`: this attempt got the 429 (or 503) itself, rather
+ * than being held back by a pause another request was asked for.
+ */
+export class RetryAfterError extends Error {
+  override name = 'RetryAfterError';
+  readonly until: Date;
+  readonly requestSent: boolean;
+  constructor(message: string, until: Date, requestSent: boolean) {
+    super(message);
+    this.until = until;
+    this.requestSent = requestSent;
+  }
 }
 
 function aborted(signal: AbortSignal): Error {
@@ -66,7 +82,7 @@ export function databaseHostLimiter(options: DatabaseHostLimiterOptions): HostLi
         if (cooldownMs !== null) {
           if (cooldownMs > maxCooldownWaitMs) {
             // (The same message for every item held back by one pause: the run summary groups them.)
-            throw new HostBusyError(`${host} asked for no requests before ${cooldownUntil?.toISOString()} (Retry-After)`);
+            throw new RetryAfterError(`${host} asked for no requests before ${cooldownUntil!.toISOString()} (Retry-After)`, cooldownUntil!, false);
           }
           wait = cooldownMs;
         } else {

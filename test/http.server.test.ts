@@ -1,0 +1,193 @@
+// The HTTP server of `finishline serve` (a real process) when things go wrong or get big: its
+// database refuses connections, drops one mid-upload or does not answer, more uploads arrive than
+// it has connections for, a CLI submits thousands of URLs, and it is stopped while a request is
+// in flight.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { signToken } from '../server/auth.ts';
+import { createTenant, graphql, startServerProcess, TEST_JWT_SECRET, useTestDatabase, waitFor, type ServerProcess } from './helpers.ts';
+
+const db = useTestDatabase();
+const admin = new pg.Client({ connectionString: inject('adminUrl') });
+let server: ServerProcess;
+let tenant: string;
+let token: string;
+
+beforeAll(async () => {
+  await admin.connect();
+  tenant = await createTenant(db);
+  token = signToken(TEST_JWT_SECRET, { role: 'app_user', tenant_id: tenant, sub: 'uploader' });
+  server = await startServerProcess(db);
+});
+afterAll(async () => {
+  await admin.query(`alter database ${db.name} allow_connections true`);
+  await server?.stop();
+  await admin.end();
+});
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: any;
+}
+
+/** A PUT /catalog-files/… whose body is sent a part at a time, when the test says so. */
+function startUpload(filename: string) {
+  const request = http.request(`${server.url}/catalog-files/${filename}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+  });
+  const answered = new Promise<Answer>((resolve, reject) => {
+    request.once('response', (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, body: JSON.parse(text) }));
+    });
+    request.once('error', reject);
+  });
+  // (Each file its own content: the same content is stored once.)
+  request.write(`{"seller": "Shop", "sku": "A-1", "name": ${JSON.stringify(filename)}, "price": 1}\n`);
+  return {
+    finish() {
+      request.end('{"seller": "Shop", "sku": "A-2", "name": "Shade", "price": 2}\n');
+      return answered;
+    },
+  };
+}
+
+/** The server's connections that sit in an upload's open transaction, waiting for its body. */
+async function uploadBackends(): Promise<number[]> {
+  const { rows } = await admin.query<{ pid: number }>(
+    `select pid from pg_stat_activity where datname = $1 and state = 'idle in transaction' order by backend_start`,
+    [db.name],
+  );
+  return rows.map((row) => row.pid);
+}
+
+async function health(): Promise<Answer> {
+  const response = await fetch(`${server.url}/health`);
+  return { status: response.status, headers: {}, body: await response.json() };
+}
+
+describe('when the database fails', () => {
+  test('an upload while the database refuses connections gets a 503, and the server lives on', async () => {
+    await admin.query(`alter database ${db.name} allow_connections false`);
+    // The server's open connections go too, as in a database restart.
+    await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [db.name]);
+    try {
+      const refused = await startUpload('b.jsonl').finish();
+      expect(refused).toMatchObject({ status: 503, headers: { 'retry-after': '5' }, body: { error: 'the database is not available; try again later' } });
+      expect(await health()).toMatchObject({ status: 503, body: { ok: false, problems: [expect.stringMatching(/^database unreachable: /)] } });
+      const query = await graphql(server.url, '{ currentTenantId }', {}, token);
+      expect(query.errors?.length).toBeGreaterThan(0);
+    } finally {
+      await admin.query(`alter database ${db.name} allow_connections true`);
+    }
+    const stored = await startUpload('b.jsonl').finish();
+    expect(stored).toMatchObject({ status: 201, body: { filename: 'b.jsonl', reused: false } });
+    expect(await graphql(server.url, '{ currentTenantId }', {}, token)).toMatchObject({ status: 200, data: { currentTenantId: tenant } });
+    expect(server.output()).not.toMatch(/unhandled|uncaught/i);
+  });
+
+  test('a connection lost while an upload streams in fails that upload with a 500, and the server lives on', async () => {
+    const upload = startUpload('lost.jsonl');
+    const [backend] = await waitFor(async () => {
+      const pids = await uploadBackends();
+      return pids.length === 1 && pids;
+    }, { what: 'the upload to open its transaction' });
+    await admin.query('select pg_terminate_backend($1)', [backend]);
+    expect(await upload.finish()).toMatchObject({ status: 500, body: { error: 'the upload failed; see the server log' } });
+    const { rows } = await db.pool.query(`select count(*)::int as n from app_public.catalog_files where filename = 'lost.jsonl'`);
+    expect(rows[0].n).toBe(0);
+    expect(await startUpload('after.jsonl').finish()).toMatchObject({ status: 201 });
+  });
+});
+
+describe('uploads and the connection pool', () => {
+  test('uploads take at most all but one of the server\'s 4 connections: the next gets a 503, /health still answers', async () => {
+    const uploads = ['one', 'two', 'three'].map((name) => startUpload(`${name}.jsonl`));
+    await waitFor(async () => (await uploadBackends()).length === 3, { what: 'three uploads to hold a connection each' });
+
+    const fourth = await startUpload('four.jsonl').finish();
+    expect(fourth).toMatchObject({ status: 503, headers: { 'retry-after': '5' }, body: { error: 'the server is taking 3 uploads at once already; try again shortly' } });
+    // No worker runs in this test: /health says so, rather than waiting for a connection.
+    expect(await health()).toMatchObject({ status: 503, body: { problems: ['no worker has a fresh heartbeat: batches will not move'] } });
+
+    for (const upload of uploads) expect(await upload.finish()).toMatchObject({ status: 201 });
+  });
+
+  test('/health answers 503 when the database does not answer in time, rather than keep the probe waiting', async () => {
+    const blocker = await db.pool.connect();
+    try {
+      await blocker.query('begin');
+      await blocker.query('lock table app_private.migrations in access exclusive mode');
+      const response = await fetch(`${server.url}/health`, { signal: AbortSignal.timeout(20_000) });
+      expect({ status: response.status, body: await response.json() }).toEqual({
+        status: 503,
+        body: { ok: false, problems: ['the database did not answer within 5000 ms'] },
+      });
+    } finally {
+      await blocker.query('rollback');
+      blocker.release();
+    }
+  });
+});
+
+describe('finishline scrape --server', () => {
+  test('submits 3,000 URLs as one batch of 3,000 items', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-scrape-'));
+    const file = path.join(dir, 'urls.txt');
+    fs.writeFileSync(file, Array.from({ length: 3_000 }, (_, i) => `https://shop-${i % 7}.example.com/catalog/products/${i}?ref=finishline-test\n`).join(''));
+    const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+    // No DATABASE_URL: the server is the only way in.
+    const env = { ...process.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', FINISHLINE_TOKEN: token };
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'scrape', file, '--server', server.url], { env }).finally(() =>
+      fs.rmSync(dir, { recursive: true }));
+    const batchId = /^batch ([0-9a-f-]{36}) \(3000 pages\)$/m.exec(stdout)?.[1];
+    expect(batchId, stdout).toBeDefined();
+    const { rows } = await db.pool.query(
+      `select b.kind, b.total_items, count(i.*)::int as items, count(distinct i.payload ->> 'url')::int as urls
+       from app_public.batches b join app_public.batch_items i on i.batch_id = b.id where b.id = $1 group by b.id`,
+      [batchId],
+    );
+    expect(rows).toEqual([{ kind: 'scrape_pages', total_items: 3_000, items: 3_000, urls: 3_000 }]);
+  });
+});
+
+describe('shutdown', () => {
+  test('SIGTERM lets a GraphQL request in flight finish, then the server exits', async () => {
+    const body = JSON.stringify({ query: '{ currentTenantId }' });
+    const request = http.request(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    });
+    const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      request.once('response', (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode!, text }));
+      });
+      request.once('error', reject);
+    });
+    // Half the body now, so that the request is in flight when the signal comes.
+    await new Promise<void>((resolve) => request.write(body.slice(0, 10), () => resolve()));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const exited = server.stop();
+    await waitFor(() => server.output().includes('"msg":"shutting down"'), { what: 'the server to start shutting down' });
+    request.end(body.slice(10));
+
+    const answer = await answered;
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.text)).toEqual({ data: { currentTenantId: tenant } });
+    expect(await exited).toBe(0);
+  });
+});
