@@ -70,7 +70,8 @@ async function runUntilSignalled(parts: Stoppable[], crashed: Promise<void>): Pr
 
 async function serveGraphQL(config: Config, database: Database): Promise<{ server: HttpServer; stop(): Promise<void> }> {
   const jwtSecret = resolveJwtSecret({ dataDir: config.dataDir, embedded: database.embedded });
-  const pool = new pg.Pool({ connectionString: database.connectionString, max: 4 });
+  // Uploads, /health and /metrics share these; a request waits at most 5 s for one (then fails).
+  const pool = new pg.Pool({ connectionString: database.connectionString, max: 4, connectionTimeoutMillis: 5_000 });
   pool.on('error', (error) => log.error('idle database connection failed', { error }));
   const [{ createPostGraphile }, { startHttpServer }] = await Promise.all([import('./graphql.ts'), import('./http.ts')]);
   const pgl = createPostGraphile({ connectionString: database.connectionString, jwtSecret, log });
