@@ -5,8 +5,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { generateMarketplace } from '../server/demo/generate.ts';
-import { retrainRecommender } from '../server/ml/recommender.ts';
-import { asTenant, createTenant, startWorkerProcess, useTestDatabase, waitFor, type WorkerProcess } from './helpers.ts';
+import { cachedEmbeddings, recommenderModels, retrainRecommender } from '../server/ml/recommender.ts';
+import { asRole, asTenant, createTenant, startWorkerProcess, useTestDatabase, waitFor, type WorkerProcess } from './helpers.ts';
 
 const db = useTestDatabase();
 let tenant: string;
@@ -277,5 +277,152 @@ describe('what readers see', () => {
     expect(full.metrics).toMatchObject({ mode: 'full' });
     // Scores, not ids: products with identical text tie, and ties may come in either order.
     expect(await lists()).toEqual(afterIncremental);
+  });
+});
+
+/**
+ * Runs a retrain that reads the changes and computes its lists, then waits to store them (a test
+ * connection holds the active version's row) while `meanwhile` runs; returns what it returned.
+ */
+async function retrainInterrupted(meanwhile: () => Promise<unknown>) {
+  const blocker = new pg.Client({ connectionString: db.url });
+  await blocker.connect();
+  try {
+    await blocker.query('begin');
+    await blocker.query(`select from app_public.model_versions where kind = 'recommender' and is_active for update`);
+    const [outcome] = await Promise.all([
+      retrainRecommender(db.pool),
+      (async () => {
+        await waitFor(
+          async () => (await db.pool.query(`select from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%store_recommendations%'`)).rowCount,
+          { what: 'the retrain to wait before storing' },
+        );
+        await meanwhile();
+        await blocker.query('commit');
+      })(),
+    ]);
+    return outcome;
+  } finally {
+    await blocker.end();
+  }
+}
+
+describe('what a retrain consumes', () => {
+  test('a change that commits while a retrain runs, with an id below those it read, is left for the retrain its commit queued', async () => {
+    // Two small tenants: an import-like transaction on one stays open while the other's change commits.
+    const [importing, other] = [await createTenant(db), await createTenant(db)];
+    const ids: Record<string, string> = {};
+    for (const tenantId of [importing, other]) {
+      const { rows: [seller] } = await db.pool.query(`insert into app_public.sellers (tenant_id, name) values ($1, 'Shop') returning id`, [tenantId]);
+      const { rows } = await db.pool.query(
+        `insert into app_public.products (seller_id, sku, name, description, category, price, status) values
+           ($1, 'chef', 'Chef knife stainless steel', 'Forged chef knife.', 'kitchen/knives', 59, 'approved'),
+           ($1, 'hose', 'Garden hose 20 m', 'Flexible garden hose.', 'garden/watering', 25, 'approved'),
+           ($1, 'mat', 'Yoga mat non-slip', 'A mat for home workouts.', 'outdoor/yoga', 29, 'approved'),
+           ($1, 'tyre', 'Mountain bike tyre', 'Tubeless tyre for trails.', 'outdoor/cycling', 45, 'approved')
+         returning sku, id`,
+        [seller.id],
+      );
+      for (const row of rows) ids[`${tenantId}/${row.sku}`] = row.id;
+    }
+    await retrainRecommender(db.pool);
+    const firstFor = (productId: string) =>
+      asTenant(db, importing, async (client) => (await client.query('select id from app_public.recommendations_for($1, 1)', [productId])).rows[0]?.id);
+    expect(await firstFor(ids[`${importing}/chef`])).not.toBe(ids[`${importing}/mat`]);
+
+    const longTransaction = new pg.Client({ connectionString: db.url });
+    await longTransaction.connect();
+    try {
+      await longTransaction.query('begin');
+      // The mat becomes the chef knife's twin: its change takes an id now, and commits last.
+      await longTransaction.query(
+        `update app_public.products m set name = c.name, description = c.description, category = c.category, price = c.price
+         from app_public.products c where m.id = $1 and c.id = $2`,
+        [ids[`${importing}/mat`], ids[`${importing}/chef`]],
+      );
+      // The other tenant's change takes a higher id and commits at once.
+      await db.pool.query(`update app_public.products set name = 'Garden hose 25 m' where id = $1`, [ids[`${other}/hose`]]);
+      // A retrain reads that one; the long transaction commits before the retrain stores.
+      await retrainInterrupted(async () => {
+        // The queued job is the one running this retrain: done, it leaves the queue.
+        await db.pool.query(`select graphile_worker.remove_job('retrain_recommender')`);
+        await longTransaction.query('commit');
+      });
+    } finally {
+      await longTransaction.end();
+    }
+
+    const { rows: left } = await db.pool.query('select tenant_id from app_private.recommender_changes');
+    expect(left).toEqual([{ tenant_id: importing }]);
+    // The retrain its commit queued picks it up.
+    expect(await pendingRetrain()).toBeDefined();
+    await retrainRecommender(db.pool);
+    expect(await firstFor(ids[`${importing}/chef`])).toBe(ids[`${importing}/mat`]);
+  });
+});
+
+describe('deleting a tenant', () => {
+  /** A tenant with approved and pending products and a review; `left` counts what remains of it. */
+  async function tenantToDelete() {
+    const id = await createTenant(db);
+    const { rows: [seller] } = await db.pool.query(`insert into app_public.sellers (tenant_id, name) values ($1, 'Closing down') returning id`, [id]);
+    await db.pool.query(
+      `insert into app_public.products (seller_id, sku, name, price, status)
+       select $1, 'p-' || i, 'Kettle ' || i, 20 + i, case when i <= 4 then 'approved' else 'pending' end from generate_series(1, 5) i`,
+      [seller.id],
+    );
+    await db.pool.query(`insert into app_public.reviews (product_id, author, rating) select id, 'ann', 4 from app_public.products where seller_id = $1 and sku = 'p-1'`, [seller.id]);
+    const left = async () =>
+      (await db.pool.query(
+        `select (select count(*) from app_public.tenants where id = $1)::int as tenants,
+                (select count(*) from app_public.sellers where tenant_id = $1)::int as sellers,
+                (select count(*) from app_public.products where tenant_id = $1)::int as products,
+                (select count(*) from app_public.reviews where tenant_id = $1)::int as reviews,
+                (select count(*) from app_public.product_recommendations where tenant_id = $1)::int as recommendations,
+                (select count(*) from app_private.recommender_inputs where tenant_id = $1)::int as recommender_inputs,
+                (select count(*) from app_private.recommender_changes where tenant_id = $1)::int as recommender_changes`,
+        [id],
+      )).rows[0];
+    const remove = () => asRole(db, 'app_admin', {}, (client) => client.query('delete from app_public.tenants where id = $1', [id]));
+    return { id, sellerId: seller.id as string, left, remove };
+  }
+  const nothing = { tenants: 0, sellers: 0, products: 0, reviews: 0, recommendations: 0, recommender_inputs: 0, recommender_changes: 0 };
+
+  test('an admin deletes a tenant with approved products, reviews and recommendations; nothing of it is left', async () => {
+    const doomed = await tenantToDelete();
+    await retrainRecommender(db.pool);
+    // And a change not yet retrained.
+    await db.pool.query(`update app_public.products set name = 'Kettle, steel' where seller_id = $1 and sku = 'p-2'`, [doomed.sellerId]);
+    expect(await doomed.left()).toMatchObject({ tenants: 1, products: 5, recommendations: 12, recommender_inputs: 4, recommender_changes: 1 });
+
+    expect((await doomed.remove()).rowCount).toBe(1);
+    expect(await doomed.left()).toEqual(nothing);
+    // The recommender goes on for the other tenants.
+    await retrainRecommender(db.pool);
+    expect(await recommendationsFor(await approvedProduct())).toHaveLength(10);
+  });
+
+  test('a tenant deleted while a retrain computes its lists: the retrain stores the others and nothing of it', async () => {
+    const doomed = await tenantToDelete();
+    const product = await approvedProduct(2);
+    await db.pool.query(`update app_public.products set name = name || ' (new)' where id = $1`, [product]);
+    const outcome = await retrainInterrupted(async () => expect((await doomed.remove()).rowCount).toBe(1));
+    expect(outcome.versionId).not.toBeNull();
+    expect(await doomed.left()).toEqual(nothing);
+    expect(await recommendationsFor(product)).toHaveLength(10);
+  });
+});
+
+describe('the embedding cache', () => {
+  test('filling up during a retrain keeps the embeddings that retrain still needs', async () => {
+    const { embedding } = await recommenderModels();
+    const { rows: products } = await db.pool.query(`select id, content_key from app_private.recommender_products($1) limit 6`, [tenant]);
+    const embeddingsOf = cachedEmbeddings(4);
+    await embeddingsOf(db.pool, embedding, products.slice(0, 3));
+    // 3 cached and 3 to compute: over the limit of 4, so the cache is emptied.
+    const embeddings = await embeddingsOf(db.pool, embedding, products);
+    const expected = await cachedEmbeddings(100)(db.pool, embedding, products);
+    // (Up to float error: products embedded in other blocks are summed in another order.)
+    expect(Math.max(...embeddings.map((value, i) => Math.abs(value - expected[i])))).toBeLessThan(1e-5);
   });
 });

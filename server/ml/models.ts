@@ -14,8 +14,12 @@ export interface ActiveModel {
   metrics: Record<string, unknown>;
 }
 
-/** Sessions by version id: a version's bytes never change, so it is loaded once per process. */
-const sessions = new Map<string, Promise<InferenceSession>>();
+/**
+ * The session of each kind's active version: a version's bytes never change, so it is loaded
+ * once per process, and dropped when another version of its kind becomes active (tasks still
+ * running on it keep their own reference).
+ */
+const sessions = new Map<ModelKind, { id: string; session: Promise<InferenceSession> }>();
 
 /** Seller scores are pulled toward this prior with the weight of this many trusted reviews. */
 export const SELLER_PRIOR = { priorScore: 0.5, priorStrength: 5 };
@@ -32,15 +36,18 @@ export async function activeModel(db: Queryable, kind: ModelKind): Promise<Activ
   );
   if (!rows[0]) return null;
   const { id, metrics } = rows[0];
-  let session = sessions.get(id);
-  if (!session) {
-    session = db
+  let loaded = sessions.get(kind);
+  if (loaded?.id !== id) {
+    const session = db
       .query<{ onnx: Buffer }>('select onnx from app_private.model_files where model_version_id = $1', [id])
       .then(({ rows: [file] }) => loadSession(new Uint8Array(file.onnx)));
-    sessions.set(id, session);
-    session.catch(() => sessions.delete(id));
+    loaded = { id, session };
+    sessions.set(kind, loaded);
+    session.catch(() => {
+      if (sessions.get(kind)?.session === session) sessions.delete(kind);
+    });
   }
-  return { id, session: await session, metrics };
+  return { id, session: await loaded.session, metrics };
 }
 
 export interface TrainingOutcome {

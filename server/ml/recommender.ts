@@ -126,33 +126,38 @@ interface ProductRow {
 }
 
 /**
- * Embeddings this process has computed, by product, with the content key they were computed
- * from: a retrain reads the text of new and changed products only. A restarted worker starts
- * empty and reads everything once.
+ * Embeddings of products, row-major [n, D], remembering those computed (by product, with the
+ * content key they were computed from) so that a retrain reads the text of new and changed
+ * products only. A restarted worker starts empty and reads everything once; a full cache (over
+ * `limit` products) is emptied and refilled.
  */
-const embeddingCache = new Map<string, { contentKey: string; vector: Float32Array }>();
-/** About 300 bytes a product: this bounds the cache near 300 MB. */
-const EMBEDDING_CACHE_LIMIT = 1_000_000;
-
-/** Embeddings of the products in order, row-major [n, D], computing only those not cached. */
-async function embeddingsOf(db: Queryable, session: ort.InferenceSession, products: ProductRow[]): Promise<Float32Array> {
-  const missing = products.filter((product) => embeddingCache.get(product.id)?.contentKey !== product.content_key).map((product) => product.id);
-  if (missing.length > 0) {
-    const { rows } = await db.query<ProductText & { id: string; content_key: string }>('select * from app_private.recommender_product_texts($1)', [missing]);
-    const vectors = await embedProducts(session, rows);
-    if (embeddingCache.size + rows.length > EMBEDDING_CACHE_LIMIT) embeddingCache.clear();
-    rows.forEach((row, i) => {
-      embeddingCache.set(row.id, { contentKey: row.content_key, vector: vectors.slice(i * EMBEDDING_DIMENSIONS, (i + 1) * EMBEDDING_DIMENSIONS) });
+export function cachedEmbeddings(limit: number) {
+  const cache = new Map<string, { contentKey: string; vector: Float32Array }>();
+  return async (db: Queryable, session: ort.InferenceSession, products: Pick<ProductRow, 'id' | 'content_key'>[]): Promise<Float32Array> => {
+    const out = new Float32Array(products.length * EMBEDDING_DIMENSIONS);
+    const missing = new Map<string, number>();
+    products.forEach((product, i) => {
+      const cached = cache.get(product.id);
+      if (cached?.contentKey === product.content_key) out.set(cached.vector, i * EMBEDDING_DIMENSIONS);
+      else missing.set(product.id, i);
     });
-  }
-  const out = new Float32Array(products.length * EMBEDDING_DIMENSIONS);
-  products.forEach((product, i) => {
-    const cached = embeddingCache.get(product.id);
-    // Changed again between the two reads: the next retrain (its transaction enqueued one) catches up.
-    if (cached) out.set(cached.vector, i * EMBEDDING_DIMENSIONS);
-  });
-  return out;
+    if (missing.size === 0) return out;
+    const { rows } = await db.query<ProductText & { id: string; content_key: string }>('select * from app_private.recommender_product_texts($1)', [[...missing.keys()]]);
+    const vectors = await embedProducts(session, rows);
+    // Emptied only now that `out` holds the cached vectors it needs.
+    if (cache.size + rows.length > limit) cache.clear();
+    rows.forEach((row, r) => {
+      const vector = vectors.slice(r * EMBEDDING_DIMENSIONS, (r + 1) * EMBEDDING_DIMENSIONS);
+      cache.set(row.id, { contentKey: row.content_key, vector });
+      // Changed again between the two reads: the next retrain (its transaction enqueued one) catches up.
+      out.set(vector, missing.get(row.id)! * EMBEDDING_DIMENSIONS);
+    });
+    return out;
+  };
 }
+
+/** About 300 bytes a product: this bounds the cache near 300 MB. */
+const embeddingsOf = cachedEmbeddings(1_000_000);
 
 /** What one retrain writes, gathered over tenants. */
 class Update {
@@ -254,8 +259,10 @@ export interface RetrainOutcome {
  */
 export async function retrainRecommender(db: Queryable): Promise<RetrainOutcome> {
   const started = performance.now();
-  const { rows: [changes] } = await db.query<{ seen: string; tenant_ids: string[] }>(
-    `select coalesce(max(id), 0) as seen, coalesce(array_agg(distinct tenant_id), '{}') as tenant_ids from app_private.recommender_changes`,
+  // The ids it reads are the changes it consumes: a change committed later, even one with a
+  // lower id (drawn early by a long transaction), stays for the retrain its commit queued.
+  const { rows: [changes] } = await db.query<{ seen: string[]; tenant_ids: string[] }>(
+    `select coalesce(array_agg(id), '{}') as seen, coalesce(array_agg(distinct tenant_id), '{}') as tenant_ids from app_private.recommender_changes`,
   );
   const seen = changes.seen;
   const { rows: [active] } = await db.query<{ metrics: Record<string, unknown> }>(
