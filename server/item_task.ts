@@ -4,6 +4,7 @@
 // outcome in one statement (finish_items); the database's triggers keep the counters, schedule
 // retries and finalize the batch in that same transaction. Errors thrown by the handler belong
 // to the item; only a database error fails the job (and Graphile Worker retries it).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobHelpers, Task } from 'graphile-worker';
 
 export interface ChunkPayload {
@@ -74,9 +75,18 @@ export function idList(payload: unknown, field: string): string[] {
   return ids;
 }
 
+/** Characters of an error message an item keeps. */
+const MAX_ERROR_CHARS = 2000;
+
 function errorMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  return message.trim() === '' ? (error instanceof Error ? error.name : 'unknown error') : message;
+  if (message.trim() === '') return error instanceof Error ? error.name : 'unknown error';
+  return message.length > MAX_ERROR_CHARS ? `${message.slice(0, MAX_ERROR_CHARS)}…` : message;
+}
+
+/** PostgreSQL's text and json cannot hold NUL, nor half of a surrogate pair. */
+function storable(text: string): string {
+  return text.replace(/\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 }
 
 export function itemTask<P>(handler: ItemHandler<P>): Task {
@@ -109,9 +119,7 @@ export function itemTask<P>(handler: ItemHandler<P>): Task {
     };
     await Promise.all(Array.from({ length: Math.min(handler.concurrency ?? 1, items.length) }, lane));
 
-    if (outcomes.length > 0) {
-      await helpers.query('select app_private.finish_items($1, $2::jsonb)', [workerId, JSON.stringify(outcomes)]);
-    }
+    if (outcomes.length > 0) await recordOutcomes(helpers, workerId, outcomes);
     for (const outcome of outcomes) {
       if (outcome.error !== null) {
         helpers.logger.warn('item failed', { batch_id: payload.batch_id, item_id: outcome.id, error: outcome.error, permanent: outcome.permanent });
@@ -122,6 +130,41 @@ export function itemTask<P>(handler: ItemHandler<P>): Task {
       helpers.logger.info(`released ${interrupted.length} items interrupted by shutdown`, { batch_id: payload.batch_id });
     }
   };
+}
+
+/** Delays between attempts to give back items whose outcomes could not be recorded. */
+const RELEASE_RETRY_MS = { first: 100, max: 10_000 };
+
+/**
+ * Records the chunk's outcomes. When that fails (a value PostgreSQL refuses, a lost connection),
+ * a retry of the job would claim nothing (the items are `processing`, not `pending`) and the
+ * sweeper leaves a live worker's items alone, so the items are given back here, their attempt
+ * spent: they run again, or fail with the reason after their last attempt. The release is retried
+ * until it works or the worker shuts down; then forget_worker gives them back, or, with the
+ * database out of reach, the heartbeat stops and the sweeper releases them.
+ */
+async function recordOutcomes(helpers: JobHelpers, workerId: string, outcomes: Outcome[]): Promise<void> {
+  try {
+    await helpers.query('select app_private.finish_items($1, $2::jsonb)', [
+      workerId,
+      JSON.stringify(outcomes, (_key, value: unknown) => (typeof value === 'string' ? storable(value) : value)),
+    ]);
+    return;
+  } catch (error) {
+    const reason = storable(`its outcome could not be recorded: ${errorMessage(error)}`);
+    const ids = outcomes.map((outcome) => outcome.id);
+    helpers.logger.error('could not record outcomes: giving the items back', { item_ids: ids, error: reason });
+    for (let delay = RELEASE_RETRY_MS.first; ; delay = Math.min(delay * 2, RELEASE_RETRY_MS.max)) {
+      try {
+        await helpers.query('select app_private.release_items($1, $2::bigint[], $3, true)', [workerId, ids, reason]);
+        return;
+      } catch (releaseError) {
+        if (helpers.abortSignal.aborted) throw releaseError;
+        helpers.logger.error(`could not give the items back: trying again in ${delay} ms`, { item_ids: ids, error: errorMessage(releaseError) });
+        await sleep(delay, undefined, { signal: helpers.abortSignal }).catch(() => {});
+      }
+    }
+  }
 }
 
 async function runItem<P>(handler: ItemHandler<P>, item: ClaimedItem, batchId: string, helpers: JobHelpers): Promise<Outcome> {

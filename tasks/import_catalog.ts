@@ -20,16 +20,33 @@ export const import_catalog = itemTask<{ fileId: string }>({
     if (typeof file_id !== 'string' || !uuid.test(file_id)) throw new Error('file_id must be the uuid of an uploaded catalog file');
     return { fileId: file_id };
   },
-  async run({ fileId }, { tenantId, helpers }) {
+  async run({ fileId }, { tenantId, helpers, signal }) {
     // Two connections: one streams the file's chunks while the other is busy with COPY.
     return helpers.withPgClient((reader) =>
       helpers.withPgClient(async (writer) => {
+        // A shutdown that has waited long enough stops the import at once, even in a long
+        // statement: it rolls back and the item runner gives the item back, its attempt unspent.
+        const backends = await Promise.all([reader, writer].map(async (client) => (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid));
+        let cancelled: Promise<unknown> | undefined;
+        const cancel = () => {
+          cancelled = helpers
+            .query('select pg_cancel_backend(pid) from unnest($1::int[]) as pid', [backends])
+            .catch((error) => helpers.logger.error('could not cancel the import', { error }));
+        };
+        signal.addEventListener('abort', cancel, { once: true });
+        // Not during commit or rollback: a cancelled rollback would hand the pool a broken transaction.
+        const stopCancelling = async () => {
+          signal.removeEventListener('abort', cancel);
+          await cancelled;
+        };
         await writer.query('begin');
         try {
-          const stats = await importCatalogFile(reader, writer, fileId, tenantId);
+          const stats = await importCatalogFile(reader, writer, fileId, tenantId, signal);
+          await stopCancelling();
           await writer.query('commit');
           return { ...stats };
         } catch (error) {
+          await stopCancelling();
           await writer.query('rollback');
           throw error;
         }

@@ -280,6 +280,98 @@ describe('importing', () => {
   });
 });
 
+describe('rows that cannot be stored or read', () => {
+  // Enough rows around it that COPY is sent the bad row while the file is still being read.
+  const nulRows = (from: number) => Array.from({ length: 5000 }, (_, i) => `Nul,NUL-${from + i},Product ${from + i},${i % 100}.25`).join('\n');
+
+  test('a NUL in a JSON Lines value or in a CSV past its first 64 KB rejects that row; its siblings are kept', async () => {
+    // A NUL price was also quoted in its rejection, which then could not be recorded as jsonb.
+    fs.writeFileSync(fixture('nul-price.jsonl'),
+      '{"seller": "NulPrice", "sku": "P-1", "name": "Lamp", "price": "10"}\n' +
+      '{"seller": "NulPrice", "sku": "P-2", "name": "Shelf", "price": "1\\u0000"}\n');
+    fs.writeFileSync(fixture('nul-name.jsonl'),
+      '{"seller": "NulName", "sku": "N-1", "name": "Lamp", "price": "10"}\n' +
+      '{"seller": "NulName", "sku": "N-2", "name": "Sha\\u0000de", "price": "4"}\n' +
+      '{"seller": "NulName", "sku": "N-3", "name": "Stool", "price": "25"}\n');
+    fs.writeFileSync(fixture('nul-late.csv'), Buffer.concat([
+      Buffer.from(`seller,sku,name,price\n${nulRows(0)}\n`),
+      Buffer.from('Nul,NUL-X,Bad\0name,1\n'),
+      Buffer.from(`${nulRows(5000)}\nNul,NUL-LAST,Last,2\n`),
+    ]));
+    const { byFile } = await importFiles('nul-price.jsonl', 'nul-name.jsonl', 'nul-late.csv');
+
+    const nulIn = (file: string, line: number, field: string) =>
+      ({ file, line, reason: 'contains_nul', message: `field "${field}" contains a NUL character (\\u0000), which PostgreSQL cannot store` });
+    expect(byFile['nul-price.jsonl']).toMatchObject({ status: 'succeeded', attempts: 1, result: { rows_read: 2, inserted: 1, rejected: 1 } });
+    expect(byFile['nul-price.jsonl'].result.rejections).toEqual([nulIn('nul-price.jsonl', 2, 'price')]);
+    expect(byFile['nul-name.jsonl']).toMatchObject({ status: 'succeeded', attempts: 1, result: { rows_read: 3, inserted: 2, rejected: 1 } });
+    expect(byFile['nul-name.jsonl'].result.rejections).toEqual([nulIn('nul-name.jsonl', 2, 'name')]);
+    expect(byFile['nul-late.csv']).toMatchObject({ status: 'succeeded', attempts: 1, result: { rows_read: 10002, inserted: 10001, rejected: 1 } });
+    expect(byFile['nul-late.csv'].result.rejections).toEqual([nulIn('nul-late.csv', 5002, 'name')]);
+    const { rows } = await db.pool.query(
+      `select s.name as seller, string_agg(p.sku, ',' order by p.sku) filter (where p.sku not like 'NUL-%' or p.sku = 'NUL-LAST') as skus, count(*)::int as n
+       from app_public.products p join app_public.sellers s on s.id = p.seller_id
+       where s.name in ('NulPrice', 'NulName', 'Nul') group by s.name order by s.name`,
+    );
+    expect(rows).toEqual([
+      { seller: 'Nul', skus: 'NUL-LAST', n: 10001 },
+      { seller: 'NulName', skus: 'N-1,N-3', n: 2 },
+      { seller: 'NulPrice', skus: 'P-1', n: 1 },
+    ]);
+  });
+
+  test('messages quote a short excerpt of a bad value, not the value', async () => {
+    const huge = 'x'.repeat(500_000);
+    fs.writeFileSync(fixture('huge-values.jsonl'),
+      Array.from({ length: 5 }, (_, i) => JSON.stringify({ seller: 'Huge', sku: `H-${i}`, name: 'Big', price: huge, stock: huge })).join('\n') + '\n');
+    const { byFile } = await importFiles('huge-values.jsonl');
+    const item = byFile['huge-values.jsonl'];
+    expect(item).toMatchObject({ status: 'succeeded', result: { rows_read: 5, inserted: 0, rejected: 5, rejected_by_reason: { invalid_price: 5 } } });
+    expect(item.result.rejections[0]).toEqual({
+      file: 'huge-values.jsonl',
+      line: 1,
+      reason: 'invalid_price',
+      message: `price must be a non-negative amount with at most two decimals, not "${'x'.repeat(40)}…"`,
+    });
+  });
+
+  test('CSV rejections name the line each record starts on, around blank lines, malformed rows and CRLFs', async () => {
+    fixtures['blank-line.csv'] = 'seller,sku,name,price\nLines,L-1,One,1\n\nLines,L-2,Two,abc\n';
+    fixtures['after-malformed.csv'] = 'seller,sku,name,price\nLines,L-1,One,1\nLines,L-2,Tw"o,2\nLines,L-3,Three,abc\n';
+    fixtures['blank-before-header.csv'] = '\n\nseller,sku,name,price\nLines,L-1,One,abc\n';
+    fixtures['crlf.csv'] = 'seller,sku,name,description,price\r\nLines,L-1,One,"two\r\nlines",1\r\n\r\nLines,L-2,Two,,abc\r\nLines,L-3,Thr"ee,,3\r\nLines,L-4,Four,,abc\r\n';
+    const names = ['blank-line.csv', 'after-malformed.csv', 'blank-before-header.csv', 'crlf.csv'];
+    for (const name of names) fs.writeFileSync(fixture(name), fixtures[name]);
+    const { byFile } = await importFiles(...names);
+    const lines = Object.fromEntries(names.map((name) => [name, byFile[name].result.rejections.map((r: { line: number; reason: string }) => [r.line, r.reason])]));
+    expect(lines).toEqual({
+      'blank-line.csv': [[4, 'invalid_price']],
+      'after-malformed.csv': [[3, 'malformed_csv'], [4, 'invalid_price']],
+      'blank-before-header.csv': [[4, 'invalid_price']],
+      'crlf.csv': [[5, 'invalid_price'], [6, 'malformed_csv'], [7, 'invalid_price']],
+    });
+  });
+
+  test(`a record longer than the limit: a JSON Lines line is rejected, a CSV file (which cannot resume) fails`, async () => {
+    const long = 'y'.repeat(3 * 1024 * 1024);
+    fs.writeFileSync(fixture('long-line.jsonl'),
+      '{"seller": "Long", "sku": "LL-1", "name": "Lamp", "price": "10"}\n' +
+      `{"seller": "Long", "sku": "LL-2", "name": "Lamp", "price": "10", "description": "${long}"}\n` +
+      '{"seller": "Long", "sku": "LL-3", "name": "Lamp", "price": "10"}\n');
+    fs.writeFileSync(fixture('open-quote.csv'), `seller,sku,name,price\nLong,LQ-1,Lamp,10\nLong,LQ-2,"Lamp,10\n${'Long,LQ-3,Lamp,10\n'.repeat(200_000)}`);
+    const { byFile } = await importFiles('long-line.jsonl', 'open-quote.csv');
+    expect(byFile['long-line.jsonl']).toMatchObject({ status: 'succeeded', result: { rows_read: 3, inserted: 2, rejected: 1 } });
+    expect(byFile['long-line.jsonl'].result.rejections).toEqual([
+      { file: 'long-line.jsonl', line: 2, reason: 'too_long', message: 'the line is longer than 1048576 characters' },
+    ]);
+    expect(byFile['open-quote.csv']).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      last_error: 'open-quote.csv could not be read as CSV: the record at line 3 is longer than 1048576 characters (is a quote left open?)',
+    });
+  });
+});
+
 describe('finishline import --watch', () => {
   test('uploads, follows the batch to its summary, and exits 1 when an item failed', async () => {
     const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));

@@ -1,20 +1,25 @@
 // Imports one stored catalog file: streams its chunks out of the database through a real parser
-// (csv-parse for CSV, readline + JSON.parse for JSON Lines), validates each row, streams the
+// (csv-parse for CSV, a line splitter + JSON.parse for JSON Lines), validates each row, streams the
 // valid ones with COPY into a staging table and merges them in SQL, in the caller's transaction.
-import { once } from 'node:events';
-import { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
-import readline from 'node:readline';
-import { parse as parseCsv } from 'csv-parse';
+import { pipeline, Readable } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
+import { StringDecoder } from 'node:string_decoder';
+import { CsvError, parse as parseCsv } from 'csv-parse';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { PermanentItemError } from '../item_task.ts';
 import { uuidV7 } from '../uuid_v7.ts';
-import { validateRow, type ProductRow, type Rejection, type ReviewRow } from './rows.ts';
+import { clip, validateRow, type ProductRow, type Rejection, type ReviewRow } from './rows.ts';
 
 /** Characters of CSV gathered before each write to the COPY stream. */
 const COPY_BUFFER_CHARS = 256 * 1024;
 const MAX_REJECTIONS_LISTED = 100;
+/**
+ * The longest record (CSV) or line (JSON Lines) read, in characters (csv-parse counts the bytes of
+ * the field it is reading): far above any valid row, and the most one malformed record (a quote
+ * left open, a file without line breaks) can make the parser hold in memory.
+ */
+export const MAX_RECORD_LENGTH = 1024 * 1024;
 
 export interface ImportStats {
   rows_read: number;
@@ -59,58 +64,139 @@ function assertText(first: Buffer, filename: string): void {
   }
 }
 
+/**
+ * The line each CSV record starts on. csv-parse gives the line a record (or an error) is at, and
+ * counts a CRLF inside a quoted field as two lines; the record's raw text, which begins with the
+ * blank lines before it, gives the lines it spans and the CRLFs counted twice.
+ */
+function csvLines() {
+  let doubled = 0; // CRLFs inside quoted fields so far
+  let skippedStart = 0; // the malformed record being skipped, as csv-parse counts
+  let skippedDoubled = 0;
+  const span = (raw: string) => {
+    // Not the blank lines before it, nor a line break it ends on (not counted yet).
+    const text = raw.replace(/^[\r\n]+/, '').replace(/[\r\n]$/, '');
+    return { breaks: text.match(/[\r\n]/g)?.length ?? 0, crlfs: text.match(/\r\n/g)?.length ?? 0 };
+  };
+  return {
+    record(lines: number, raw: string): number {
+      doubled += skippedDoubled;
+      skippedStart = skippedDoubled = 0;
+      const { breaks, crlfs } = span(raw);
+      const line = lines - breaks - doubled;
+      doubled += crlfs;
+      return line;
+    },
+    /** Where a malformed record starts; undefined for a further error in the record skipped last. */
+    skipped(lines: number, raw: string): number | undefined {
+      const { breaks, crlfs } = span(raw);
+      const start = lines - breaks;
+      const again = start === skippedStart;
+      if (!again) doubled += skippedDoubled;
+      skippedStart = start;
+      skippedDoubled = crlfs;
+      return again ? undefined : start - doubled;
+    },
+  };
+}
+
 /** The records of a CSV catalog (its header names the columns), with rows it cannot read as rejections. */
 export async function* csvRows(source: Readable, filename: string): AsyncGenerator<RawRow> {
   const skipped: Rejection[] = [];
-  const parser = source.pipe(
-    parseCsv({
-      bom: true,
-      columns: (header: string[]) => {
-        const names = header.map((name) => name.trim().toLowerCase());
-        if (!names.includes('seller') || !names.includes('sku')) {
-          throw new PermanentItemError(
-            `${filename} is not a catalog: its header must name the columns seller and sku (found: ${names.slice(0, 10).join(', ') || 'nothing'})`,
-          );
-        }
-        return names;
-      },
-      relax_column_count: true,
-      skip_empty_lines: true,
-      skip_records_with_error: true,
-      info: true,
+  const lines = csvLines();
+  const parser = parseCsv({
+    bom: true,
+    columns: (header: string[]) => {
+      const names = header.map((name) => name.trim().toLowerCase());
+      if (!names.includes('seller') || !names.includes('sku')) {
+        throw new PermanentItemError(
+          `${filename} is not a catalog: its header must name the columns seller and sku (found: ${clip(names.slice(0, 10).join(', ')) || 'nothing'})`,
+        );
+      }
+      return names;
+    },
+    relax_column_count: true,
+    skip_empty_lines: true,
+    skip_records_with_error: true,
+    max_record_size: MAX_RECORD_LENGTH,
+    info: true,
+    raw: true,
+    on_skip: (error: CsvError | undefined, raw: string | undefined) => {
+      const line = lines.skipped((error as CsvError & { lines: number }).lines, raw ?? '');
+      // Past the limit csv-parse cannot find where the record ends: the rest of the file is unreadable.
+      if (error?.code === 'CSV_MAX_RECORD_SIZE') {
+        throw new PermanentItemError(
+          `${filename} could not be read as CSV: the record at line ${line ?? 'unknown'} is longer than ${MAX_RECORD_LENGTH} characters (is a quote left open?)`,
+        );
+      }
+      if (line !== undefined) skipped.push({ line, reason: 'malformed_csv', message: clip(error?.message ?? 'malformed record') });
+    },
+    // Called as the parser goes (ahead of the loop below), in step with on_skip: each record takes
+    // its line, and the rows skipped before it.
+    on_record: ({ record, info, raw }: { record: Record<string, unknown>; info: { lines: number }; raw: string }) => ({
+      record,
+      line: lines.record(info.lines, raw),
+      skippedBefore: skipped.splice(0),
     }),
-  );
-  parser.on('skip', (error: Error & { lines?: number }) => {
-    skipped.push({ line: error.lines ?? 0, reason: 'malformed_csv', message: error.message });
   });
-  let previousEnd = 1; // the header's line
+  // A failing source (the chunk query's connection lost) fails the parser, hence the loop below.
+  pipeline(source, parser, () => {});
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, unknown>; info: { lines: number } }>) {
-      while (skipped.length > 0) yield { rejection: skipped.shift()! };
-      yield { raw: record, line: previousEnd + 1 };
-      previousEnd = info.lines;
+    for await (const { record, line, skippedBefore } of parser as AsyncIterable<{ record: Record<string, unknown>; line: number; skippedBefore: Rejection[] }>) {
+      for (const rejection of skippedBefore) yield { rejection };
+      yield { raw: record, line };
     }
   } catch (error) {
     // The columns callback refuses the header; csv-parse wraps what it throws.
     const cause = (error as { cause?: unknown }).cause;
     if (error instanceof PermanentItemError) throw error;
     if (cause instanceof PermanentItemError) throw cause;
-    throw new PermanentItemError(`${filename} could not be read as CSV: ${(error as Error).message}`);
+    // Not the file's fault (a lost connection, a shutdown): the item may be retried.
+    if (!(error instanceof CsvError)) throw error;
+    throw new PermanentItemError(`${filename} could not be read as CSV: ${clip(error.message)}`);
   }
   for (const rejection of skipped) yield { rejection };
 }
 
+/** The lines of a text stream, split as readline splits them; a line longer than MAX_RECORD_LENGTH is null. */
+async function* linesOf(source: Readable): AsyncGenerator<string | null> {
+  const decoder = new StringDecoder('utf8');
+  let line = '';
+  let tooLong = false; // the line being read: its text is dropped, its end awaited
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    const text = line + decoder.write(chunk);
+    // A CR at the end may be the first half of a CRLF.
+    const held = text.endsWith('\r') ? 1 : 0;
+    const parts = text.slice(0, text.length - held).split(/\r\n|\r|\n/);
+    line = parts.pop()! + (held ? '\r' : '');
+    for (const part of parts) {
+      yield tooLong ? null : part;
+      tooLong = false;
+    }
+    if (line.length > MAX_RECORD_LENGTH) {
+      tooLong = true;
+      line = '';
+    }
+  }
+  line += decoder.end();
+  if (tooLong || line !== '') yield tooLong ? null : line;
+}
+
 async function* jsonLinesRows(source: Readable): AsyncGenerator<RawRow> {
   let line = 0;
-  for await (const text of readline.createInterface({ input: source, crlfDelay: Infinity })) {
+  for await (const text of linesOf(source)) {
     line++;
+    if (text === null) {
+      yield { rejection: { line, reason: 'too_long', message: `the line is longer than ${MAX_RECORD_LENGTH} characters` } };
+      continue;
+    }
     const trimmed = (line === 1 ? text.replace(/^\uFEFF/, '') : text).trim();
     if (trimmed === '') continue;
     let value: unknown;
     try {
       value = JSON.parse(trimmed);
     } catch (error) {
-      yield { rejection: { line, reason: 'invalid_json', message: `not valid JSON: ${(error as Error).message}` } };
+      yield { rejection: { line, reason: 'invalid_json', message: `not valid JSON: ${clip((error as Error).message)}` } };
       continue;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -143,7 +229,13 @@ function stagingLine(row: ProductRow | ReviewRow): string {
  * Imports a stored file of the tenant. `reader` streams its chunks; `writer` holds the import's
  * transaction (the caller's), into which the valid rows are copied and merged.
  */
-export async function importCatalogFile(reader: pg.ClientBase, writer: pg.ClientBase, fileId: string, tenantId: string): Promise<ImportStats> {
+export async function importCatalogFile(
+  reader: pg.ClientBase,
+  writer: pg.ClientBase,
+  fileId: string,
+  tenantId: string,
+  signal?: AbortSignal,
+): Promise<ImportStats> {
   // Another tenant's file is one this tenant cannot name: the same answer as no file at all.
   const { rows } = await reader.query<StoredFile>(
     'select id, tenant_id, filename, size_bytes from app_public.catalog_files where id = $1 and tenant_id = $2',
@@ -180,21 +272,13 @@ export async function importCatalogFile(reader: pg.ClientBase, writer: pg.Client
   };
 
   await writer.query('select app_private.create_catalog_staging()');
-  const copy = writer.query(copyFrom(`copy pg_temp.catalog_staging (${STAGING_COLUMNS.join(', ')}) from stdin with (format csv)`));
-  const copied = finished(copy);
-  let pending = '';
-  const stage = async (row: ProductRow | ReviewRow) => {
-    pending += stagingLine(row);
-    if (pending.length >= COPY_BUFFER_CHARS) {
-      const more = copy.write(pending);
-      pending = '';
-      if (!more) await once(copy, 'drain');
-    }
-  };
-
   let sellerName: string | undefined;
-  try {
+  // The valid rows as COPY's CSV, in pieces. pipeline() ends the COPY when they fail (CopyFail:
+  // the connection stays usable for the rollback) and stops reading when the COPY fails.
+  async function* staged(): AsyncGenerator<string> {
+    let pending = '';
     for await (const item of rawRows) {
+      signal?.throwIfAborted();
       stats.rows_read++;
       if ('rejection' in item) {
         reject(item.rejection);
@@ -210,13 +294,15 @@ export async function importCatalogFile(reader: pg.ClientBase, writer: pg.Client
         reject({ line: item.line, reason: 'other_seller', message: `a catalog file is for one seller: this row names "${checked.seller}", the file "${sellerName}"` });
         continue;
       }
-      const { row } = checked;
-      await stage(row);
+      pending += stagingLine(checked.row);
+      if (pending.length >= COPY_BUFFER_CHARS) {
+        yield pending;
+        pending = '';
+      }
     }
-  } finally {
-    copy.end(pending);
-    await copied;
+    if (pending !== '') yield pending;
   }
+  await pipelineAsync(staged, writer.query(copyFrom(`copy pg_temp.catalog_staging (${STAGING_COLUMNS.join(', ')}) from stdin with (format csv)`)));
   if (stats.rows_read === 0) throw new PermanentItemError(`${file.filename} is not a catalog: it has no rows`);
   if (sellerName === undefined) return stats;
 

@@ -44,6 +44,21 @@ class RowError extends Error {
 
 type Raw = Record<string, unknown>;
 
+/** Characters of a value that a message quotes: enough to recognise it, while a result stays small. */
+const QUOTED_CHARS = 40;
+
+/** A value as a message quotes it: JSON-quoted (NUL and line breaks show as escapes) and cut short. */
+export function quote(value: unknown): string {
+  const text = String(value);
+  return JSON.stringify(text.length > QUOTED_CHARS ? `${text.slice(0, QUOTED_CHARS)}…` : text);
+}
+
+/** Text from elsewhere (a parser's message) as a message may carry it: no control characters, cut short. */
+export function clip(text: string, max = 200): string {
+  const printable = text.replace(/[\u0000-\u001f\u007f]/g, ' ');
+  return printable.length > max ? `${printable.slice(0, max)}…` : printable;
+}
+
 function text(raw: Raw, field: string, { required = false, max }: { required?: boolean; max: number }): string {
   const value = raw[field];
   if (value === undefined || value === null || value === '') {
@@ -65,7 +80,7 @@ function integer(raw: Raw, field: string, { min, max, fallback }: { min: number;
   }
   const number = typeof value === 'number' ? value : /^\s*-?\d+\s*$/.test(String(value)) ? Number(value) : NaN;
   if (!Number.isInteger(number) || number < min || number > max) {
-    throw new RowError(`invalid_${field}`, `${field} must be a whole number from ${min} to ${max}, not "${String(value)}"`);
+    throw new RowError(`invalid_${field}`, `${field} must be a whole number from ${min} to ${max}, not ${quote(value)}`);
   }
   return number;
 }
@@ -75,7 +90,7 @@ function price(raw: Raw): string {
   if (value === undefined || value === null || value === '') throw new RowError('missing_field', 'price is required');
   const written = String(value).trim();
   if (!/^\d{1,10}(\.\d{1,2})?$/.test(written)) {
-    throw new RowError('invalid_price', `price must be a non-negative amount with at most two decimals, not "${written}"`);
+    throw new RowError('invalid_price', `price must be a non-negative amount with at most two decimals, not ${quote(written)}`);
   }
   return written;
 }
@@ -87,25 +102,31 @@ function boolean(raw: Raw, field: string): boolean {
   const written = String(value).trim().toLowerCase();
   if (['true', 'yes', '1'].includes(written)) return true;
   if (['false', 'no', '0'].includes(written)) return false;
-  throw new RowError(`invalid_${field}`, `${field} must be true or false, not "${String(value)}"`);
+  throw new RowError(`invalid_${field}`, `${field} must be true or false, not ${quote(value)}`);
 }
 
 /** Which kind of row this is: its `type` field, or else what its fields say. */
 function rowType(raw: Raw): 'product' | 'review' {
   const declared = typeof raw.type === 'string' ? raw.type.trim().toLowerCase() : '';
   if (declared === 'product' || declared === 'review') return declared;
-  if (declared !== '') throw new RowError('invalid_type', `type must be "product" or "review", not "${declared}"`);
+  if (declared !== '') throw new RowError('invalid_type', `type must be "product" or "review", not ${quote(declared)}`);
   if (raw.rating !== undefined && raw.rating !== '') return 'review';
   return 'product';
 }
 
 export function validateRow(raw: Raw, line: number): { seller: string; row: CatalogRow } | { rejection: Rejection } {
   try {
+    // PostgreSQL's text cannot hold NUL: such a row could only fail the whole file at COPY.
+    for (const [field, value] of Object.entries(raw)) {
+      if (typeof value === 'string' && value.includes('\0')) {
+        throw new RowError('contains_nul', `field ${quote(field)} contains a NUL character (\\u0000), which PostgreSQL cannot store`);
+      }
+    }
     const seller = text(raw, 'seller', { required: true, max: 200 });
     const sku = text(raw, 'sku', { required: true, max: 100 });
     if (rowType(raw) === 'product') {
       const currency = (text(raw, 'currency', { max: 3 }) || 'EUR').toUpperCase();
-      if (!/^[A-Z]{3}$/.test(currency)) throw new RowError('invalid_currency', `currency must be a three-letter ISO 4217 code, not "${currency}"`);
+      if (!/^[A-Z]{3}$/.test(currency)) throw new RowError('invalid_currency', `currency must be a three-letter ISO 4217 code, not ${quote(currency)}`);
       return {
         seller,
         row: {

@@ -64,8 +64,10 @@ export async function trainAndStoreReviewScorer(db: Queryable, seed = 1): Promis
   const { rows } = await db.query<ReviewFeatureRow & { fake: boolean }>(
     `select f.*, r.moderation_verdict = 'fake' as fake
      from app_private.review_features(array(
-       select id from app_public.reviews where moderation_verdict is not null order by created_at desc limit $1)) f
-     join app_public.reviews r on r.id = f.review_id`,
+       select id from app_public.reviews where moderation_verdict is not null order by created_at desc, id desc limit $1)) f
+     join app_public.reviews r on r.id = f.review_id
+     -- The hold-out split is by position: the same reviews give the same split, whatever the plan.
+     order by f.review_id`,
     [MAX_TRAINING_ROWS],
   );
   const labels = rows.map((row) => (row.fake ? 1 : 0));
