@@ -17,6 +17,23 @@ export class PermanentItemError extends Error {
   override name = 'PermanentItemError';
 }
 
+/**
+ * Throw it from a handler when the item is best run again at a known time (a host's Retry-After)
+ * rather than after the kind's backoff: the item waits in `pending` until `runAfter`. With
+ * `attemptCounts` false (the item was held back before doing anything) its attempt is given
+ * back; with it true, an item on its last attempt fails with this error instead.
+ */
+export class RetryItemLaterError extends Error {
+  override name = 'RetryItemLaterError';
+  readonly runAfter: Date;
+  readonly attemptCounts: boolean;
+  constructor(message: string, runAfter: Date, attemptCounts: boolean) {
+    super(message);
+    this.runAfter = runAfter;
+    this.attemptCounts = attemptCounts;
+  }
+}
+
 export interface ItemContext {
   itemId: string;
   batchId: string;
@@ -53,6 +70,8 @@ interface Outcome {
   error: string | null;
   result: Record<string, unknown> | null;
   permanent: boolean;
+  /** Set when the handler asked for the item to run again at a known time. */
+  retryLater?: RetryItemLaterError;
 }
 
 export function assertChunkPayload(payload: unknown): asserts payload is ChunkPayload {
@@ -84,8 +103,8 @@ function errorMessage(error: unknown): string {
   return message.length > MAX_ERROR_CHARS ? `${message.slice(0, MAX_ERROR_CHARS)}…` : message;
 }
 
-/** PostgreSQL's text and json cannot hold NUL, nor half of a surrogate pair. */
-function storable(text: string): string {
+/** PostgreSQL's text and json cannot hold NUL, nor half of a surrogate pair: those become U+FFFD. */
+export function storable(text: string): string {
   return text.replace(/\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 }
 
@@ -119,9 +138,18 @@ export function itemTask<P>(handler: ItemHandler<P>): Task {
     };
     await Promise.all(Array.from({ length: Math.min(handler.concurrency ?? 1, items.length) }, lane));
 
+    // Put back to wait first; finish_items then passes over them (no longer processing) and
+    // fails those whose counted attempt was their last.
+    for (const { id, error, retryLater } of outcomes) {
+      if (!retryLater) continue;
+      await helpers.query('select app_private.defer_items($1, $2::bigint[], $3, $4, $5)', [
+        workerId, [id], retryLater.runAfter, storable(error ?? ''), retryLater.attemptCounts,
+      ]);
+      helpers.logger.info('item to run again later', { batch_id: payload.batch_id, item_id: id, run_after: retryLater.runAfter, reason: error });
+    }
     if (outcomes.length > 0) await recordOutcomes(helpers, workerId, outcomes);
     for (const outcome of outcomes) {
-      if (outcome.error !== null) {
+      if (outcome.error !== null && !outcome.retryLater) {
         helpers.logger.warn('item failed', { batch_id: payload.batch_id, item_id: outcome.id, error: outcome.error, permanent: outcome.permanent });
       }
     }
@@ -147,7 +175,7 @@ async function recordOutcomes(helpers: JobHelpers, workerId: string, outcomes: O
   try {
     await helpers.query('select app_private.finish_items($1, $2::jsonb)', [
       workerId,
-      JSON.stringify(outcomes, (_key, value: unknown) => (typeof value === 'string' ? storable(value) : value)),
+      JSON.stringify(outcomes, (key, value: unknown) => (key === 'retryLater' ? undefined : typeof value === 'string' ? storable(value) : value)),
     ]);
     return;
   } catch (error) {
@@ -185,6 +213,12 @@ async function runItem<P>(handler: ItemHandler<P>, item: ClaimedItem, batchId: s
     });
     return { id: item.id, error: null, result: result ?? null, permanent: false };
   } catch (error) {
-    return { id: item.id, error: errorMessage(error), result: null, permanent: error instanceof PermanentItemError };
+    return {
+      id: item.id,
+      error: errorMessage(error),
+      result: null,
+      permanent: error instanceof PermanentItemError,
+      ...(error instanceof RetryItemLaterError ? { retryLater: error } : {}),
+    };
   }
 }

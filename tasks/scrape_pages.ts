@@ -7,14 +7,13 @@
 // clear User-Agent. Failures: 4xx, non-HTML, oversized pages, redirect loops and unknown hosts
 // fail the item at once; timeouts, 5xx and busy hosts are retried with the kind's backoff; a host
 // that asked for a pause (Retry-After) is tried again when the pause ends.
-import type { JobHelpers } from 'graphile-worker';
 import type { Agent } from 'undici';
 import { scrapeDispatcher } from '../server/scrape/address_guard.ts';
 import { loadScrapeConfig, type ScrapeConfig } from '../server/scrape/config.ts';
 import { fetchPage, type FetchedPage } from '../server/scrape/fetch_page.ts';
 import { databaseHostLimiter, RetryAfterError } from '../server/scrape/host_limiter.ts';
 import { decodeBody, parsePage } from '../server/scrape/parse_page.ts';
-import { itemTask, PermanentItemError, type ChunkPayload } from '../server/item_task.ts';
+import { itemTask, PermanentItemError, storable, type ChunkPayload } from '../server/item_task.ts';
 
 declare global {
   namespace GraphileWorker {
@@ -73,7 +72,10 @@ export const scrape_pages = itemTask<ScrapePayload>({
     try {
       page = await fetchPage(url, { ...config, dispatcher: agent, limiter, signal });
     } catch (error) {
-      if (error instanceof RetryAfterError) await waitForHost(error, itemId, config, helpers);
+      // A host's pause within the ceiling: the item runner puts the item back until it ends.
+      if (error instanceof RetryAfterError && error.runAfter.getTime() - Date.now() > config.maxRetryAfterMs) {
+        throw new PermanentItemError(`${error.message}: a longer pause than the ${config.maxRetryAfterMs / 1000} s an item waits for its host (SCRAPE_MAX_RETRY_AFTER_MS)`);
+      }
       throw error;
     }
     const parsed = parsePage(decodeBody(page.body, page.contentType), page.finalUrl, page.contentLanguage);
@@ -115,26 +117,9 @@ export const scrape_pages = itemTask<ScrapePayload>({
   },
 });
 
-/**
- * Puts the item back until the host's pause ends, rather than retrying it with the kind's backoff
- * (each retry would be held back by the pause, and the attempts spent before it ends). An attempt
- * held back by a pause another request was asked for is given back; the one that got the 429
- * counts, and on its last attempt the item fails (the error goes on to finish_items). A host asking
- * for more than SCRAPE_MAX_RETRY_AFTER_MS fails the item.
- */
-async function waitForHost(error: RetryAfterError, itemId: string, config: ScrapeConfig, helpers: JobHelpers): Promise<void> {
-  if (error.until.getTime() - Date.now() > config.maxRetryAfterMs) {
-    throw new PermanentItemError(`${error.message}: a longer pause than the ${config.maxRetryAfterMs / 1000} s an item waits for its host (SCRAPE_MAX_RETRY_AFTER_MS)`);
-  }
-  await helpers.query('select app_private.defer_items($1, $2::bigint[], $3, $4, $5)', [
-    helpers.job.locked_by, [itemId], error.until, error.message, error.requestSent,
-  ]);
-}
-
-/** JSON that PostgreSQL's jsonb takes: pages may hold NULs and unpaired surrogates, which it refuses. */
+/** JSON that PostgreSQL's jsonb takes: a page's NULs are left out, half surrogate pairs replaced. */
 function storableJson(value: unknown): string {
-  return JSON.stringify(value, (_key, field: unknown) =>
-    typeof field === 'string' ? field.replace(/\0/g, '').replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd') : field);
+  return JSON.stringify(value, (_key, field: unknown) => (typeof field === 'string' ? storable(field.replaceAll('\0', '')) : field));
 }
 
 export default scrape_pages;

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobHelpers } from 'graphile-worker';
+import { RetryItemLaterError } from '../item_task.ts';
 
 /** Gives the slot back; never throws (a slot that cannot be released lapses on its own). */
 export type Release = () => Promise<void>;
@@ -36,17 +37,13 @@ export class HostBusyError extends Error {
 
 /**
  * The host asked for no requests before `until` (Retry-After), later than the attempt waits: the
- * item is best tried again then. `requestSent`: this attempt got the 429 (or 503) itself, rather
- * than being held back by a pause another request was asked for.
+ * item is best tried again then. `requestSent`: this attempt got the 429 (or 503) itself (it
+ * counts), rather than being held back by a pause another request was asked for.
  */
-export class RetryAfterError extends Error {
+export class RetryAfterError extends RetryItemLaterError {
   override name = 'RetryAfterError';
-  readonly until: Date;
-  readonly requestSent: boolean;
   constructor(message: string, until: Date, requestSent: boolean) {
-    super(message);
-    this.until = until;
-    this.requestSent = requestSent;
+    super(message, until, requestSent);
   }
 }
 
