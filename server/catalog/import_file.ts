@@ -69,11 +69,16 @@ function assertText(first: Buffer, filename: string): void {
  * counts a CRLF inside a quoted field as two lines; the record's raw text, which begins with the
  * blank lines before it, gives the lines it spans and the CRLFs counted twice.
  */
+const ONE_LINE = { breaks: 0, crlfs: 0 };
+
 function csvLines() {
   let doubled = 0; // CRLFs inside quoted fields so far
   let skippedStart = 0; // the malformed record being skipped, as csv-parse counts
   let skippedDoubled = 0;
   const span = (raw: string) => {
+    // Most records: one line, ended by a bare LF (or by the end of the file).
+    const lf = raw.indexOf('\n');
+    if ((lf === -1 || lf === raw.length - 1) && !raw.includes('\r')) return ONE_LINE;
     // Not the blank lines before it, nor a line break it ends on (not counted yet).
     const text = raw.replace(/^[\r\n]+/, '').replace(/[\r\n]$/, '');
     return { breaks: text.match(/[\r\n]/g)?.length ?? 0, crlfs: text.match(/\r\n/g)?.length ?? 0 };
