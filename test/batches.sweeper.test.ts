@@ -94,24 +94,29 @@ describe('counters damaged on purpose', () => {
 });
 
 describe('pending items whose jobs are gone', () => {
+  /** The batch (two items, no job of its own) idle for 10 minutes: flagged, re-enqueued by the sweep, finished by a worker. */
+  async function expectSweptAndFinished(batchId: string) {
+    await db.pool.query(`update app_private.batch_counters set updated_at = now() - interval '10 minutes' where batch_id = $1`, [batchId]);
+    // A worker is alive (a heartbeat), so the only thing wrong is the missing jobs.
+    await db.pool.query(`insert into app_private.workers (id, hostname, pid, concurrency) values ('pool-observer', 'test', 1, 1)`);
+    expect((await statusOf(db, batchId)).stuck_reason).toBe('items_without_job');
+    await db.pool.query(`delete from app_private.workers where id = 'pool-observer'`);
+
+    const { rows } = await db.pool.query('select app_private.sweep_batches() as repairs');
+    expect(rows[0].repairs).toEqual({ orphaned_batches: 1 });
+    expect(await repairsOf(batchId)).toEqual([{ repair: 'enqueued_orphaned_items', details: { items: 2 } }]);
+
+    worker = await startWorkerProcess(db);
+    expect((await waitForSummary(db, batchId)).status).toBe('completed');
+  }
+
   test('are enqueued again once their batch has been idle, and finish', async () => {
     await worker?.stop();
     worker = undefined;
     const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
     // Someone fails the jobs for good by hand (the public way to get rid of jobs).
     await db.pool.query(`select graphile_worker.permanently_fail_jobs(array_agg(id), 'removed by hand') from graphile_worker.jobs where task_identifier = 'noop'`);
-    await db.pool.query(`update app_private.batch_counters set updated_at = now() - interval '10 minutes' where batch_id = $1`, [batch.id]);
-    // A worker is alive (a heartbeat), so the only thing wrong is the missing jobs.
-    await db.pool.query(`insert into app_private.workers (id, hostname, pid, concurrency) values ('pool-observer', 'test', 1, 1)`);
-    expect((await statusOf(db, batch.id)).stuck_reason).toBe('items_without_job');
-    await db.pool.query(`delete from app_private.workers where id = 'pool-observer'`);
-
-    const { rows } = await db.pool.query('select app_private.sweep_batches() as repairs');
-    expect(rows[0].repairs).toEqual({ orphaned_batches: 1 });
-    expect(await repairsOf(batch.id)).toEqual([{ repair: 'enqueued_orphaned_items', details: { items: 2 } }]);
-
-    worker = await startWorkerProcess(db);
-    expect((await waitForSummary(db, batch.id)).status).toBe('completed');
+    await expectSweptAndFinished(batch.id);
   });
 
   test("are enqueued again while another batch's job of the same task is still queued", async () => {
@@ -125,17 +130,7 @@ describe('pending items whose jobs are gone', () => {
     await asTenant(db, otherTenant, (client) => client.query('select app_public.cancel_batch($1)', [cancelled.id]));
     const { rows: queued } = await db.pool.query(`select count(*)::int as n from graphile_worker.jobs where task_identifier = 'noop' and attempts < max_attempts`);
     expect(queued[0].n).toBe(1);
-    await db.pool.query(`update app_private.batch_counters set updated_at = now() - interval '10 minutes' where batch_id = $1`, [batch.id]);
-    await db.pool.query(`insert into app_private.workers (id, hostname, pid, concurrency) values ('pool-observer', 'test', 1, 1)`);
-    expect((await statusOf(db, batch.id)).stuck_reason).toBe('items_without_job');
-    await db.pool.query(`delete from app_private.workers where id = 'pool-observer'`);
-
-    const { rows } = await db.pool.query('select app_private.sweep_batches() as repairs');
-    expect(rows[0].repairs).toEqual({ orphaned_batches: 1 });
-    expect(await repairsOf(batch.id)).toEqual([{ repair: 'enqueued_orphaned_items', details: { items: 2 } }]);
-
-    worker = await startWorkerProcess(db);
-    expect((await waitForSummary(db, batch.id)).status).toBe('completed');
+    await expectSweptAndFinished(batch.id);
   });
 
   test('are left alone while a job of their own batch is still queued', async () => {
