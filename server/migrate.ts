@@ -12,16 +12,27 @@ export const migrationsDir = fileURLToPath(new URL('../migrations', import.meta.
 
 export async function migrate(connectionString: string, log: Log): Promise<void> {
   await runMigrations({ connectionString, logger: workerLogger });
-  const applied = await runner({
-    databaseUrl: connectionString,
-    dir: migrationsDir,
-    direction: 'up',
-    migrationsTable: 'migrations',
-    migrationsSchema: 'app_private',
-    createMigrationsSchema: true,
-    checkOrder: true,
-    log: () => {},
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  // What a migration tells the operator (RAISE WARNING: a grant it could not make) is logged.
+  client.on('notice', (notice) => {
+    if (notice.severity === 'WARNING') log.warn(notice.message ?? 'warning', notice.hint ? { hint: notice.hint } : undefined);
   });
+  let applied;
+  try {
+    applied = await runner({
+      dbClient: client,
+      dir: migrationsDir,
+      direction: 'up',
+      migrationsTable: 'migrations',
+      migrationsSchema: 'app_private',
+      createMigrationsSchema: true,
+      checkOrder: true,
+      log: () => {},
+    });
+  } finally {
+    await client.end();
+  }
   for (const migration of applied) log.info('applied migration', { migration: path.basename(migration.path) });
   log.info('database schema is current', { migrations_applied: applied.length });
 }

@@ -363,6 +363,29 @@ describe('a seller edits and deletes its own products only', () => {
     ok(await call('seller1', UPDATE, { id: approved.id, stock: 98 }), 'updateProduct');
     expect(await ownerRow(approved.id)).toMatchObject({ stock: 98, status: 'pending', rejection_reason: null });
   });
+
+  test('an owner that is not a superuser (a managed PostgreSQL) keeps the approval too', async () => {
+    // A role that has the owner's rights but not its superuser attribute, as the master user of a
+    // managed PostgreSQL has.
+    const owner = `fl_owner_like_${process.pid}_${Date.now()}`;
+    const { rows: [{ name }] } = await db.pool.query<{ name: string }>('select current_user as name');
+    await db.pool.query(`create role ${owner} nosuperuser; grant ${name} to ${owner}`);
+    try {
+      const approved = await product('seller1', 'approved');
+      const client = await db.pool.connect();
+      try {
+        await client.query('begin');
+        await client.query(`set local role ${owner}`);
+        await client.query(`update app_public.products set price = 12.5 where id = $1`, [approved.id]);
+        await client.query('commit');
+      } finally {
+        client.release();
+      }
+      expect(await ownerRow(approved.id)).toMatchObject({ price: '12.50', status: 'approved' });
+    } finally {
+      await db.pool.query(`drop role ${owner}`);
+    }
+  });
 });
 
 describe('only an admin approves or rejects', () => {
