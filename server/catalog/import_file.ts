@@ -64,13 +64,14 @@ function assertText(first: Buffer, filename: string): void {
   }
 }
 
+/** What most CSV records span: one line, no CRLF counted twice. */
+const ONE_LINE = { breaks: 0, crlfs: 0 };
+
 /**
  * The line each CSV record starts on. csv-parse gives the line a record (or an error) is at, and
  * counts a CRLF inside a quoted field as two lines; the record's raw text, which begins with the
  * blank lines before it, gives the lines it spans and the CRLFs counted twice.
  */
-const ONE_LINE = { breaks: 0, crlfs: 0 };
-
 function csvLines() {
   let doubled = 0; // CRLFs inside quoted fields so far
   let skippedStart = 0; // the malformed record being skipped, as csv-parse counts
