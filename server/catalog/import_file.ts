@@ -4,7 +4,7 @@
 import { pipeline, Readable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
-import { CsvError, parse as parseCsv } from 'csv-parse';
+import { CsvError, parse as parseCsv, type Options as CsvOptions } from 'csv-parse';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { PermanentItemError } from '../item_task.ts';
@@ -106,21 +106,43 @@ function csvLines() {
   };
 }
 
+/** A CSV record as on_record leaves it: its fields by column, its line, the malformed records skipped before it. */
+interface CsvRecord {
+  record: Record<string, unknown>;
+  line: number;
+  skippedBefore: Rejection[];
+}
+
 /** The records of a CSV catalog (its header names the columns), with rows it cannot read as rejections. */
 export async function* csvRows(source: Readable, filename: string): AsyncGenerator<RawRow> {
   const skipped: Rejection[] = [];
   const lines = csvLines();
-  const parser = parseCsv({
-    bom: true,
-    columns: (header: string[]) => {
-      const names = header.map((name) => name.trim().toLowerCase());
+  // The header names the columns; each record becomes an object of them here (csv-parse's
+  // `columns` option does the same, a third slower). Fields past the header's are ignored.
+  let names: string[] | undefined;
+  const named = (fields: string[]): Record<string, unknown> => {
+    const record: Record<string, unknown> = {};
+    for (let i = 0, n = Math.min(fields.length, names!.length); i < n; i++) record[names![i]] = fields[i];
+    return record;
+  };
+  // Called as the parser goes (ahead of the loop below), in step with on_skip: each record takes
+  // its line, and the rows skipped before it. (csv-parse's types miss that `info` and `raw` wrap
+  // the record it is given.)
+  const onRecord = ({ record, info, raw }: { record: string[]; info: { lines: number }; raw: string }): CsvRecord | null => {
+    const line = lines.record(info.lines, raw);
+    if (names === undefined) {
+      names = record.map((name) => name.trim().toLowerCase());
       if (!names.includes('seller') || !names.includes('sku')) {
         throw new PermanentItemError(
           `${filename} is not a catalog: its header must name the columns seller and sku (found: ${clip(names.slice(0, 10).join(', ')) || 'nothing'})`,
         );
       }
-      return names;
-    },
+      return null; // (a record returned as null is left out)
+    }
+    return { record: named(record), line, skippedBefore: skipped.splice(0) };
+  };
+  const parser = parseCsv({
+    bom: true,
     relax_column_count: true,
     skip_empty_lines: true,
     skip_records_with_error: true,
@@ -137,23 +159,17 @@ export async function* csvRows(source: Readable, filename: string): AsyncGenerat
       }
       if (line !== undefined) skipped.push({ line, reason: 'malformed_csv', message: clip(error?.message ?? 'malformed record') });
     },
-    // Called as the parser goes (ahead of the loop below), in step with on_skip: each record takes
-    // its line, and the rows skipped before it.
-    on_record: ({ record, info, raw }: { record: Record<string, unknown>; info: { lines: number }; raw: string }) => ({
-      record,
-      line: lines.record(info.lines, raw),
-      skippedBefore: skipped.splice(0),
-    }),
+    on_record: onRecord as unknown as CsvOptions['on_record'],
   });
   // A failing source (the chunk query's connection lost) fails the parser, hence the loop below.
   pipeline(source, parser, () => {});
   try {
-    for await (const { record, line, skippedBefore } of parser as AsyncIterable<{ record: Record<string, unknown>; line: number; skippedBefore: Rejection[] }>) {
+    for await (const { record, line, skippedBefore } of parser as AsyncIterable<CsvRecord>) {
       for (const rejection of skippedBefore) yield { rejection };
       yield { raw: record, line };
     }
   } catch (error) {
-    // The columns callback refuses the header; csv-parse wraps what it throws.
+    // on_record refuses the header; csv-parse may wrap what it throws.
     const cause = (error as { cause?: unknown }).cause;
     if (error instanceof PermanentItemError) throw error;
     if (cause instanceof PermanentItemError) throw cause;
