@@ -18,6 +18,7 @@ import {
   submitBatch,
   TEST_JWT_SECRET,
   useTestDatabase,
+  waitFor,
   waitForSummary,
   type WorkerProcess,
 } from './helpers.ts';
@@ -172,6 +173,31 @@ describe('importing', () => {
     expect(byFile['good.csv'].result).toMatchObject({ rows_read: 3, inserted: 0, updated: 0, unchanged: 3 });
     const after = await db.pool.query(`select id, updated_at from app_public.products order by id`);
     expect(after.rows).toEqual(before.rows);
+  });
+
+  test("a product another transaction adds to the file's seller meanwhile: the import waits for it, then updates it", async () => {
+    fs.writeFileSync(fixture('concurrent.csv'), 'seller,sku,name,price\nRacer,R-1,Lamp,10\nRacer,R-2,Shade,4\n');
+    const { rows: [seller] } = await db.pool.query(`insert into app_public.sellers (tenant_id, name) values ($1, 'Racer') returning id`, [tenant]);
+    const other = await db.pool.connect();
+    try {
+      await other.query('begin');
+      await other.query(`insert into app_public.products (tenant_id, seller_id, sku, name, price) values ($1, $2, 'R-1', 'Old lamp', 9)`, [tenant, seller.id]);
+      const [fileId] = await upload('concurrent.csv');
+      const batch = await submitBatch(db, tenant, 'import_catalog', [{ file_id: fileId }]);
+      await waitFor(
+        async () => (await db.pool.query(`select 1 from pg_stat_activity where datname = $1 and wait_event_type = 'Lock' and query like 'select app_private.%'`, [db.name])).rowCount,
+        { what: 'the import to wait for the other transaction' },
+      );
+      await other.query('commit');
+      await waitForSummary(db, batch.id);
+      const { rows: [item] } = await db.pool.query('select status, attempts, result from app_public.batch_items where batch_id = $1', [batch.id]);
+      // Not a unique violation and a retry: the first attempt finds R-1 there.
+      expect(item).toMatchObject({ status: 'succeeded', attempts: 1, result: { rows_read: 2, inserted: 1, updated: 1, rejected: 0 } });
+    } finally {
+      other.release();
+    }
+    const { rows } = await db.pool.query(`select sku, name, price from app_public.products where seller_id = $1 order by sku`, [seller.id]);
+    expect(rows).toEqual([{ sku: 'R-1', name: 'Lamp', price: '10.00' }, { sku: 'R-2', name: 'Shade', price: '4.00' }]);
   });
 
   test('invalid rows are rejected with line and reason; valid rows of the same file are kept', async () => {
