@@ -19,7 +19,8 @@ declare
 begin
   -- Until commit, no other transaction adds a product of this seller: each insert of one takes a
   -- KEY SHARE lock on its seller row (its foreign key's check), which this lock excludes. The
-  -- inserts of new SKUs below then cannot conflict.
+  -- inserts of new SKUs below then cannot conflict. (catalog_seller's upsert, called just before,
+  -- takes the same lock, since it sets `name`, a key column; the merge does not rely on that.)
   perform from app_public.sellers where id = p_seller_id for update;
   -- The joins below are planned from these statistics (an unanalyzed temporary table is guessed).
   analyze pg_temp.catalog_staging;
