@@ -41,7 +41,7 @@ export const import_catalog = itemTask<{ fileId: string }>({
         };
         await writer.query('begin');
         try {
-          const stats = await importCatalogFile(reader, writer, fileId, tenantId, signal);
+          const stats = await importCatalogFile(reader, writer, fileId, tenantId, { signal });
           await stopCancelling();
           await writer.query('commit');
           return { ...stats };

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { signToken } from '../server/auth.ts';
+import { importCatalogFile, type ImportStats } from '../server/catalog/import_file.ts';
 import { uploadCatalogFile } from '../server/catalog/upload.ts';
 import {
   asTenant,
@@ -303,6 +304,81 @@ describe('importing', () => {
     // Version 7 (time-ordered) UUIDs, stamped with the time of the import: a big import appends
     // to its indexes instead of scattering.
     expect(count).toEqual({ n: rows, time_ordered: rows, stamped_now: rows });
+  });
+});
+
+describe('a chunk at a time', () => {
+  // importCatalogFile as the worker calls it, with chunks of 2 valid rows instead of 100,000.
+  async function importByChunksOf(rowsPerChunk: number, name: string) {
+    const [fileId] = await upload(name);
+    const reader = new pg.Client({ connectionString: db.url });
+    const writer = new pg.Client({ connectionString: db.url });
+    await reader.connect();
+    await writer.connect();
+    try {
+      await writer.query('begin');
+      try {
+        const stats = await importCatalogFile(reader, writer, fileId, tenant, { rowsPerChunk });
+        await writer.query('commit');
+        return stats;
+      } catch (error) {
+        await writer.query('rollback');
+        throw error;
+      }
+    } finally {
+      await reader.end();
+      await writer.end();
+    }
+  }
+  const byLine = (stats: ImportStats) => stats.rejections.map(({ line, reason, message }) => ({ line, reason, message })).sort((a, b) => a.line - b.line);
+
+  test("a new seller's products are merged as the file is read; a repeat keeps the first row across chunks, reviews find later chunks' products, and a re-import (merged whole) agrees", async () => {
+    fs.writeFileSync(fixture('chunks.csv'),
+      'type,seller,sku,name,price,author,rating\n' +
+      'product,Chunky,C-1,One,1,,\n' + // chunk 1 (lines 2-3)
+      'review,Chunky,C-4,,,ann,5\n' +
+      'product,Chunky,C-2,Two,2,,\n' + // chunk 2: C-1 again
+      'product,Chunky,C-1,Again,9,,\n' +
+      'product,Chunky,C-3,Three,3,,\n' + // chunk 3: C-3 twice
+      'product,Chunky,C-3,Thrice,33,,\n' +
+      'product,Chunky,C-4,Four,4,,\n' + // chunk 4: ann's review of C-4 again
+      'review,Chunky,C-4,,,ann,1\n' +
+      'review,Chunky,C-2,,,bob,4\n');
+    const rejections = [
+      { line: 5, reason: 'duplicate_sku', message: 'sku "C-1" already appears at line 2' },
+      { line: 7, reason: 'duplicate_sku', message: 'sku "C-3" already appears at line 6' },
+      { line: 9, reason: 'duplicate_review', message: '"ann" already reviewed sku "C-4" at line 3' },
+    ];
+    const first = await importByChunksOf(2, 'chunks.csv');
+    expect(first).toMatchObject({ rows_read: 9, inserted: 6, updated: 0, unchanged: 0, rejected: 3, rejected_by_reason: { duplicate_sku: 2, duplicate_review: 1 } });
+    expect(byLine(first)).toEqual(rejections);
+    const { rows: products } = await db.pool.query(
+      `select p.sku, p.name, p.price, (select string_agg(r.author || ':' || r.rating, ',') from app_public.reviews r where r.product_id = p.id) as reviews,
+              p.cmin::text::int as inserted_by -- the statement of its transaction that inserted it
+       from app_public.products p join app_public.sellers s on s.id = p.seller_id where s.name = 'Chunky' order by p.sku`,
+    );
+    expect(products.map(({ inserted_by, ...product }) => product)).toEqual([
+      { sku: 'C-1', name: 'One', price: '1.00', reviews: null },
+      { sku: 'C-2', name: 'Two', price: '2.00', reviews: 'bob:4' },
+      { sku: 'C-3', name: 'Three', price: '3.00', reviews: null },
+      { sku: 'C-4', name: 'Four', price: '4.00', reviews: 'ann:5' },
+    ]);
+    // One insert per chunk: C-1, then C-2, then C-3, then C-4.
+    expect(new Set(products.map((product) => product.inserted_by)).size).toBe(4);
+
+    const again = await importByChunksOf(2, 'chunks.csv');
+    expect(again).toMatchObject({ rows_read: 9, inserted: 0, updated: 0, unchanged: 6, rejected: 3 });
+    expect(byLine(again)).toEqual(rejections);
+  });
+
+  test('a file that turns out unreadable after chunks were merged leaves nothing behind', async () => {
+    const rows = Array.from({ length: 9 }, (_, i) => `Broken,B-${i},Lamp,${i + 1}`).join('\n');
+    fs.writeFileSync(fixture('broken-late.csv'), `seller,sku,name,price\n${rows}\nBroken,B-X,"${'z'.repeat(2 * 1024 * 1024)}\n`);
+    await expect(importByChunksOf(2, 'broken-late.csv')).rejects.toThrow(/could not be read as CSV: the record at line 11 is longer than/);
+    const { rows: [count] } = await db.pool.query(
+      `select count(*)::int as n from app_public.products p join app_public.sellers s on s.id = p.seller_id where s.name = 'Broken'`,
+    );
+    expect(count.n).toBe(0);
   });
 });
 

@@ -1,7 +1,7 @@
 // Catalog imports cut short: the file's reader connection lost mid-file, and the worker told to
 // stop mid-file. The worker must survive the first and stop promptly on the second, and the item
 // must run again either way. An import is held mid-file by locking the table of file chunks once
-// its COPY has begun: its reader then waits for the next chunk for as long as the test wants.
+// its reader has begun to read them: it then waits for the next chunk for as long as the test wants.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,10 +42,11 @@ async function uploadLargeFile(name: string): Promise<string> {
  */
 async function importHeldMidFile(fileId: string) {
   const batch = await submitBatch(db, tenant, 'import_catalog', [{ file_id: fileId }]);
-  // COPY begins once the first chunk is read.
+  // (pg_stat_activity keeps a connection's last query.) The file has 15 chunks: the reader is far
+  // from its end when the lock is taken.
   await waitFor(
-    async () => (await db.pool.query(`select 1 from pg_stat_activity where datname = $1 and state = 'active' and query like 'copy pg_temp.catalog_staging%'`, [db.name])).rowCount,
-    { what: 'the import to begin its COPY' },
+    async () => (await db.pool.query(`select 1 from pg_stat_activity where datname = $1 and query like 'select bytes from app_private.catalog_file_chunks%'`, [db.name])).rowCount,
+    { what: 'the import to begin reading the file' },
   );
   const lock = await db.pool.connect();
   await lock.query('begin');

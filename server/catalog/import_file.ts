@@ -1,6 +1,7 @@
 // Imports one stored catalog file: streams its chunks out of the database through a real parser
-// (csv-parse for CSV, a line splitter + JSON.parse for JSON Lines), validates each row, streams the
-// valid ones with COPY into a staging table and merges them in SQL, in the caller's transaction.
+// (csv-parse for CSV, a line splitter + JSON.parse for JSON Lines), validates each row, and copies
+// the valid ones, 100,000 at a time, into staging tables for SQL to merge, in the caller's
+// transaction, while the next 100,000 are parsed.
 import { pipeline, Readable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
@@ -11,8 +12,21 @@ import { PermanentItemError } from '../item_task.ts';
 import { uuidV7 } from '../uuid_v7.ts';
 import { clip, validateRow, type ProductRow, type Rejection, type ReviewRow } from './rows.ts';
 
-/** Characters of CSV gathered before each write to the COPY stream. */
+/** Characters of CSV gathered into each piece written to the COPY stream. */
 const COPY_BUFFER_CHARS = 256 * 1024;
+/**
+ * Valid rows per chunk, or fewer when their CSV reaches CHUNK_CHARS (bounding what a chunk holds
+ * in memory). The database copies (and, for a new seller, merges) each chunk while the next one is
+ * parsed; larger chunks spend less on each merge's fixed work, smaller ones start it sooner.
+ */
+export const CHUNK_ROWS = 100_000;
+const CHUNK_CHARS = 16 * 1024 * 1024;
+/**
+ * Rows parsed between two turns of the event loop. The rows come through promises (microtasks),
+ * so without these turns the COPY in flight would be written on, and the end of a merge noticed,
+ * only when the parser waits for the next chunk of the file.
+ */
+const ROWS_BETWEEN_TURNS = 1000;
 const MAX_REJECTIONS_LISTED = 100;
 /**
  * The longest record (CSV) or line (JSON Lines) read, in characters (csv-parse counts the bytes of
@@ -256,7 +270,7 @@ export async function importCatalogFile(
   writer: pg.ClientBase,
   fileId: string,
   tenantId: string,
-  signal?: AbortSignal,
+  { signal, rowsPerChunk = CHUNK_ROWS }: { signal?: AbortSignal; rowsPerChunk?: number } = {},
 ): Promise<ImportStats> {
   // Another tenant's file is one this tenant cannot name: the same answer as no file at all.
   const { rows } = await reader.query<StoredFile>(
@@ -268,14 +282,14 @@ export async function importCatalogFile(
   if (file.size_bytes === null) throw new PermanentItemError(`catalog file ${file.filename} was never completely uploaded`);
   if (file.size_bytes === '0') throw new PermanentItemError(`${file.filename} is not a catalog: it is empty`);
 
-  const chunks = chunksOf(reader, file.id);
-  const first = await chunks.next();
+  const fileChunks = chunksOf(reader, file.id);
+  const first = await fileChunks.next();
   if (first.done) throw new PermanentItemError(`${file.filename} is not a catalog: it is empty`);
   assertText(first.value, file.filename);
   // Read ahead by one chunk only.
   const source = Readable.from((async function* () {
     yield first.value;
-    yield* chunks;
+    yield* fileChunks;
   })(), { highWaterMark: 1 });
   const jsonLines = /\.(jsonl|ndjson)$/i.test(file.filename) || (!/\.csv$/i.test(file.filename) && first.value.toString('utf8', 0, 64).trimStart().replace(/^\uFEFF/, '').startsWith('{'));
   const rawRows = jsonLines ? jsonLinesRows(source) : csvRows(source, file.filename);
@@ -295,12 +309,15 @@ export async function importCatalogFile(
 
   await writer.query('select app_private.create_catalog_staging()');
   let sellerName: string | undefined;
-  // The valid rows as COPY's CSV, in pieces. pipeline() ends the COPY when they fail (CopyFail:
-  // the connection stays usable for the rollback) and stops reading when the COPY fails.
-  async function* staged(): AsyncGenerator<string> {
+  // The valid rows as COPY's CSV, a chunk at a time, in pieces.
+  async function* stagedChunks(): AsyncGenerator<string[]> {
+    let pieces: string[] = [];
     let pending = '';
+    let chunkRows = 0;
+    let chunkChars = 0;
     for await (const item of rawRows) {
       signal?.throwIfAborted();
+      if (stats.rows_read % ROWS_BETWEEN_TURNS === 0) await new Promise((resolve) => setImmediate(resolve));
       stats.rows_read++;
       if ('rejection' in item) {
         reject(item.rejection);
@@ -317,41 +334,88 @@ export async function importCatalogFile(
         continue;
       }
       pending += stagingLine(checked.row);
+      chunkRows++;
       if (pending.length >= COPY_BUFFER_CHARS) {
-        yield pending;
+        pieces.push(pending);
+        chunkChars += pending.length;
         pending = '';
       }
+      if (chunkRows === rowsPerChunk || chunkChars >= CHUNK_CHARS) {
+        if (pending !== '') pieces.push(pending);
+        yield pieces;
+        pieces = [];
+        pending = '';
+        chunkRows = chunkChars = 0;
+      }
     }
-    if (pending !== '') yield pending;
+    if (pending !== '') pieces.push(pending);
+    if (pieces.length > 0) yield pieces;
   }
-  await pipelineAsync(staged, writer.query(copyFrom(`copy pg_temp.catalog_staging (${STAGING_COLUMNS.join(', ')}) from stdin with (format csv)`)));
-  if (stats.rows_read === 0) throw new PermanentItemError(`${file.filename} is not a catalog: it has no rows`);
-  if (sellerName === undefined) return stats;
 
-  const { rows: [{ id: sellerId }] } = await writer.query<{ id: string }>('select app_private.catalog_seller($1, $2) as id', [file.tenant_id, sellerName]);
+  const addMerged = (merged: MergeCounts) => {
+    for (const counts of [merged.products, merged.reviews]) {
+      if (!counts) continue;
+      stats.inserted += counts.inserted;
+      stats.updated += counts.updated;
+      stats.unchanged += counts.unchanged;
+    }
+    for (const duplicate of merged.duplicates.rows) {
+      reject(
+        duplicate.type === 'product'
+          ? { line: duplicate.line, reason: 'duplicate_sku', message: `sku "${duplicate.sku}" already appears at line ${duplicate.first_line}` }
+          : { line: duplicate.line, reason: 'duplicate_review', message: `"${duplicate.author}" already reviewed sku "${duplicate.sku}" at line ${duplicate.first_line}` },
+      );
+    }
+    countUnlisted(merged.duplicates.count - merged.duplicates.rows.length, 'duplicate_sku');
+  };
+
+  // A new seller's products are merged a chunk at a time (merge_catalog_chunk); otherwise every
+  // row is staged and merged at the end. Either way the database copies (and merges) a chunk
+  // while the next one is parsed here.
+  let sellerId: string | undefined;
+  let byChunks = false;
+  const writeChunk = async (pieces: string[]) => {
+    const table = byChunks ? 'catalog_chunk' : 'catalog_staging';
+    await pipelineAsync(Readable.from(pieces), writer.query(copyFrom(`copy pg_temp.${table} (${STAGING_COLUMNS.join(', ')}) from stdin with (format csv)`)));
+    if (byChunks) {
+      const { rows: [{ merged }] } = await writer.query<{ merged: MergeCounts }>('select app_private.merge_catalog_chunk($1, $2) as merged', [file.tenant_id, sellerId]);
+      addMerged(merged);
+    }
+  };
+  let writing: Promise<void> | undefined;
+  try {
+    for await (const pieces of stagedChunks()) {
+      await writing;
+      if (sellerId === undefined) {
+        sellerId = (await writer.query<{ id: string }>('select app_private.catalog_seller($1, $2) as id', [file.tenant_id, sellerName])).rows[0].id;
+        byChunks = (await writer.query<{ empty: boolean }>('select app_private.lock_catalog_seller($1) as empty', [sellerId])).rows[0].empty;
+      }
+      writing = writeChunk(pieces);
+      // Awaited before the next chunk is written, or below; a failure waits until then.
+      writing.catch(() => {});
+    }
+    await writing;
+  } finally {
+    // When parsing failed meanwhile, the caller's rollback must come after the chunk's statements.
+    await writing?.catch(() => {});
+  }
+  if (stats.rows_read === 0) throw new PermanentItemError(`${file.filename} is not a catalog: it has no rows`);
+  if (sellerId === undefined) return stats;
+
+  // The staged rows: all of them, or (merged by chunks) the reviews.
   const { rows: [{ merged }] } = await writer.query<{ merged: MergeCounts }>('select app_private.merge_catalog_staging($1, $2) as merged', [file.tenant_id, sellerId]);
-  for (const counts of [merged.products, merged.reviews]) {
-    stats.inserted += counts.inserted;
-    stats.updated += counts.updated;
-    stats.unchanged += counts.unchanged;
-  }
-  for (const duplicate of merged.duplicates.rows) {
-    reject(
-      duplicate.type === 'product'
-        ? { line: duplicate.line, reason: 'duplicate_sku', message: `sku "${duplicate.sku}" already appears at line ${duplicate.first_line}` }
-        : { line: duplicate.line, reason: 'duplicate_review', message: `"${duplicate.author}" already reviewed sku "${duplicate.sku}" at line ${duplicate.first_line}` },
-    );
-  }
-  countUnlisted(merged.duplicates.count - merged.duplicates.rows.length, 'duplicate_sku');
-  for (const line of merged.reviews.unknown_product_lines) {
+  addMerged(merged);
+  const { reviews } = merged as Required<MergeCounts>;
+  for (const line of reviews.unknown_product_lines) {
     reject({ line, reason: 'unknown_product', message: `no product of ${sellerName} has this sku` });
   }
-  countUnlisted(merged.reviews.unknown_products - merged.reviews.unknown_product_lines.length, 'unknown_product');
+  countUnlisted(reviews.unknown_products - reviews.unknown_product_lines.length, 'unknown_product');
   return stats;
 }
 
+/** What merge_catalog_staging returns; merge_catalog_chunk has no reviews. */
 interface MergeCounts {
   products: { inserted: number; updated: number; unchanged: number };
-  reviews: { inserted: number; updated: number; unchanged: number; unknown_products: number; unknown_product_lines: number[] };
+  reviews?: { inserted: number; updated: number; unchanged: number; unknown_products: number; unknown_product_lines: number[] };
   duplicates: { count: number; rows: Array<{ line: number; first_line: number; type: 'product' | 'review'; sku: string; author: string | null }> };
 }
