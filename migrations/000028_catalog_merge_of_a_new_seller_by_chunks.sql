@@ -70,20 +70,22 @@ begin
     returning 1
   )
   select count(*) into v_inserted from inserted;
-  -- A SKU not inserted is stored already: an earlier chunk's row of it won.
+  -- A SKU not inserted is stored already: an earlier chunk's row of it won. Such rows are removed
+  -- (catalog_merged_skus keeps the first line of each SKU only) and reported.
   v_across := jsonb_build_object('count', v_products - v_inserted, 'rows', '[]'::jsonb);
   if v_inserted < v_products then
+    with repeated as (
+      delete from pg_temp.catalog_chunk c
+      -- (A subquery per row: an index lookup each, where a join would read all the seller's products.)
+      where (select p.id from app_public.products p where p.seller_id = p_seller_id and p.sku = c.sku) <> c.id
+      returning c.line, c.sku
+    )
     select v_across || jsonb_build_object('rows', coalesce(jsonb_agg(jsonb_build_object('line', line, 'first_line', first_line, 'type', 'product', 'sku', sku) order by line), '[]'))
     into v_across
     from (
-      select repeated.line, m.line as first_line, repeated.sku
-      from (
-        -- (A subquery per row: an index lookup each, where a join would read all the seller's products.)
-        select c.line, c.sku from pg_temp.catalog_chunk c
-        where (select p.id from app_public.products p where p.seller_id = p_seller_id and p.sku = c.sku) <> c.id
-      ) repeated
-      join pg_temp.catalog_merged_skus m on m.sku = repeated.sku
-      order by repeated.line limit 100
+      select r.line, m.line as first_line, r.sku
+      from repeated r join pg_temp.catalog_merged_skus m on m.sku = r.sku
+      order by r.line limit 100
     ) listed;
   end if;
   insert into pg_temp.catalog_merged_skus (sku, line) select sku, line from pg_temp.catalog_chunk;
