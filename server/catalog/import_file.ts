@@ -19,7 +19,7 @@ const COPY_BUFFER_CHARS = 256 * 1024;
  * in memory). The database copies (and, for a new seller, merges) each chunk while the next one is
  * parsed; larger chunks spend less on each merge's fixed work, smaller ones start it sooner.
  */
-export const CHUNK_ROWS = 100_000;
+const CHUNK_ROWS = 100_000;
 const CHUNK_CHARS = 16 * 1024 * 1024;
 /**
  * Rows parsed between two turns of the event loop. The rows come through promises (microtasks),
@@ -354,9 +354,8 @@ export async function importCatalogFile(
     if (pieces.length > 0) yield pieces;
   }
 
-  const addMerged = (merged: MergeCounts) => {
-    for (const counts of [merged.products, merged.reviews]) {
-      if (!counts) continue;
+  const addMerged = (merged: ChunkMerge | StagingMerge) => {
+    for (const counts of 'reviews' in merged ? [merged.products, merged.reviews] : [merged.products]) {
       stats.inserted += counts.inserted;
       stats.updated += counts.updated;
       stats.unchanged += counts.unchanged;
@@ -380,7 +379,7 @@ export async function importCatalogFile(
     const table = byChunks ? 'catalog_chunk' : 'catalog_staging';
     await pipelineAsync(Readable.from(pieces), writer.query(copyFrom(`copy pg_temp.${table} (${STAGING_COLUMNS.join(', ')}) from stdin with (format csv)`)));
     if (byChunks) {
-      const { rows: [{ merged }] } = await writer.query<{ merged: MergeCounts }>('select app_private.merge_catalog_chunk($1, $2) as merged', [file.tenant_id, sellerId]);
+      const { rows: [{ merged }] } = await writer.query<{ merged: ChunkMerge }>('select app_private.merge_catalog_chunk($1, $2) as merged', [file.tenant_id, sellerId]);
       addMerged(merged);
     }
   };
@@ -405,9 +404,9 @@ export async function importCatalogFile(
   if (sellerId === undefined) return stats;
 
   // The staged rows: all of them, or (merged by chunks) the reviews.
-  const { rows: [{ merged }] } = await writer.query<{ merged: MergeCounts }>('select app_private.merge_catalog_staging($1, $2) as merged', [file.tenant_id, sellerId]);
+  const { rows: [{ merged }] } = await writer.query<{ merged: StagingMerge }>('select app_private.merge_catalog_staging($1, $2) as merged', [file.tenant_id, sellerId]);
   addMerged(merged);
-  const { reviews } = merged as Required<MergeCounts>;
+  const { reviews } = merged;
   for (const line of reviews.unknown_product_lines) {
     reject({ line, reason: 'unknown_product', message: `no product of ${sellerName} has this sku` });
   }
@@ -415,9 +414,13 @@ export async function importCatalogFile(
   return stats;
 }
 
-/** What merge_catalog_staging returns; merge_catalog_chunk has no reviews. */
-interface MergeCounts {
+/** What merge_catalog_chunk returns. */
+interface ChunkMerge {
   products: { inserted: number; updated: number; unchanged: number };
-  reviews?: { inserted: number; updated: number; unchanged: number; unknown_products: number; unknown_product_lines: number[] };
   duplicates: { count: number; rows: Array<{ line: number; first_line: number; type: 'product' | 'review'; sku: string; author: string | null }> };
+}
+
+/** What merge_catalog_staging returns: the reviews too. */
+interface StagingMerge extends ChunkMerge {
+  reviews: { inserted: number; updated: number; unchanged: number; unknown_products: number; unknown_product_lines: number[] };
 }
