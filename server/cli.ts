@@ -15,6 +15,7 @@ import { importFiles, printStatus, scrapeUrls, type BatchCommandOptions } from '
 import type { HttpServer } from './http.ts';
 import { createLog, log } from './log.ts';
 import { migrate, pendingMigrations } from './migrate.ts';
+import { ensureTenant, tenantIdByName } from './tenants.ts';
 import { startWorker } from './worker.ts';
 
 /** For commands whose stdout is their answer (token): only warnings and errors, on stderr. */
@@ -37,6 +38,7 @@ commands:
             also from FINISHLINE_SERVER and FINISHLINE_TOKEN; --watch follows the batch with a
             progress bar; with --watch or status, the exit code is 1 when the batch has failed
             items)
+  tenant    print the id of the tenant of that name, created if new: tenant <name>
   demo      generate a demo marketplace for a tenant (created if new):
             demo [--tenant-name demo] [--sellers 50] [--products 500] [--reviews 5000] [--seed 1]
   token     print a JWT: --role app_user|app_admin|app_seller|app_shopper
@@ -123,9 +125,7 @@ async function printToken(config: Config, args: string[]): Promise<void> {
       await client.connect();
       try {
         if (values['tenant-name'] !== undefined) {
-          const { rows } = await client.query<{ id: string }>('select id from app_public.tenants where name = $1', [values['tenant-name']]);
-          if (!rows[0]) throw new Error(`no tenant named "${values['tenant-name']}"`);
-          tenantId = rows[0].id;
+          tenantId = await tenantIdByName(client, values['tenant-name']);
         }
         if (values['seller-name'] !== undefined) {
           if (!tenantId) throw new Error('--seller-name needs the tenant (--tenant or --tenant-name)');
@@ -160,14 +160,11 @@ async function loadDemo(connectionString: string, options: DemoOptions) {
   await client.connect();
   try {
     await client.query('begin');
-    const { rows: [tenant] } = await client.query<{ id: string }>(
-      `insert into app_public.tenants (name) values ($1) on conflict (name) do update set name = excluded.name returning id`,
-      [options.tenantName],
-    );
-    const result = await generateMarketplace(client, { tenantId: tenant.id, ...options });
+    const tenantId = await ensureTenant(client, options.tenantName);
+    const result = await generateMarketplace(client, { tenantId, ...options });
     await client.query(`select graphile_worker.add_job('start_review_scoring', '{}', job_key => 'demo_scoring')`);
     await client.query('commit');
-    return { tenant: options.tenantName, tenant_id: tenant.id, ...result };
+    return { tenant: options.tenantName, tenant_id: tenantId, ...result };
   } catch (error) {
     await client.query('rollback');
     throw error;
@@ -302,6 +299,21 @@ async function main(): Promise<void> {
         });
         process.stdout.write(`${JSON.stringify(result)}\n`);
       } finally {
+        await database.stop();
+      }
+      return;
+    }
+    case 'tenant': {
+      // Its id on stdout, for --tenant and for scripts.
+      const { positionals: [name, ...rest] } = parseArgs({ args: process.argv.slice(3), allowPositionals: true });
+      if (name === undefined || rest.length > 0) throw new Error('usage: finishline tenant <name>');
+      const database = await openDatabase(config, quietLog);
+      const client = new pg.Client({ connectionString: database.connectionString });
+      try {
+        await client.connect();
+        process.stdout.write(`${await ensureTenant(client, name)}\n`);
+      } finally {
+        await client.end();
         await database.stop();
       }
       return;

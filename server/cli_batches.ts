@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import path from 'node:path';
 import pg from 'pg';
 import { uploadCatalogFile, type UploadedFile } from './catalog/upload.ts';
+import { tenantIdByName } from './tenants.ts';
 
 export interface BatchCommandOptions {
   /** Database mode: the database, and the tenant by id or name. */
@@ -59,9 +60,7 @@ async function databaseClient(options: BatchCommandOptions): Promise<BatchClient
     if (tenantId) return tenantId;
     if (options.tenant) return (tenantId = options.tenant);
     if (!options.tenantName) throw new Error('say which tenant: --tenant <uuid> or --tenant-name <name> (or --server and --token)');
-    const { rows } = await client.query<{ id: string }>('select id from app_public.tenants where name = $1', [options.tenantName]);
-    if (!rows[0]) throw new Error(`no tenant named "${options.tenantName}"`);
-    return (tenantId = rows[0].id);
+    return (tenantId = await tenantIdByName(client, options.tenantName));
   };
   return {
     upload: async (file) => uploadCatalogFile(client, await tenant(), file),

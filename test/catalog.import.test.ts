@@ -502,6 +502,34 @@ describe('finishline import --watch', () => {
   });
 });
 
+describe('finishline tenant', () => {
+  test('creates a tenant by name (once) and prints its id; an import for a name unknown says how to create it', async () => {
+    const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+    const run = promisify(execFile);
+    const env = { ...process.env, DATABASE_URL: db.url };
+    const unknown = await run(process.execPath, [cli, 'import', fixture('good.csv'), '--tenant-name', 'Acme Corp'], { env }).then(
+      () => ({ code: 0, stdout: '' }),
+      (error: { code: number; stdout: string }) => error,
+    );
+    expect(unknown.code).toBe(1);
+    // (The error is the last line of the log, a JSON object on stdout.)
+    expect(JSON.parse(unknown.stdout.trim().split('\n').pop()!)).toMatchObject({
+      msg: 'finishline failed',
+      error: 'no tenant named "Acme Corp" (create it with: finishline tenant "Acme Corp")',
+    });
+
+    const created = (await run(process.execPath, [cli, 'tenant', 'Acme Corp'], { env })).stdout.trim();
+    const again = (await run(process.execPath, [cli, 'tenant', 'Acme Corp'], { env })).stdout.trim();
+    const { rows } = await db.pool.query(`select id from app_public.tenants where name = 'Acme Corp'`);
+    expect([created, again]).toEqual([rows[0].id, rows[0].id]);
+
+    const imported = await run(process.execPath, [cli, 'import', fixture('good.csv'), '--tenant-name', 'Acme Corp', '--watch'], { env });
+    expect(imported.stdout).toMatch(/1\/1 done, 0 failed/);
+    const { rows: [products] } = await db.pool.query('select count(*)::int as n from app_public.products where tenant_id = $1', [created]);
+    expect(products.n).toBeGreaterThan(0);
+  });
+});
+
 describe('finishline import --server --token (no database access)', () => {
   test('streams the file to PUT /catalog-files/…, submits and follows the batch through GraphQL', async () => {
     const server = await startServerProcess(db);
