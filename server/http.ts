@@ -108,7 +108,8 @@ export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { por
       const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await closed;
       clearTimeout(cut);
-      await serv.release();
+      // (grafserv is released with the PostGraphile instance, by whoever owns that: releasing it
+      // first is refused, and pgl.release() then fails, leaving what comes after it undone.)
     },
   };
 }

@@ -189,5 +189,7 @@ describe('shutdown', () => {
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.text)).toEqual({ data: { currentTenantId: tenant } });
     expect(await exited).toBe(0);
+    // Every step of the shutdown went through (the database pool closed, PostGraphile released).
+    expect(server.output()).not.toContain('shutdown step failed');
   });
 });
