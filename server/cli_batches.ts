@@ -165,6 +165,13 @@ async function withBatchClient<T>(options: BatchCommandOptions, fn: (client: Bat
 /** Uploads the files (streaming) and submits one import_catalog batch with an item per file. */
 export async function importFiles(files: string[], options: BatchCommandOptions): Promise<number> {
   if (files.length === 0) throw new Error('usage: finishline import <files...>');
+  // Every file, before any is uploaded: a mistyped name fails the command at once.
+  for (const file of files) {
+    const stat = await fs.promises.stat(file).catch((error: NodeJS.ErrnoException) => {
+      throw new Error(`cannot import ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
+    });
+    if (!stat.isFile()) throw new Error(`cannot import ${file}: not a file`);
+  }
   const out = options.out ?? process.stdout;
   const batchId = await withBatchClient(options, async (client) => {
     const items: Array<{ file_id: string }> = [];

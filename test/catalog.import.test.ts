@@ -502,6 +502,26 @@ describe('finishline import --watch', () => {
   });
 });
 
+describe('finishline import, with a file that is not there', () => {
+  test('fails at once with the file named, before uploading any of the others', async () => {
+    const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+    const file = path.join(dir, 'only-here.csv');
+    fs.writeFileSync(file, 'seller,sku,name,price\nHere Shop,HERE-1,Only here,1.00\n');
+    const missing = path.join(dir, 'not-there.csv');
+    const { rows: [before] } = await db.pool.query('select count(*)::int as n from app_public.catalog_files');
+    const failed = await promisify(execFile)(process.execPath, [cli, 'import', file, missing, '--tenant-name', 'catalog-tenant'], {
+      env: { ...process.env, DATABASE_URL: db.url },
+    }).then(
+      () => ({ code: 0, stdout: '' }),
+      (error: { code: number; stdout: string }) => error,
+    );
+    expect(failed.code).toBe(1);
+    expect(JSON.parse(failed.stdout.trim().split('\n').pop()!)).toMatchObject({ error: `cannot import ${missing}: no such file` });
+    const { rows: [after] } = await db.pool.query('select count(*)::int as n from app_public.catalog_files');
+    expect(after.n).toBe(before.n);
+  });
+});
+
 describe('finishline tenant', () => {
   test('creates a tenant by name (once) and prints its id; an import for a name unknown says how to create it', async () => {
     const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));

@@ -71,6 +71,14 @@ export async function storeCatalogFile(client: pg.ClientBase, tenantId: string, 
   }
 }
 
-export function uploadCatalogFile(client: pg.ClientBase, tenantId: string, filePath: string): Promise<UploadedFile> {
-  return storeCatalogFile(client, tenantId, path.basename(filePath), fs.createReadStream(filePath, { highWaterMark: CHUNK_BYTES }));
+export async function uploadCatalogFile(client: pg.ClientBase, tenantId: string, filePath: string): Promise<UploadedFile> {
+  // Opened here, so that a file that cannot be opened rejects: a stream opening it would emit the
+  // error before anything listens, and that crashes the process.
+  const file = await fs.promises.open(filePath);
+  const source = file.createReadStream({ highWaterMark: CHUNK_BYTES });
+  try {
+    return await storeCatalogFile(client, tenantId, path.basename(filePath), source);
+  } finally {
+    source.destroy(); // (closes the file, also when the upload failed before reading it)
+  }
 }
