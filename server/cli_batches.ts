@@ -198,6 +198,7 @@ export async function scrapeUrls(file: string | undefined, options: BatchCommand
 
 export async function printStatus(batchId: string | undefined, options: BatchCommandOptions): Promise<number> {
   if (!batchId) throw new Error('usage: finishline status <batch-id>');
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(batchId)) throw new Error(`${batchId} is not a batch id (a UUID)`);
   const out = options.out ?? process.stdout;
   return withBatchClient(options, async (client) => {
     const status = await client.status(batchId);

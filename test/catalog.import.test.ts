@@ -499,6 +499,12 @@ describe('finishline import --watch', () => {
     const batchId = /batch ([0-9a-f-]{36})/.exec(ok.stdout)![1];
     const status = await run(process.execPath, [cli, 'status', batchId], { env: { ...process.env, DATABASE_URL: db.url } });
     expect(status.stdout).toContain(`batch ${batchId} (import_catalog): completed`);
+    const notAnId = await run(process.execPath, [cli, 'status', 'last-night'], { env: { ...process.env, DATABASE_URL: db.url } }).then(
+      () => ({ code: 0, stdout: '' }),
+      (error: { code: number; stdout: string }) => error,
+    );
+    expect(notAnId.code).toBe(1);
+    expect(notAnId.stdout).toContain('last-night is not a batch id (a UUID)');
   });
 });
 
