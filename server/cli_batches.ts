@@ -189,7 +189,14 @@ export async function importFiles(files: string[], options: BatchCommandOptions)
 /** Submits one scrape_pages batch with an item per URL of the file (one per line; # comments). */
 export async function scrapeUrls(file: string | undefined, options: BatchCommandOptions): Promise<number> {
   if (!file) throw new Error('usage: finishline scrape <file-of-urls>');
-  const urls = fs.readFileSync(file, 'utf8').split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+  const urls = text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+  if (urls.length === 0) throw new Error(`${file} lists no URLs (one per line; lines starting with # are comments)`);
   const out = options.out ?? process.stdout;
   const batchId = await withBatchClient(options, (client) => client.submit('scrape_pages', urls.map((url) => ({ url }))));
   out.write(`batch ${batchId} (${urls.length} pages)\n`);

@@ -160,6 +160,26 @@ describe('finishline scrape --server', () => {
     );
     expect(rows).toEqual([{ kind: 'scrape_pages', total_items: 3_000, items: 3_000, urls: 3_000 }]);
   });
+
+  test('a file that lists no URL, or is not there, fails the command and submits nothing', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-scrape-'));
+    const empty = path.join(dir, 'empty.txt');
+    fs.writeFileSync(empty, '# nothing yet\n\n');
+    const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+    const env = { ...process.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', FINISHLINE_TOKEN: token };
+    const scrape = (file: string) => promisify(execFile)(process.execPath, [cli, 'scrape', file, '--server', server.url], { env }).then(
+      () => ({ code: 0, stdout: '' }),
+      (error: { code: number; stdout: string }) => error,
+    );
+    const { rows: [before] } = await db.pool.query('select count(*)::int as n from app_public.batches');
+    const [none, missing] = await Promise.all([scrape(empty), scrape(path.join(dir, 'missing.txt'))]).finally(() => fs.rmSync(dir, { recursive: true }));
+    expect(none.code).toBe(1);
+    expect(none.stdout).toContain(`${empty} lists no URLs`);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toContain(`cannot read ${path.join(dir, 'missing.txt')}: no such file`);
+    const { rows: [after] } = await db.pool.query('select count(*)::int as n from app_public.batches');
+    expect(after.n).toBe(before.n);
+  });
 });
 
 describe('shutdown', () => {
