@@ -163,12 +163,17 @@ async function withBatchClient<T>(options: BatchCommandOptions, fn: (client: Bat
 }
 
 /** Uploads the files (streaming) and submits one import_catalog batch with an item per file. */
+/** Why a file given on the command line could not be read, for its error message. */
+function whyUnreadable(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String((error as Error).message ?? error);
+}
+
 export async function importFiles(files: string[], options: BatchCommandOptions): Promise<number> {
   if (files.length === 0) throw new Error('usage: finishline import <files...>');
   // Every file, before any is uploaded: a mistyped name fails the command at once.
   for (const file of files) {
-    const stat = await fs.promises.stat(file).catch((error: NodeJS.ErrnoException) => {
-      throw new Error(`cannot import ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
+    const stat = await fs.promises.stat(file).catch((error: unknown) => {
+      throw new Error(`cannot import ${file}: ${whyUnreadable(error)}`);
     });
     if (!stat.isFile()) throw new Error(`cannot import ${file}: not a file`);
   }
@@ -193,7 +198,7 @@ export async function scrapeUrls(file: string | undefined, options: BatchCommand
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
-    throw new Error(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+    throw new Error(`cannot read ${file}: ${whyUnreadable(error)}`);
   }
   const urls = text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
   if (urls.length === 0) throw new Error(`${file} lists no URLs (one per line; lines starting with # are comments)`);
