@@ -162,12 +162,12 @@ async function withBatchClient<T>(options: BatchCommandOptions, fn: (client: Bat
   }
 }
 
-/** Uploads the files (streaming) and submits one import_catalog batch with an item per file. */
 /** Why a file given on the command line could not be read, for its error message. */
 function whyUnreadable(error: unknown): string {
   return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String((error as Error).message ?? error);
 }
 
+/** Uploads the files (streaming) and submits one import_catalog batch with an item per file. */
 export async function importFiles(files: string[], options: BatchCommandOptions): Promise<number> {
   if (files.length === 0) throw new Error('usage: finishline import <files...>');
   // Every file, before any is uploaded: a mistyped name fails the command at once.
