@@ -21,7 +21,7 @@ import { csvRows } from '../server/catalog/import_file.ts';
 import { validateRow } from '../server/catalog/rows.ts';
 import { uploadCatalogFile } from '../server/catalog/upload.ts';
 import { NODE_FLAGS } from '../server/config.ts';
-import { uuidV7 } from '../server/uuid_v7.ts';
+import { uuidV7 } from '../server/uuid.ts';
 import { openBenchDatabase, peakRssMb, positiveIntegerFromEnv, until, within } from './support.ts';
 
 const ROWS = positiveIntegerFromEnv('BENCH_ROWS', 1_000_000);

@@ -4,6 +4,7 @@ import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
+import { isUuid } from './uuid.ts';
 
 export const JWT_AUDIENCE = 'finishline';
 
@@ -54,21 +55,19 @@ export function resolveJwtSecret(options: { dataDir: string; embedded: boolean }
   return fs.readFileSync(file, 'utf8').trim();
 }
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 function checkClaims(claims: Record<string, unknown>): Claims {
   const { role, tenant_id, sub, seller_id } = claims;
   if (typeof role !== 'string' || !(TOKEN_ROLES as readonly string[]).includes(role)) {
     throw new AuthError(403, `the token's role must be one of ${TOKEN_ROLES.join(', ')}`);
   }
-  if (tenant_id !== undefined && (typeof tenant_id !== 'string' || !uuidPattern.test(tenant_id))) {
+  if (tenant_id !== undefined && (typeof tenant_id !== 'string' || !isUuid(tenant_id))) {
     throw new AuthError(403, "the token's tenant_id must be a uuid");
   }
   if (role === 'app_user' && tenant_id === undefined) throw new AuthError(403, 'an app_user token needs a tenant_id');
   if (sub !== undefined && typeof sub !== 'string') throw new AuthError(403, "the token's sub must be a string");
   if (role === 'app_seller') {
     if (tenant_id === undefined) throw new AuthError(403, 'an app_seller token needs a tenant_id');
-    if (typeof seller_id !== 'string' || !uuidPattern.test(seller_id)) throw new AuthError(403, 'an app_seller token needs a seller_id (a uuid)');
+    if (typeof seller_id !== 'string' || !isUuid(seller_id)) throw new AuthError(403, 'an app_seller token needs a seller_id (a uuid)');
   } else if (seller_id !== undefined) {
     throw new AuthError(403, 'only an app_seller token may carry a seller_id');
   }

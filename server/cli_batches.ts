@@ -8,6 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { uploadCatalogFile, type UploadedFile } from './catalog/upload.ts';
 import { tenantIdByName } from './tenants.ts';
+import { isUuid } from './uuid.ts';
 
 export interface BatchCommandOptions {
   /** Database mode: the database, and the tenant by id or name. */
@@ -210,7 +211,7 @@ export async function scrapeUrls(file: string | undefined, options: BatchCommand
 
 export async function printStatus(batchId: string | undefined, options: BatchCommandOptions): Promise<number> {
   if (!batchId) throw new Error('usage: finishline status <batch-id>');
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(batchId)) throw new Error(`${batchId} is not a batch id (a UUID)`);
+  if (!isUuid(batchId)) throw new Error(`${batchId} is not a batch id (a UUID)`);
   const out = options.out ?? process.stdout;
   return withBatchClient(options, async (client) => {
     const status = await client.status(batchId);

@@ -3,6 +3,7 @@
 // clean. Invalid rows are reported in the item's result; a file that is not a catalog fails.
 import { importCatalogFile } from '../server/catalog/import_file.ts';
 import { itemTask, type ChunkPayload } from '../server/item_task.ts';
+import { isUuid } from '../server/uuid.ts';
 
 declare global {
   namespace GraphileWorker {
@@ -12,12 +13,10 @@ declare global {
   }
 }
 
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export const import_catalog = itemTask<{ fileId: string }>({
   parse(payload) {
     const { file_id } = payload as { file_id?: unknown };
-    if (typeof file_id !== 'string' || !uuid.test(file_id)) throw new Error('file_id must be the uuid of an uploaded catalog file');
+    if (typeof file_id !== 'string' || !isUuid(file_id)) throw new Error('file_id must be the uuid of an uploaded catalog file');
     return { fileId: file_id };
   },
   async run({ fileId }, { tenantId, helpers, signal }) {

@@ -9,7 +9,7 @@ import { CsvError, parse as parseCsv, type Options as CsvOptions } from 'csv-par
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { PermanentItemError } from '../item_task.ts';
-import { uuidV7 } from '../uuid_v7.ts';
+import { uuidV7 } from '../uuid.ts';
 import { clip, validateRow, type ProductRow, type Rejection, type ReviewRow } from './rows.ts';
 
 /** Characters of CSV gathered into each piece written to the COPY stream. */
@@ -248,7 +248,7 @@ const ROW_COLUMNS = [
   'type', 'line', 'sku', 'name', 'description', 'category', 'price', 'currency', 'stock',
   'author', 'rating', 'title', 'body', 'verified_purchase', 'helpful_votes', 'unhelpful_votes',
 ] as const;
-/** First the id the row gets if it is new, made here (see uuid_v7.ts). */
+/** First the id the row gets if it is new, made here (see uuid.ts). */
 const STAGING_COLUMNS = ['id', ...ROW_COLUMNS];
 function stagingLine(row: ProductRow | ReviewRow): string {
   const record = row as unknown as Record<string, unknown>;

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { isUuid } from '../uuid.ts';
 
 export interface GenerateMarketplaceOptions {
   tenantId: string;
@@ -68,7 +69,6 @@ const DAY = 86_400_000;
 const HOUR = 3_600_000;
 /** Bytes of COPY text gathered before each write. */
 const CHUNK_BYTES = 256 * 1024;
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // ---------------------------------------------------------------------------------------------
 // Vocabulary. Every string is written into COPY text format as is: none may contain a tab, a
@@ -591,7 +591,7 @@ export async function generateMarketplace(client: pg.ClientBase, options: Genera
   const reviewCount = options.reviews;
   const labelledShare = options.labelledShare ?? 0.3;
   const epoch = (options.epoch ?? DEFAULT_EPOCH).getTime();
-  if (!UUID_RE.test(tenantId)) throw new RangeError(`tenantId must be a uuid, not ${JSON.stringify(tenantId)}`);
+  if (!isUuid(tenantId)) throw new RangeError(`tenantId must be a uuid, not ${JSON.stringify(tenantId)}`);
   for (const [name, value] of [['sellers', sellerCount], ['products', productCount], ['reviews', reviewCount]] as const) {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, not ${value}`);
   }
