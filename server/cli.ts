@@ -326,6 +326,13 @@ async function main(): Promise<void> {
   }
 }
 
+// Output read by something that stops reading (`finishline status … | head -1`): stop quietly,
+// as other command-line tools do, instead of crashing on the unhandled EPIPE.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(0);
+});
+
 main().catch((error: unknown) => {
   log.error('finishline failed', { error: error instanceof Error ? error.message : String(error) });
   process.exit(1);

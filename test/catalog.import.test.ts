@@ -1,6 +1,6 @@
 // Catalog files: uploaded (streamed, deduplicated), imported as batches by real workers, with
 // every row validated; files that are not catalogs fail their item while their siblings go on.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -505,6 +505,14 @@ describe('finishline import --watch', () => {
     );
     expect(notAnId.code).toBe(1);
     expect(notAnId.stdout).toContain('last-night is not a batch id (a UUID)');
+
+    // Read by something that stops reading (`finishline status … | head -1`): a quiet stop.
+    const child = spawn(process.execPath, [cli, 'status', batchId], { env: { ...process.env, DATABASE_URL: db.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   });
 });
 
