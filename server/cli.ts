@@ -7,7 +7,8 @@ import type jwt from 'jsonwebtoken';
 import pg from 'pg';
 import { resolveJwtSecret, signToken, type Claims } from './auth.ts';
 import { loadConfig, type Config } from './config.ts';
-import { openDatabase, type Database } from './database.ts';
+import { EMBEDDED_DATABASE_NAME, openDatabase, type Database } from './database.ts';
+import { runningEmbeddedUrl } from './embedded_postgres.ts';
 import { generateMarketplace } from './demo/generate.ts';
 import { importFiles, printStatus, scrapeUrls, type BatchCommandOptions } from './cli_batches.ts';
 // (The GraphQL server is imported where it is used: PostGraphile adds ~60 MB to a process, and
@@ -38,6 +39,8 @@ commands:
             also from FINISHLINE_SERVER and FINISHLINE_TOKEN; --watch follows the batch with a
             progress bar; with --watch or status, the exit code is 1 when the batch has failed
             items)
+  database-url
+            print the database's URL (DATABASE_URL, or the embedded server's while \`start\` runs)
   tenant    print the id of the tenant of that name, created if new: tenant <name>
   demo      generate a demo marketplace for a tenant (created if new):
             demo [--tenant-name demo] [--sellers 50] [--products 500] [--reviews 5000] [--seed 1]
@@ -301,6 +304,13 @@ async function main(): Promise<void> {
       } finally {
         await database.stop();
       }
+      return;
+    }
+    case 'database-url': {
+      // For psql and other tools; without DATABASE_URL, only while `npm start` runs the server.
+      const url = config.databaseUrl ?? runningEmbeddedUrl(config.dataDir, EMBEDDED_DATABASE_NAME);
+      if (!url) throw new Error(`DATABASE_URL is not set and no embedded PostgreSQL runs under ${config.dataDir}: start one with \`npm start\``);
+      process.stdout.write(`${url}\n`);
       return;
     }
     case 'tenant': {

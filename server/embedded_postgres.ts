@@ -57,6 +57,17 @@ function runningServer(dataDir: string): RunningServer | undefined {
   }
 }
 
+/** The URL of a database on the embedded server another process runs on dataDir, if one does. */
+export function runningEmbeddedUrl(dataDir: string, database: string): string | undefined {
+  const running = runningServer(dataDir);
+  if (!running) return undefined;
+  return embeddedUrl(password(dataDir), running.port, database);
+}
+
+function embeddedUrl(secret: string, port: number, database: string): string {
+  return `postgres://postgres:${encodeURIComponent(secret)}@127.0.0.1:${port}/${database}`;
+}
+
 /**
  * Starts (initialising on first use) an embedded server whose data lives in dataDir/postgres, or
  * joins the one another process (say `npm start`) already runs there; only its starter stops it.
@@ -66,7 +77,7 @@ export async function startEmbeddedPostgres(dataDir: string, options: { log?: (m
   // The server runs as the `postgres` user, which must be able to reach its data directory.
   fs.chmodSync(dataDir, 0o755);
   const secret = password(dataDir);
-  const urlAt = (port: number) => (database: string) => `postgres://postgres:${encodeURIComponent(secret)}@127.0.0.1:${port}/${database}`;
+  const urlAt = (port: number) => (database: string) => embeddedUrl(secret, port, database);
   const running = runningServer(dataDir);
   if (running) {
     options.log?.(`using the embedded PostgreSQL already running on 127.0.0.1:${running.port}`);

@@ -14,6 +14,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     adminUrl: string;
     templateDatabase: string;
+    /** The embedded server's data directory, when the tests run on one (no TEST_DATABASE_URL). */
+    embeddedDataDir: string | undefined;
   }
 }
 
@@ -37,6 +39,7 @@ export default async function setup(project: TestProject) {
   await migrate(databaseUrl(adminUrl, templateDatabase), silent);
   project.provide('adminUrl', adminUrl);
   project.provide('templateDatabase', templateDatabase);
+  project.provide('embeddedDataDir', dataDir);
 
   return async () => {
     await admin.query(`drop database if exists ${templateDatabase} with (force)`);
