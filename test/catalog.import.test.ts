@@ -14,6 +14,8 @@ import { uploadCatalogFile } from '../server/catalog/upload.ts';
 import {
   asTenant,
   createTenant,
+  lastLogLine,
+  runCli,
   startServerProcess,
   startWorkerProcess,
   submitBatch,
@@ -479,35 +481,25 @@ describe('rows that cannot be stored or read', () => {
 describe('finishline import --watch', () => {
   test('uploads, follows the batch to its summary, and exits 1 when an item failed', async () => {
     const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
-    const run = promisify(execFile);
-    const failed = await run(process.execPath, [cli, 'import', fixture('bom.csv'), fixture('binary.csv'), '--tenant-name', 'catalog-tenant', '--watch'], {
-      env: { ...process.env, DATABASE_URL: db.url },
-    }).then(
-      () => ({ code: 0, stdout: '' }),
-      (error: { code: number; stdout: string }) => error,
-    );
+    const env = { ...process.env, DATABASE_URL: db.url };
+    const failed = await runCli(['import', fixture('bom.csv'), fixture('binary.csv'), '--tenant-name', 'catalog-tenant', '--watch'], env);
     expect(failed.code).toBe(1);
     expect(failed.stdout).toMatch(/already uploaded bom\.csv/);
     expect(failed.stdout).toMatch(/2\/2 done, 1 failed/);
     expect(failed.stdout).toMatch(/completed_with_errors/);
     expect(failed.stdout).toContain('binary.csv is not a catalog');
 
-    const ok = await run(process.execPath, [cli, 'import', fixture('good.csv'), '--tenant-name', 'catalog-tenant', '--watch'], {
-      env: { ...process.env, DATABASE_URL: db.url },
-    });
+    const ok = await runCli(['import', fixture('good.csv'), '--tenant-name', 'catalog-tenant', '--watch'], env);
     expect(ok.stdout).toMatch(/1\/1 done, 0 failed/);
     const batchId = /batch ([0-9a-f-]{36})/.exec(ok.stdout)![1];
-    const status = await run(process.execPath, [cli, 'status', batchId], { env: { ...process.env, DATABASE_URL: db.url } });
+    const status = await runCli(['status', batchId], env);
     expect(status.stdout).toContain(`batch ${batchId} (import_catalog): completed`);
-    const notAnId = await run(process.execPath, [cli, 'status', 'last-night'], { env: { ...process.env, DATABASE_URL: db.url } }).then(
-      () => ({ code: 0, stdout: '' }),
-      (error: { code: number; stdout: string }) => error,
-    );
+    const notAnId = await runCli(['status', 'last-night'], env);
     expect(notAnId.code).toBe(1);
     expect(notAnId.stdout).toContain('last-night is not a batch id (a UUID)');
 
     // Read by something that stops reading (`finishline status … | head -1`): a quiet stop.
-    const child = spawn(process.execPath, [cli, 'status', batchId], { env: { ...process.env, DATABASE_URL: db.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'status', batchId], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.destroy();
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -518,19 +510,13 @@ describe('finishline import --watch', () => {
 
 describe('finishline import, with a file that is not there', () => {
   test('fails at once with the file named, before uploading any of the others', async () => {
-    const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
     const file = path.join(dir, 'only-here.csv');
     fs.writeFileSync(file, 'seller,sku,name,price\nHere Shop,HERE-1,Only here,1.00\n');
     const missing = path.join(dir, 'not-there.csv');
     const { rows: [before] } = await db.pool.query('select count(*)::int as n from app_public.catalog_files');
-    const failed = await promisify(execFile)(process.execPath, [cli, 'import', file, missing, '--tenant-name', 'catalog-tenant'], {
-      env: { ...process.env, DATABASE_URL: db.url },
-    }).then(
-      () => ({ code: 0, stdout: '' }),
-      (error: { code: number; stdout: string }) => error,
-    );
+    const failed = await runCli(['import', file, missing, '--tenant-name', 'catalog-tenant'], { ...process.env, DATABASE_URL: db.url });
     expect(failed.code).toBe(1);
-    expect(JSON.parse(failed.stdout.trim().split('\n').pop()!)).toMatchObject({ error: `cannot import ${missing}: no such file` });
+    expect(lastLogLine(failed)).toMatchObject({ error: `cannot import ${missing}: no such file` });
     const { rows: [after] } = await db.pool.query('select count(*)::int as n from app_public.catalog_files');
     expect(after.n).toBe(before.n);
   });
@@ -538,26 +524,20 @@ describe('finishline import, with a file that is not there', () => {
 
 describe('finishline tenant', () => {
   test('creates a tenant by name (once) and prints its id; an import for a name unknown says how to create it', async () => {
-    const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
-    const run = promisify(execFile);
     const env = { ...process.env, DATABASE_URL: db.url };
-    const unknown = await run(process.execPath, [cli, 'import', fixture('good.csv'), '--tenant-name', 'Acme Corp'], { env }).then(
-      () => ({ code: 0, stdout: '' }),
-      (error: { code: number; stdout: string }) => error,
-    );
+    const unknown = await runCli(['import', fixture('good.csv'), '--tenant-name', 'Acme Corp'], env);
     expect(unknown.code).toBe(1);
-    // (The error is the last line of the log, a JSON object on stdout.)
-    expect(JSON.parse(unknown.stdout.trim().split('\n').pop()!)).toMatchObject({
+    expect(lastLogLine(unknown)).toMatchObject({
       msg: 'finishline failed',
       error: 'no tenant named "Acme Corp" (create it with: finishline tenant "Acme Corp")',
     });
 
-    const created = (await run(process.execPath, [cli, 'tenant', 'Acme Corp'], { env })).stdout.trim();
-    const again = (await run(process.execPath, [cli, 'tenant', 'Acme Corp'], { env })).stdout.trim();
+    const created = (await runCli(['tenant', 'Acme Corp'], env)).stdout.trim();
+    const again = (await runCli(['tenant', 'Acme Corp'], env)).stdout.trim();
     const { rows } = await db.pool.query(`select id from app_public.tenants where name = 'Acme Corp'`);
     expect([created, again]).toEqual([rows[0].id, rows[0].id]);
 
-    const imported = await run(process.execPath, [cli, 'import', fixture('good.csv'), '--tenant-name', 'Acme Corp', '--watch'], { env });
+    const imported = await runCli(['import', fixture('good.csv'), '--tenant-name', 'Acme Corp', '--watch'], env);
     expect(imported.stdout).toMatch(/1\/1 done, 0 failed/);
     const { rows: [products] } = await db.pool.query('select count(*)::int as n from app_public.products where tenant_id = $1', [created]);
     expect(products.n).toBeGreaterThan(0);

@@ -1,35 +1,29 @@
 // The command line's `database-url`: how psql and other tools reach the database finishline uses.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { describe, expect, inject, test } from 'vitest';
+import { lastLogLine, runCli } from './helpers.ts';
 
-const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
 /** Runs the CLI with these variables instead of DATABASE_URL and FINISHLINE_DATA_DIR. */
 function finishline(args: string[], env: Record<string, string>) {
   const { DATABASE_URL: _url, FINISHLINE_DATA_DIR: _dir, ...rest } = process.env;
-  return promisify(execFile)(process.execPath, [cli, ...args], { env: { ...rest, ...env } }).then(
-    ({ stdout }) => ({ code: 0, stdout }),
-    (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
-  );
+  return runCli(args, { ...rest, ...env });
 }
 
 describe('finishline database-url', () => {
   test('prints DATABASE_URL when it is set', async () => {
     const url = 'postgres://someone@db.example.com:6543/shop';
-    expect(await finishline(['database-url'], { DATABASE_URL: url })).toEqual({ code: 0, stdout: `${url}\n` });
+    expect(await finishline(['database-url'], { DATABASE_URL: url })).toMatchObject({ code: 0, stdout: `${url}\n` });
   });
 
   test('without DATABASE_URL and no embedded server running, says how to start one', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-cli-'));
     try {
-      const { code, stdout } = await finishline(['database-url'], { FINISHLINE_DATA_DIR: dataDir });
-      expect(code).toBe(1);
-      expect(JSON.parse(stdout.trim().split('\n').pop()!)).toMatchObject({
+      const run = await finishline(['database-url'], { FINISHLINE_DATA_DIR: dataDir });
+      expect(run.code).toBe(1);
+      expect(lastLogLine(run)).toMatchObject({
         error: `DATABASE_URL is not set and no embedded PostgreSQL runs under ${dataDir}: start one with \`npm start\``,
       });
       // It started none.

@@ -1,6 +1,6 @@
 // Test helpers: a database cloned from the template per test file, real worker processes, and
 // acting as a tenant the way a GraphQL request would (role + JWT claims in the transaction).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -16,6 +16,26 @@ export interface TestDatabase {
 }
 
 const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+
+/** One `finishline` command run to its end: its exit code and output (its log is JSON lines on stdout). */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `finishline <args>` with exactly these environment variables; resolves whatever the exit code. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cliPath, ...args], { env }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }));
+  });
+}
+
+/** The last line a command logged, parsed: for a failed command, `{msg: 'finishline failed', error}`. */
+export function lastLogLine(run: CliRun): Record<string, unknown> {
+  return JSON.parse(run.stdout.trim().split('\n').pop()!);
+}
 const running = new Set<WorkerProcess>();
 
 /**

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { signToken } from '../server/auth.ts';
-import { createTenant, graphql, startServerProcess, TEST_JWT_SECRET, useTestDatabase, waitFor, type ServerProcess } from './helpers.ts';
+import { createTenant, graphql, runCli, startServerProcess, TEST_JWT_SECRET, useTestDatabase, waitFor, type ServerProcess } from './helpers.ts';
 
 const db = useTestDatabase();
 const admin = new pg.Client({ connectionString: inject('adminUrl') });
@@ -165,12 +165,8 @@ describe('finishline scrape --server', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-scrape-'));
     const empty = path.join(dir, 'empty.txt');
     fs.writeFileSync(empty, '# nothing yet\n\n');
-    const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
     const env = { ...process.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', FINISHLINE_TOKEN: token };
-    const scrape = (file: string) => promisify(execFile)(process.execPath, [cli, 'scrape', file, '--server', server.url], { env }).then(
-      () => ({ code: 0, stdout: '' }),
-      (error: { code: number; stdout: string }) => error,
-    );
+    const scrape = (file: string) => runCli(['scrape', file, '--server', server.url], env);
     const { rows: [before] } = await db.pool.query('select count(*)::int as n from app_public.batches');
     const [none, missing] = await Promise.all([scrape(empty), scrape(path.join(dir, 'missing.txt'))]).finally(() => fs.rmSync(dir, { recursive: true }));
     expect(none.code).toBe(1);
