@@ -21,7 +21,9 @@ import {
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { extendSchema, gql } from 'postgraphile/utils';
 import { claimsFromAuthorization, pgSettingsFor, type Claims } from './auth.ts';
+import { RURU_DASHBOARD_LINK } from './dashboard.ts';
 import type { Log } from './log.ts';
+import { makeSignInPlugin } from './sign_in.ts';
 
 export const LIMITS = {
   /**
@@ -209,11 +211,12 @@ export interface GraphQLOptions {
 export function makePreset({ connectionString, jwtSecret, log }: GraphQLOptions): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, PgAggregatesPreset],
-    plugins: [NamingPlugin, LimitsPlugin, BatchProgressPlugin],
+    plugins: [NamingPlugin, LimitsPlugin, BatchProgressPlugin, makeSignInPlugin(jwtSecret)],
     pgServices: [makePgService({ connectionString, schemas: ['app_public'], pubsub: true })],
     grafserv: {
       graphqlPath: '/graphql',
-      graphiqlPath: '/',
+      // The dashboard (server/dashboard.ts) has '/'.
+      graphiqlPath: '/graphiql',
       graphiql: true,
       websockets: true,
       maxRequestLength: LIMITS.maxRequestBytes,
@@ -244,6 +247,7 @@ export function makePreset({ connectionString, jwtSecret, log }: GraphQLOptions)
         });
       },
     },
+    ruru: { htmlParts: { bodyContent: (original) => original + RURU_DASHBOARD_LINK } },
     grafast: {
       explain: false,
       context(requestContext) {
