@@ -40,7 +40,9 @@ create function app_public.search_batches(
 ) returns setof app_public.batch_status_summary
 language sql stable as $$
   select s.* from app_public.batch_status_summary s
-  where (search_batches.kind is null or s.kind = search_batches.kind)
+  -- A token with a tenant (an operator, or that tenant's admin) searches its own tenant only.
+  where (app_public.current_tenant_id() is null or s.tenant_id = app_public.current_tenant_id())
+    and (search_batches.kind is null or s.kind = search_batches.kind)
     and (search_batches.status is null or s.status = search_batches.status)
     and (search_batches.tenant_id is null or s.tenant_id = search_batches.tenant_id)
     and (search_batches.created_after is null or s.created_at >= search_batches.created_after)
@@ -48,7 +50,7 @@ language sql stable as $$
   order by s.created_at desc, s.batch_id desc
 $$;
 comment on function app_public.search_batches(text, text, uuid, timestamptz, timestamptz) is
-  'The status summaries of the batches the caller may see, newest first, each filter applied when given: `kind`, `status` (one of batches.status), `tenantId` (for admins who see several tenants), created at or after `createdAfter` and before `createdBefore`.';
+  'The status summaries of the batches the caller may see (of its own tenant only, for a token with a tenant), newest first, each filter applied when given: `kind`, `status` (one of batches.status), `tenantId` (for admins who see several tenants), created at or after `createdAfter` and before `createdBefore`.';
 grant execute on function app_public.search_batches(text, text, uuid, timestamptz, timestamptz) to app_user, app_admin;
 
 -- 3. A batch's failed items, searchable by their error.
