@@ -125,7 +125,7 @@ describe('the installation operator', () => {
 describe('tokens', () => {
   const signInWith = async (token: string) => {
     await page.goto(`${server.url}/sign-in`);
-    await page.evaluate(() => sessionStorage.clear());
+    await page.evaluate('sessionStorage.clear()');
     await page.reload();
     await page.getByLabel('Token').fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -148,6 +148,6 @@ describe('tokens', () => {
     await page.getByRole('heading', { level: 1, name: 'Sign in to finishline' }).waitFor({ timeout: 15_000 });
     await expect(page.getByRole('alert').first().textContent()).resolves.toContain('refused your token');
     expect(new URL(page.url()).pathname).toBe('/sign-in');
-    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    expect(await page.evaluate('sessionStorage.length')).toBe(0);
   });
 });

@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSignInCode, signInUrl } from '../server/sign_in.ts';
 import { launchBrowser, type TestBrowser } from './browser.ts';
-import { checkPage, openPage, signIn, tokenFor } from './dashboard_pages.ts';
+import { checkPage, isSamePage, markPage, openPage, signIn, tokenFor } from './dashboard_pages.ts';
 import {
   createTenant,
   startServerProcess,
@@ -73,14 +73,14 @@ describe('batches', () => {
 
     const pushes: string[] = [];
     page.on('websocket', (socket) => socket.on('framereceived', ({ payload }) => pushes.push(String(payload))));
-    await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+    await markPage(page);
     // Slow enough to be seen running (the list finds new batches by polling every 5 s).
     const submitted = await submitBatch(db, tenantId, 'noop', [2, 4, 6, 8, 8].map((seconds) => ({ sleep_ms: seconds * 1000 })));
     await rowOf(submitted.id).waitFor({ timeout: 15_000 });
     await expect(rowOf(submitted.id).getByRole('progressbar').getAttribute('aria-valuenow')).resolves.not.toBe('100');
     await page.waitForSelector(`tr[data-batch-id="${submitted.id}"] [role=progressbar][aria-valuenow="100"]`, { timeout: 30_000 });
     await page.waitForSelector(`tr[data-batch-id="${submitted.id}"][data-status="completed"]`);
-    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(await isSamePage(page)).toBe(true);
     // Its bar was moved by the batchProgress subscription, not only by the list's polling.
     expect(pushes.some((frame) => frame.includes('"batchProgress"') && frame.includes(submitted.id))).toBe(true);
     await checkPage(page, 'batches');

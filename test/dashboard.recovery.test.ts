@@ -4,7 +4,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { launchBrowser, type TestBrowser } from './browser.ts';
-import { checkPage, openPage, signIn, tokenFor } from './dashboard_pages.ts';
+import { checkPage, isSamePage, markPage, openPage, signIn, tokenFor } from './dashboard_pages.ts';
 import { createTenant, startServerProcess, startWorkerProcess, submitBatch, useTestDatabase, waitFor, type ServerProcess } from './helpers.ts';
 
 // Heartbeats go stale after 3 s (instead of 30): a dead worker is noticed quickly.
@@ -31,7 +31,7 @@ test('a worker killed during a slow batch: the page shows the stuck reason, then
   await page.locator(`tr[data-batch-id="${batch.id}"] a`).click();
   const article = page.locator(`article[data-batch-id="${batch.id}"]`);
   await page.waitForSelector(`article[data-batch-id="${batch.id}"][data-status="processing"]`);
-  await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+  await markPage(page);
 
   await waitFor(async () => (await db.pool.query("select 1 from app_public.batch_items where batch_id = $1 and status = 'processing'", [batch.id])).rowCount, { what: 'the items to run' });
   await first.kill();
@@ -46,7 +46,7 @@ test('a worker killed during a slow batch: the page shows the stuck reason, then
   await page.waitForSelector(`article[data-batch-id="${batch.id}"][data-status="completed"]`, { timeout: 45_000 });
   await expect(page.locator('.stuck').count()).resolves.toBe(0);
   await expect(article.getByRole('progressbar').getAttribute('aria-valuenow')).resolves.toBe('100');
-  expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+  expect(await isSamePage(page)).toBe(true);
 });
 
 test('the installation operator sees the workers, the queue and the sweeper\'s repairs', async () => {

@@ -15,8 +15,8 @@ export function tokenFor(claims: Claims, expiresIn: number | `${number}${'s' | '
 export async function signIn(page: Page, serverUrl: string, token: string): Promise<void> {
   await page.goto(`${serverUrl}/sign-in`);
   // A tab that is signed in already (sessionStorage) would go on to its batches.
-  if (await page.evaluate(() => sessionStorage.length > 0)) {
-    await page.evaluate(() => sessionStorage.clear());
+  if (await page.evaluate('sessionStorage.length > 0')) {
+    await page.evaluate('sessionStorage.clear()');
     await page.reload();
   }
   await page.getByLabel('Token').fill(token);
@@ -25,6 +25,14 @@ export async function signIn(page: Page, serverUrl: string, token: string): Prom
 }
 
 /** Opens a page of the dashboard through its navigation (no reload) and waits for its heading. */
+/** Marks the page's window; `isSamePage` says whether it is still there (no reload since). */
+export async function markPage(page: Page): Promise<void> {
+  await page.evaluate('window.finishlineTestMark = true');
+}
+export async function isSamePage(page: Page): Promise<boolean> {
+  return (await page.evaluate('window.finishlineTestMark === true')) as boolean;
+}
+
 export async function openPage(page: Page, linkName: string, heading = linkName): Promise<void> {
   await page.getByRole('navigation', { name: 'pages' }).getByRole('link', { name: linkName, exact: true }).click();
   await page.getByRole('heading', { level: 1, name: heading }).waitFor();
@@ -40,7 +48,7 @@ export async function checkPage(page: Page, name: string): Promise<void> {
     await page.setViewportSize(dimensions);
     expect(await seriousAccessibilityViolations(page), `${name} at ${size}`).toEqual([]);
     // Nothing may be wider than the screen: long kinds and errors wrap instead.
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const overflow = (await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')) as number;
     expect(overflow, `${name} at ${size} scrolls sideways`).toBeLessThanOrEqual(0);
     await saveScreenshot(page, `dashboard-${name}-${size}`);
   }

@@ -11,7 +11,7 @@ const FAILED_PAGE_SIZE = 20;
 
 const RUN_SUMMARY_FIELDS = 'status totalItems succeededItems failedItems cancelledItems durationSeconds errors stats createdAt';
 
-const BATCH_QUERY = `
+export const BATCH_QUERY = `
   query Batch($id: UUID!, $errorContains: String, $failedOffset: Int!) {
     batchById(id: $id) {
       id kind status totalItems metadata idempotencyKey createdAt startedAt finishedAt

@@ -11,7 +11,7 @@ export const SUMMARY_FIELDS = `
   batchId kind status totalItems pendingItems processingItems succeededItems failedItems cancelledItems
   progress createdAt startedAt finishedAt stuckReason hasSummary`;
 
-const BATCHES_QUERY = `
+export const BATCHES_QUERY = `
   query Batches($kind: String, $status: String, $tenantId: UUID, $createdAfter: Datetime, $createdBefore: Datetime,
                 $first: Int!, $offset: Int!, $severalTenants: Boolean!) {
     searchBatches(kind: $kind, status: $status, tenantId: $tenantId, createdAfter: $createdAfter,
