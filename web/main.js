@@ -86,6 +86,9 @@ async function signIn(token) {
   return { token, claims, audience: audienceOf(claims), tenantName: data.tenantById?.name ?? null };
 }
 
+/** Where to go once signed in: the page asked for, when it was not the sign-in page itself. */
+const wantedAtStart = /^\/(sign-in)?$/.test(location.pathname) ? '/batches' : location.pathname + location.search;
+
 function App() {
   const path = useLocation().split('?')[0];
   const [session, setSession] = useState(/** @type {SignedIn | null} */ (null));
@@ -136,7 +139,7 @@ function App() {
         keepToken(token);
         setSession(signedIn);
         setNotice(null);
-        navigate('/batches', { replace: true });
+        navigate(wantedAtStart, { replace: true });
       }}
     />`;
   }

@@ -116,7 +116,8 @@ export function StatusBadge({ status }) {
 
 /**
  * A batch's progress: succeeded, failed and cancelled shares side by side, the rest still to do.
- * @param {{ summary: { progress: string | number, totalItems: number, succeededItems: number, failedItems: number, cancelledItems: number }, label: string }} props
+ * Items running now show as a lighter part after them.
+ * @param {{ summary: { progress: string | number, totalItems: number, succeededItems: number, failedItems: number, cancelledItems: number, processingItems?: number }, label: string }} props
  */
 export function ProgressBar({ summary, label }) {
   const total = Math.max(1, summary.totalItems);
@@ -128,6 +129,7 @@ export function ProgressBar({ summary, label }) {
         <span class="succeeded" style=${{ width: share(summary.succeededItems) }}></span>
         <span class="failed" style=${{ width: share(summary.failedItems) }}></span>
         <span class="cancelled" style=${{ width: share(summary.cancelledItems) }}></span>
+        <span class="running" style=${{ width: share(summary.processingItems ?? 0) }}></span>
       </div>
       <span class="progress-text">${done}</span>
     </div>`;

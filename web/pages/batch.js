@@ -17,7 +17,7 @@ export const BATCH_QUERY = `
       id kind status totalItems metadata idempotencyKey createdAt startedAt finishedAt
       tenant { name }
       statusSummary { ${SUMMARY_FIELDS} }
-      items { groupedAggregates(groupBy: STATUS) { keys distinctCount { id } average { attempts } max { attempts } } }
+      items { groupedAggregates(groupBy: STATUS) { keys average { attempts } max { attempts } } }
       failedItems(errorContains: $errorContains, first: ${FAILED_PAGE_SIZE}, offset: $failedOffset) {
         totalCount
         nodes { id attempts lastError payload finishedAt }
@@ -85,7 +85,12 @@ export function BatchPage({ batchId }) {
     return html`<section><${PageHeading} title="Batch not found" /><p>No batch <code class="long">${batchId}</code> that your token may see. <a href="/batches">All batches</a></p></section>`;
   }
   const summary = newestSummary(batch.statusSummary, loadedAt, pushed);
-  const groups = [...(batch.items.groupedAggregates ?? [])].sort((a, b) => ITEM_STATUSES.indexOf(a.keys[0]) - ITEM_STATUSES.indexOf(b.keys[0]));
+  // Counts by status from the batch's counters (kept by the database, exact); attempts from the
+  // items themselves, grouped by status.
+  const attemptsByStatus = new Map((batch.items.groupedAggregates ?? []).map((/** @type {any} */ group) => [group.keys[0], group]));
+  const countOf = (/** @type {string} */ status) => summary[`${status}Items`];
+  const groups = ITEM_STATUSES.filter((status) => countOf(status) > 0 || attemptsByStatus.has(status))
+    .map((status) => ({ status, count: countOf(status), attempts: attemptsByStatus.get(status) }));
   return html`
     <article class="batch" data-batch-id=${batch.id} data-status=${summary.status}>
       <p class="crumbs"><a href="/batches">Batches</a> /</p>
@@ -116,11 +121,11 @@ export function BatchPage({ batchId }) {
             <thead><tr><th scope="col">Status</th><th scope="col" class="num">Items</th><th scope="col" class="num">Attempts (mean)</th><th scope="col" class="num">Attempts (most)</th></tr></thead>
             <tbody>
               ${groups.map((group) => html`
-                <tr data-item-status=${group.keys[0]}>
-                  <th scope="row" data-label="Status">${group.keys[0]}</th>
-                  <td data-label="Items" class="num">${count(group.distinctCount.id)}</td>
-                  <td data-label="Attempts (mean)" class="num">${Number(group.average.attempts).toFixed(2)}</td>
-                  <td data-label="Attempts (most)" class="num">${count(group.max.attempts)}</td>
+                <tr data-item-status=${group.status}>
+                  <th scope="row" data-label="Status">${group.status}</th>
+                  <td data-label="Items" class="num">${count(group.count)}</td>
+                  <td data-label="Attempts (mean)" class="num">${group.attempts ? Number(group.attempts.average.attempts).toFixed(2) : '–'}</td>
+                  <td data-label="Attempts (most)" class="num">${group.attempts ? count(group.attempts.max.attempts) : '–'}</td>
                 </tr>`)}
             </tbody>
           </table>

@@ -17,7 +17,7 @@ export const BATCHES_QUERY = `
     searchBatches(kind: $kind, status: $status, tenantId: $tenantId, createdAfter: $createdAfter,
                   createdBefore: $createdBefore, first: $first, offset: $offset) {
       totalCount
-      nodes { ${SUMMARY_FIELDS} tenant @include(if: $severalTenants) { name } }
+      nodes { id statusSummary { ${SUMMARY_FIELDS} } tenant @include(if: $severalTenants) { name } }
     }
     allBatchKinds(orderBy: KIND_ASC) { nodes { kind } }
     allTenants(orderBy: NAME_ASC) @include(if: $severalTenants) { nodes { id name } }
@@ -66,7 +66,8 @@ export function BatchesPage() {
   useEffect(() => setLoadedAt(Date.now()), [data]);
   const now = useNow(5000);
   const filterChange = (/** @type {string} */ key) => (/** @type {any} */ event) => navigate(withParams({ [key]: event.currentTarget.value, offset: '' }), { replace: true });
-  const rows = data?.searchBatches.nodes ?? [];
+  // A row: the batch's status summary, and its tenant's name for those who see several.
+  const rows = (data?.searchBatches.nodes ?? []).map((/** @type {any} */ node) => ({ ...node.statusSummary, tenant: node.tenant }));
   return html`
     <section>
       <${PageHeading} title="Batches" />
