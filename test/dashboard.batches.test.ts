@@ -83,6 +83,12 @@ describe('batches', () => {
     expect(await isSamePage(page)).toBe(true);
     // Its bar was moved by the batchProgress subscription, not only by the list's polling.
     expect(pushes.some((frame) => frame.includes('"batchProgress"') && frame.includes(submitted.id))).toBe(true);
+
+    // The longest kind there can be (63 characters) wraps instead of widening the page.
+    const longKind = `k${'_long'.repeat(12)}_kind`.slice(0, 63);
+    await db.pool.query("insert into app_public.batch_kinds (kind, description, task_identifier) values ($1, 'a long name', 'noop')", [longKind]);
+    const long = await submitBatch(db, tenantId, longKind, [{}]);
+    await rowOf(long.id).waitFor({ timeout: 15_000 });
     await checkPage(page, 'batches');
   });
 

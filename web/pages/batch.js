@@ -228,7 +228,7 @@ function BatchActions({ batch, summary, onDone }) {
             <button type="button" class="danger" onClick=${cancel} disabled=${busy !== null}>${busy === 'cancel' ? 'Cancelling\u2026' : 'Yes, cancel the batch'}</button>
             <button type="button" onClick=${() => setConfirmingCancel(false)}>Keep it running</button>
           </span>` : null}
-        ${!batch.runSummary ? html`<button type="button" onClick=${requestSummary} disabled=${busy !== null}>${busy === 'summary' ? 'Asking\u2026' : 'Request the summary'}</button>` : null}
+        ${finished && !batch.runSummary ? html`<button type="button" onClick=${requestSummary} disabled=${busy !== null}>${busy === 'summary' ? 'Asking\u2026' : 'Request the summary'}</button>` : null}
       </div>
       <p class=${result?.error ? 'error' : 'result'} role="status" aria-live="polite">${result?.text ?? ''}</p>
       ${requested?.state === 'ready' && !batch.runSummary ? html`<${RunSummary} summary=${requested.summary} finished=${true} />` : null}
