@@ -52,7 +52,7 @@ from app_public.batch_status_summary where batch_id = $1`;
 /** How PostGraphile (@dataplan/pg) applies a request's role and claims inside its transaction. */
 const SET_SETTINGS_SQL = 'select set_config(el->>0, el->>1, true) from json_array_elements($1::json) el';
 /**
- * The server's per-request statement_timeout (LIMITS.statementTimeoutMs in server/graphql.ts),
+ * The server's per-request statement_timeout (GRAPHQL_STATEMENT_TIMEOUT_MS, 5 s by default),
  * repeated here: importing graphql.ts would load PostGraphile into the load generator's process.
  */
 const STATEMENT_TIMEOUT_MS = 5000;

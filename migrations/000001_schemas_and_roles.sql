@@ -35,15 +35,36 @@ $$;
 comment on function app_public.current_tenant_id() is
   'The tenant of the current request, from the JWT claim `tenant_id`; null for anonymous requests.';
 
+-- The role the request runs as: the one it SET (PostGraphile sets it per transaction), or the
+-- login role when it set none. Unlike current_user it stays the caller's inside a security
+-- definer function, so the same rule holds in policies and in such functions.
 create function app_public.current_user_is_admin() returns boolean
 language sql stable parallel safe as $$
-  select pg_has_role(current_user, 'app_admin', 'usage')
+  select pg_has_role(coalesce(nullif(current_setting('role'), 'none'), session_user), 'app_admin', 'usage')
 $$;
 comment on function app_public.current_user_is_admin() is
-  'True when the request runs as `app_admin` (or as the database owner), who sees every tenant.';
+  'True when the request runs as `app_admin` (or as the database owner). An admin whose token carries a `tenant_id` is that tenant''s admin only; see current_user_sees_all_tenants.';
+
+create function app_public.current_user_sees_all_tenants() returns boolean
+language sql stable parallel safe as $$
+  select app_public.current_user_is_admin() and app_public.current_tenant_id() is null
+$$;
+comment on function app_public.current_user_sees_all_tenants() is
+  'True for the installation''s operator: an `app_admin` whose token names no tenant (or the database owner). Every other request sees its own tenant only.';
 
 grant execute on function app_public.current_tenant_id() to app_anonymous, app_user, app_admin;
 grant execute on function app_public.current_user_is_admin() to app_anonymous, app_user, app_admin;
+grant execute on function app_public.current_user_sees_all_tenants() to app_anonymous, app_user, app_admin;
+
+grant usage on schema app_private to app_anonymous, app_user, app_admin;
+
+create function app_private.caller_may_see(p_tenant_id uuid) returns boolean
+language sql stable parallel safe as $$
+  select p_tenant_id = app_public.current_tenant_id() or app_public.current_user_sees_all_tenants()
+$$;
+comment on function app_private.caller_may_see(uuid) is
+  'The one rule of tenancy: whether the request may see and touch rows of this tenant (its own, or every tenant for the installation''s operator). Every policy on a tenant-owned table uses it, and so does every security definer function that takes an id from a client, since row level security does not apply inside one.';
+grant execute on function app_private.caller_may_see(uuid) to app_anonymous, app_user, app_admin;
 
 create function app_private.require_tenant_id() returns uuid
 language plpgsql stable as $$
@@ -59,7 +80,6 @@ end
 $$;
 comment on function app_private.require_tenant_id() is
   'The current tenant, or error FLTEN when the request carries none.';
-grant usage on schema app_private to app_user, app_admin;
 grant execute on function app_private.require_tenant_id() to app_user, app_admin;
 
 create table app_public.tenants (
@@ -74,7 +94,9 @@ comment on column app_public.tenants.created_at is 'When the tenant was created.
 
 alter table app_public.tenants enable row level security;
 create policy select_own on app_public.tenants for select
-  using (id = app_public.current_tenant_id() or app_public.current_user_is_admin());
-create policy manage_as_admin on app_public.tenants for all to app_admin using (true) with check (true);
-grant select on app_public.tenants to app_user, app_admin;
+  using (app_private.caller_may_see(id));
+-- Only the installation's operator creates, renames or removes tenants.
+create policy manage_as_operator on app_public.tenants for all to app_admin
+  using (app_public.current_user_sees_all_tenants()) with check (app_public.current_user_sees_all_tenants());
+grant select on app_public.tenants to app_anonymous, app_user, app_admin;
 grant insert (name), update (name), delete on app_public.tenants to app_admin;

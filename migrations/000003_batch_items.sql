@@ -138,8 +138,9 @@ language plpgsql volatile security definer set search_path to pg_catalog, pg_tem
 declare
   v_batch_id uuid;
   v_tenant_id uuid;
+  v_done integer;
 begin
-  for v_batch_id, v_tenant_id in
+  for v_batch_id, v_tenant_id, v_done in
     update app_private.batch_counters c set
       pending_items = c.pending_items + d.pending,
       processing_items = c.processing_items + d.processing,
@@ -161,12 +162,13 @@ begin
     ) d
     where c.batch_id = d.batch_id
       and (d.pending, d.processing, d.succeeded, d.failed, d.cancelled) <> (0, 0, 0, 0, 0)
-    returning c.batch_id, (select b.tenant_id from app_public.batches b where b.id = c.batch_id)
+    returning c.batch_id, (select b.tenant_id from app_public.batches b where b.id = c.batch_id),
+      c.succeeded_items + c.failed_items + c.cancelled_items
   loop
-    perform app_private.settle_batch(v_batch_id);
-    -- Live progress (GraphQL subscriptions); delivered when this transaction commits. The channel
-    -- is a hash of tenant and batch, so that a subscriber can only name batches of its tenant.
-    perform pg_notify('batch_progress:' || md5(v_tenant_id || ':' || v_batch_id), '');
+    -- Live progress (the batchProgress subscription), delivered when this transaction commits:
+    -- the batch's status and how many items are done, on a channel named by tenant and batch.
+    perform pg_notify('batch_progress:' || md5(v_tenant_id || ':' || v_batch_id),
+      app_private.settle_batch(v_batch_id) || ':' || v_done);
   end loop;
 end
 $$;

@@ -94,5 +94,5 @@ comment on function app_private.write_run_summary(uuid) is
 
 alter table app_public.run_summaries enable row level security;
 create policy select_own on app_public.run_summaries for select
-  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
-grant select on app_public.run_summaries to app_user, app_admin;
+  using (app_private.caller_may_see(tenant_id));
+grant select on app_public.run_summaries to app_anonymous, app_user, app_admin;

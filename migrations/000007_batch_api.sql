@@ -3,22 +3,22 @@
 
 alter table app_public.batches enable row level security;
 create policy select_own on app_public.batches for select
-  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
+  using (app_private.caller_may_see(tenant_id));
 create policy insert_own on app_public.batches for insert
-  with check (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
-grant select on app_public.batches to app_user, app_admin;
+  with check (app_private.caller_may_see(tenant_id));
+grant select on app_public.batches to app_anonymous, app_user, app_admin;
 grant insert (tenant_id, kind, metadata, idempotency_key) on app_public.batches to app_user, app_admin;
 
 alter table app_public.batch_items enable row level security;
 create policy select_own on app_public.batch_items for select
-  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
+  using (app_private.caller_may_see(tenant_id));
 create policy insert_own on app_public.batch_items for insert
-  with check (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
+  with check (app_private.caller_may_see(tenant_id));
 -- Updates are how cancel_batch and retry_failed_items work; the transition guard limits them.
 create policy update_own on app_public.batch_items for update
-  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin())
-  with check (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
-grant select on app_public.batch_items to app_user, app_admin;
+  using (app_private.caller_may_see(tenant_id))
+  with check (app_private.caller_may_see(tenant_id));
+grant select on app_public.batch_items to app_anonymous, app_user, app_admin;
 grant insert (batch_id, tenant_id, payload) on app_public.batch_items to app_user, app_admin;
 grant update (status, attempts, run_after, locked_by, finished_at) on app_public.batch_items to app_user, app_admin;
 

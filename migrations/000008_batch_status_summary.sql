@@ -6,7 +6,7 @@
 alter table app_private.batch_counters enable row level security;
 create policy select_visible_batch on app_private.batch_counters for select
   using (exists (select 1 from app_public.batches b where b.id = batch_id));
-grant select on app_private.batch_counters to app_user, app_admin;
+grant select on app_private.batch_counters to app_anonymous, app_user, app_admin;
 
 -- PL/pgSQL with a generic plan: it runs for every status read, and before PostgreSQL 18 a
 -- security definer SQL function is parsed and planned again on every call (0.3-0.4 ms of a ~1 ms
@@ -49,7 +49,7 @@ end
 $$;
 comment on function app_private.batch_stuck_reason(uuid, integer, integer, timestamptz) is
   'Why an unfinished batch is not moving, or null. See batch_status_summary.stuck_reason.';
-grant execute on function app_private.batch_stuck_reason(uuid, integer, integer, timestamptz) to app_user, app_admin;
+grant execute on function app_private.batch_stuck_reason(uuid, integer, integer, timestamptz) to app_anonymous, app_user, app_admin;
 
 create view app_public.batch_status_summary with (security_invoker = true) as
 select
@@ -97,4 +97,4 @@ comment on column app_public.batch_status_summary.last_item_finished_at is 'When
 comment on column app_public.batch_status_summary.has_summary is 'Whether its run summary has been written.';
 comment on column app_public.batch_status_summary.stuck_reason is
   'Null when all is well (or the batch is finished). Otherwise why it is not moving: `no_worker_alive` (no worker heartbeat is fresh), `items_held_by_dead_worker` (the sweeper will release them), `counters_out_of_date` (the counters say items are pending but none is; the sweeper will correct them), `waiting_for_retry_backoff` (every pending item waits for its retry time), `items_without_job` (pending items lost their jobs; the sweeper will enqueue them again).';
-grant select on app_public.batch_status_summary to app_user, app_admin;
+grant select on app_public.batch_status_summary to app_anonymous, app_user, app_admin;

@@ -131,9 +131,9 @@ alter table app_public.sellers enable row level security;
 alter table app_public.products enable row level security;
 alter table app_public.reviews enable row level security;
 create policy select_own on app_public.sellers for select
-  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
+  using (app_private.caller_may_see(tenant_id));
 create policy select_own on app_public.products for select
-  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
+  using (app_private.caller_may_see(tenant_id));
 create policy select_own on app_public.reviews for select
-  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
-grant select on app_public.sellers, app_public.products, app_public.reviews to app_user, app_admin;
+  using (app_private.caller_may_see(tenant_id));
+grant select on app_public.sellers, app_public.products, app_public.reviews to app_anonymous, app_user, app_admin;

@@ -31,8 +31,8 @@ comment on table app_private.catalog_file_chunks is
 
 alter table app_public.catalog_files enable row level security;
 create policy select_own on app_public.catalog_files for select
-  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
-grant select on app_public.catalog_files to app_user, app_admin;
+  using (app_private.caller_may_see(tenant_id));
+grant select on app_public.catalog_files to app_anonymous, app_user, app_admin;
 
 create function app_private.max_catalog_file_bytes() returns bigint
 language sql stable parallel safe as $$

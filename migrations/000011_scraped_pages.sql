@@ -45,8 +45,8 @@ comment on constraint scraped_pages_batch_item_id_fkey on app_public.scraped_pag
 
 alter table app_public.scraped_pages enable row level security;
 create policy select_own on app_public.scraped_pages for select
-  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
-grant select on app_public.scraped_pages to app_user, app_admin;
+  using (app_private.caller_may_see(tenant_id));
+grant select on app_public.scraped_pages to app_anonymous, app_user, app_admin;
 
 -- The per-host limiter. Workers in any number of processes share it: a request to a host first
 -- takes one of the host's N slots (a lease row), and gives it back when the response is read.

@@ -68,10 +68,10 @@ comment on constraint seller_scores_seller_id_fkey on app_public.seller_scores i
 alter table app_public.review_scores enable row level security;
 alter table app_public.seller_scores enable row level security;
 create policy select_own on app_public.review_scores for select
-  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
+  using (app_private.caller_may_see(tenant_id));
 create policy select_own on app_public.seller_scores for select
-  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
-grant select on app_public.review_scores, app_public.seller_scores to app_user, app_admin;
+  using (app_private.caller_may_see(tenant_id));
+grant select on app_public.review_scores, app_public.seller_scores to app_anonymous, app_user, app_admin;
 
 insert into app_public.batch_kinds (kind, description, task_identifier, chunk_size, max_attempts, retry_delay) values
   ('score_reviews', 'Scores a chunk of reviews, `{"review_ids": [...]}`, with the active review_scorer: one feature query, one inference, one write.', 'score_reviews', 1, 3, '5 seconds'),
@@ -303,7 +303,7 @@ begin
   perform app_private.require_admin();
   return query select b.* from app_public.tenants t
     cross join lateral app_private.start_review_scoring(t.id) b
-    where t.id = app_public.current_tenant_id() or app_public.current_tenant_id() is null;
+    where app_private.caller_may_see(t.id);
 end
 $$;
 comment on function app_public.trigger_review_scoring() is
@@ -315,7 +315,7 @@ begin
   perform app_private.require_admin();
   return query select b.* from app_public.tenants t
     cross join lateral app_private.start_seller_scoring(t.id) b
-    where t.id = app_public.current_tenant_id() or app_public.current_tenant_id() is null;
+    where app_private.caller_may_see(t.id);
 end
 $$;
 comment on function app_public.trigger_seller_scoring() is 'Admins: starts a seller scoring run now and returns its batches.';

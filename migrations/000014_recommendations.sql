@@ -91,8 +91,8 @@ comment on constraint product_recommendations_model_version_id_fkey on app_publi
 
 alter table app_public.product_recommendations enable row level security;
 create policy select_own on app_public.product_recommendations for select
-  using (tenant_id = app_public.current_tenant_id() or app_public.current_user_is_admin());
-grant select on app_public.product_recommendations to app_user, app_admin;
+  using (app_private.caller_may_see(tenant_id));
+grant select on app_public.product_recommendations to app_anonymous, app_user, app_admin;
 
 create function app_public.recommended_products(product_id uuid)
 returns setof app_public.products
@@ -104,7 +104,7 @@ language sql stable strict as $$
   order by r.rank
 $$;
 comment on function app_public.recommended_products(uuid) is E'@name recommendations_for\n@behavior -connection +list\n@listSuffix omit\nThe active recommender''s products for this one, most similar first (up to 10): approved products that exist now only, even between a change and the retrain it causes.';
-grant execute on function app_public.recommended_products(uuid) to app_user, app_admin;
+grant execute on function app_public.recommended_products(uuid) to app_anonymous, app_user, app_admin;
 
 create function app_public.recommendations_for(product_id uuid, first integer default 10)
 returns setof app_public.products
@@ -114,7 +114,7 @@ language sql stable as $$
   limit least(greatest(coalesce(recommendations_for.first, 10), 0), 50)
 $$;
 comment on function app_public.recommendations_for(uuid, integer) is E'@name recommendations_for_sql_callers\n@behavior -queryField\nThe first `first` (10 unless told) of recommended_products, for SQL callers; GraphQL has the same as `recommendationsFor(productId:, first:)`.';
-grant execute on function app_public.recommendations_for(uuid, integer) to app_user, app_admin;
+grant execute on function app_public.recommendations_for(uuid, integer) to app_anonymous, app_user, app_admin;
 
 -- Noting changes and enqueueing the retrain.
 

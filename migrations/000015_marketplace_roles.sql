@@ -29,7 +29,8 @@ grant usage on schema app_public to app_seller, app_shopper;
 -- For the few app_private helpers granted below (nothing in app_private is granted to them otherwise).
 grant usage on schema app_private to app_seller, app_shopper;
 grant execute on function app_public.current_tenant_id() to app_seller, app_shopper;
-grant execute on function app_public.current_user_is_admin() to app_seller, app_shopper;
+grant execute on function app_public.current_user_is_admin(), app_public.current_user_sees_all_tenants(),
+  app_private.caller_may_see(uuid) to app_seller, app_shopper;
 grant execute on function app_private.require_admin() to app_seller, app_shopper;
 
 create function app_public.current_seller_id() returns uuid
@@ -73,8 +74,7 @@ create policy delete_own on app_public.products for delete to app_seller
   using (tenant_id = app_public.current_tenant_id() and seller_id = app_public.current_seller_id());
 -- An admin token with a tenant_id reviews that tenant's products only; without one, any tenant's.
 create policy review_as_admin on app_public.products for update to app_admin
-  using (app_public.current_tenant_id() is null or tenant_id = app_public.current_tenant_id())
-  with check (app_public.current_tenant_id() is null or tenant_id = app_public.current_tenant_id());
+  using (app_private.caller_may_see(tenant_id)) with check (app_private.caller_may_see(tenant_id));
 grant select on app_public.products to app_seller, app_shopper;
 -- Sellers never get status or rejection_reason: only an admin moves a product out of `pending`.
 -- (tenant_id is filled from the seller by the _050_fill_tenant_id trigger.)
@@ -190,10 +190,7 @@ declare
   v_product app_public.products;
 begin
   -- Runs as the caller, so row level security decides: a product it may not see is "not found".
-  -- An admin token with a tenant_id is held to that tenant.
-  select * into v_product from app_public.products p
-  where p.id = p_product_id
-    and (app_public.current_tenant_id() is null or p.tenant_id = app_public.current_tenant_id());
+  select * into v_product from app_public.products p where p.id = p_product_id;
   if v_product.id is null then
     raise exception 'product % not found', p_product_id using errcode = 'FLPNF';
   end if;

@@ -223,18 +223,6 @@ comment on function app_private.sweep_batches(interval, interval) is
 revoke update (status, attempts, run_after, locked_by, finished_at) on app_public.batch_items from app_user, app_admin;
 drop policy update_own on app_public.batch_items;
 
-create function app_private.caller_may_see(p_tenant_id uuid) returns boolean
-language sql stable parallel safe as $$
-  -- In a security definer function current_user is the owner, so current_user_is_admin() would
-  -- say yes to everyone: ask about the role the request set (SET ROLE, as PostGraphile does), or
-  -- the login role when it set none. A security definer function can't change it.
-  select p_tenant_id = app_public.current_tenant_id()
-    or pg_has_role(coalesce(nullif(current_setting('role'), 'none'), session_user), 'app_admin', 'usage')
-$$;
-comment on function app_private.caller_may_see(uuid) is
-  'Whether the request may see rows of this tenant: the rule of the select policies (its own tenant; every tenant for an admin), which security definer functions must apply themselves.';
-grant execute on function app_private.caller_may_see(uuid) to app_user, app_admin;
-
 create or replace function app_private.find_batch(p_batch_id uuid) returns app_public.batches
 language plpgsql stable as $$
 declare

@@ -7,23 +7,11 @@
 -- Who sees what: batches and items through row level security, as everywhere. Workers, the queue
 -- and the sweeper's log are the installation's, shared by every tenant: only an admin token
 -- without a tenant_id (the installation's operator) reads them; a tenant's admin or operator gets
--- no rows. They live in app_private and graphile_worker, so the views read them through security
--- definer functions that check the caller themselves.
+-- no rows (app_public.current_user_sees_all_tenants() decides). They live in app_private and
+-- graphile_worker, so the views read them through security definer functions that check the
+-- caller themselves.
 
--- 1. Who the caller is.
-
-create function app_private.caller_is_installation_operator() returns boolean
-language sql stable parallel safe as $$
-  -- As app_private.caller_may_see: inside a security definer function current_user is the
-  -- owner, so ask about the role the request set (or the login role when it set none).
-  select app_public.current_tenant_id() is null
-    and pg_has_role(coalesce(nullif(current_setting('role'), 'none'), session_user), 'app_admin', 'usage')
-$$;
-comment on function app_private.caller_is_installation_operator() is
-  'Whether the request is the installation''s operator: an admin with no tenant_id claim (or the database owner itself). Only it sees what all tenants share: workers, the queue, the sweeper''s log.';
-grant execute on function app_private.caller_is_installation_operator() to app_user, app_admin;
-
--- 2. Batches, newest first, filtered on the server.
+-- 1. Batches, newest first, filtered on the server.
 
 -- Newest first across tenants (the installation's operator); a tenant's are served by
 -- batches_tenant_id_created_at_idx.
@@ -42,9 +30,7 @@ create function app_public.search_batches(
 ) returns setof app_public.batches
 language sql stable as $$
   select b.* from app_public.batches b
-  -- A token with a tenant (an operator, or that tenant's admin) searches its own tenant only.
-  where (app_public.current_tenant_id() is null or b.tenant_id = app_public.current_tenant_id())
-    and (search_batches.kind is null or b.kind = search_batches.kind)
+  where (search_batches.kind is null or b.kind = search_batches.kind)
     and (search_batches.status is null or b.status = search_batches.status)
     and (search_batches.tenant_id is null or b.tenant_id = search_batches.tenant_id)
     and (search_batches.created_after is null or b.created_at >= search_batches.created_after)
@@ -52,10 +38,10 @@ language sql stable as $$
   order by b.created_at desc, b.id desc
 $$;
 comment on function app_public.search_batches(text, text, uuid, timestamptz, timestamptz) is
-  'The batches the caller may see (of its own tenant only, for a token with a tenant), newest first, each filter applied when given: `kind`, `status` (one of batches.status), `tenantId` (for admins who see several tenants), created at or after `createdAfter` and before `createdBefore`. Each batch''s statusSummary says where it stands.';
+  'The batches the caller may see, newest first, each filter applied when given: `kind`, `status` (one of batches.status), `tenantId` (for admins who see several tenants), created at or after `createdAfter` and before `createdBefore`. Each batch''s statusSummary says where it stands.';
 grant execute on function app_public.search_batches(text, text, uuid, timestamptz, timestamptz) to app_user, app_admin;
 
--- 3. A batch's failed items, searchable by their error.
+-- 2. A batch's failed items, searchable by their error.
 
 -- Small (failed items only): a batch's page counts and pages its failed items without reading
 -- the others, in a batch of 100,000 items as in one of ten.
@@ -73,7 +59,7 @@ comment on function app_public.batches_failed_items(app_public.batches, text) is
   'The batch''s failed items in id order, with their last error and attempts; with `errorContains`, only those whose last error contains that text (ignoring case).';
 grant execute on function app_public.batches_failed_items(app_public.batches, text) to app_user, app_admin;
 
--- 4. Workers, for the installation's operator.
+-- 3. Workers, for the installation's operator.
 
 create function app_private.workers_seen_by_caller()
 returns table (
@@ -85,7 +71,7 @@ language sql stable security definer set search_path to pg_catalog, pg_temp as $
     w.last_seen_at >= now() - app_private.worker_stale_after(),
     (select count(*) from app_public.batch_items i where i.status = 'processing' and i.locked_by = w.id)
   from app_private.workers w
-  where app_private.caller_is_installation_operator()
+  where app_public.current_user_sees_all_tenants()
 $$;
 comment on function app_private.workers_seen_by_caller() is
   'The worker heartbeats, for the installation''s operator only (no rows for anyone else): the body of the view app_public.workers.';
@@ -104,7 +90,7 @@ comment on column app_public.workers.is_alive is 'Whether that heartbeat is fres
 comment on column app_public.workers.processing_items is 'Batch items it holds now.';
 grant select on app_public.workers to app_admin;
 
--- 5. The queue by task, for the installation's operator.
+-- 4. The queue by task, for the installation's operator.
 
 create function app_private.task_queues_seen_by_caller()
 returns table (
@@ -121,7 +107,7 @@ language sql stable security definer set search_path to pg_catalog, pg_temp as $
     count(*) filter (where j.run_at > now() and j.locked_at is null and j.attempts < j.max_attempts),
     count(*) filter (where j.attempts >= j.max_attempts)
   from graphile_worker.jobs j
-  where app_private.caller_is_installation_operator()
+  where app_public.current_user_sees_all_tenants()
   group by j.task_identifier
 $$;
 comment on function app_private.task_queues_seen_by_caller() is
@@ -140,13 +126,13 @@ comment on column app_public.task_queues.scheduled_jobs is 'Jobs waiting for the
 comment on column app_public.task_queues.failed_jobs is 'Jobs that used all their attempts and stay in the queue for inspection.';
 grant select on app_public.task_queues to app_admin;
 
--- 6. The sweeper's repairs of the last day, for the installation's operator.
+-- 5. The sweeper's repairs of the last day, for the installation's operator.
 
 create function app_private.recent_sweeper_repairs_seen_by_caller()
 returns setof app_private.sweeper_repairs
 language sql stable security definer set search_path to pg_catalog, pg_temp as $$
   select r.* from app_private.sweeper_repairs r
-  where r.repaired_at > now() - interval '1 day' and app_private.caller_is_installation_operator()
+  where r.repaired_at > now() - interval '1 day' and app_public.current_user_sees_all_tenants()
   order by r.repaired_at desc, r.id desc
 $$;
 comment on function app_private.recent_sweeper_repairs_seen_by_caller() is
@@ -164,7 +150,7 @@ comment on column app_public.recent_sweeper_repairs.worker_id is 'The dead worke
 comment on column app_public.recent_sweeper_repairs.details is 'What was found and what was done.';
 grant select on app_public.recent_sweeper_repairs to app_admin;
 
--- 7. One-time sign-in codes: `npm start` prints a link with one; the dashboard redeems it
+-- 6. One-time sign-in codes: `npm start` prints a link with one; the dashboard redeems it
 -- through the GraphQL mutation redeemSignInCode, which signs the token (the JWT secret is the
 -- server's, never the database's).
 
@@ -195,7 +181,5 @@ language sql volatile security definer set search_path to pg_catalog, pg_temp as
 $$;
 comment on function app_private.redeem_sign_in_code(text) is
   'Marks a sign-in code used and returns whom it signs in as; no row for a code that is unknown, used or expired. Anyone may try a code (it is the secret: 256 random bits).';
--- A sign-in comes without a token, so as app_anonymous: it needs to reach this one function
--- (usage on the schema grants nothing else; every object in it has grants of its own).
-grant usage on schema app_private to app_anonymous;
+-- A sign-in comes without a token, so as app_anonymous.
 grant execute on function app_private.redeem_sign_in_code(text) to app_anonymous, app_user, app_admin, app_seller, app_shopper;

@@ -10,7 +10,8 @@ export const JWT_AUDIENCE = 'finishline';
 
 /**
  * Roles a token may name; anything else is refused. `app_user`: a tenant's operator;
- * `app_admin`: reviews products, runs scoring, sees every tenant (or one, with a tenant_id);
+ * `app_admin`: reviews products, runs scoring; with a tenant_id that tenant's admin, without
+ * one the installation's operator, who sees every tenant;
  * `app_seller`: one shop of a tenant (claim `seller_id`); `app_shopper`: a tenant's shopper,
  * known only by the subject `sub`.
  */
@@ -26,12 +27,17 @@ export interface Claims {
   seller_id?: string;
 }
 
-/** An error whose status code and message the HTTP layer may show. */
+/**
+ * A token refused, with what the HTTP layer answers: 401 (FLJWT) for a missing, malformed,
+ * expired or forged token; 403 (FLCLM) for a valid token whose claims are not acceptable.
+ */
 export class AuthError extends Error {
-  statusCode: number;
-  constructor(statusCode: number, message: string) {
+  readonly statusCode: 401 | 403;
+  readonly code: 'FLJWT' | 'FLCLM';
+  constructor(statusCode: 401 | 403, message: string) {
     super(message);
     this.statusCode = statusCode;
+    this.code = statusCode === 401 ? 'FLJWT' : 'FLCLM';
   }
 }
 

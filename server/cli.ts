@@ -14,7 +14,7 @@ import { importFiles, printStatus, scrapeUrls, type BatchCommandOptions } from '
 // (The GraphQL server is imported where it is used: PostGraphile adds ~60 MB to a process, and
 // `finishline worker` never serves.)
 import type { HttpServer } from './http.ts';
-import { createLog, log } from './log.ts';
+import { createLog, log, routeConsoleToLog } from './log.ts';
 import { migrate, pendingMigrations } from './migrate.ts';
 import { createSignInCode, signInUrl, SIGN_IN_CODE_VALID_SECONDS } from './sign_in.ts';
 import { ensureTenant, tenantIdByName } from './tenants.ts';
@@ -86,13 +86,13 @@ async function serveGraphQL(config: Config, database: Database): Promise<{ serve
   const pool = new pg.Pool({ connectionString: database.connectionString, max: 4, connectionTimeoutMillis: 5_000 });
   pool.on('error', (error) => log.error('idle database connection failed', { error }));
   const [{ createPostGraphile }, { startHttpServer }] = await Promise.all([import('./graphql.ts'), import('./http.ts')]);
-  const pgl = createPostGraphile({ connectionString: database.connectionString, jwtSecret, log });
-  const server = await startHttpServer({ port: config.port, pgl, pool, jwtSecret, log });
+  const graphql = createPostGraphile({ connectionString: database.connectionString, jwtSecret, statementTimeoutMs: config.graphqlStatementTimeoutMs, log });
+  const server = await startHttpServer({ port: config.port, pgl: graphql.pgl, pool, jwtSecret, log });
   return {
     server,
     async stop() {
       await server.close();
-      await pgl.release();
+      await graphql.release();
       await pool.end();
     },
   };
@@ -255,6 +255,7 @@ async function main(): Promise<void> {
   const { positionals, values: flags } = parseArgs({ allowPositionals: true, strict: false });
   const [command] = positionals;
   const config = loadConfig();
+  if (command === 'start' || command === 'worker' || command === 'serve') routeConsoleToLog();
   switch (command) {
     case 'start': {
       const database = await openDatabase(config, log);
@@ -293,9 +294,9 @@ async function main(): Promise<void> {
       try {
         await migrate(database.connectionString, quietLog);
         const { createPostGraphile, printSchemaSDL, schemaPath } = await import('./graphql.ts');
-        const pgl = createPostGraphile({ connectionString: database.connectionString, jwtSecret: 'unused-for-printing-the-schema', log });
-        fs.writeFileSync(schemaPath, await printSchemaSDL(pgl));
-        await pgl.release();
+        const graphql = createPostGraphile({ connectionString: database.connectionString, jwtSecret: 'unused-for-printing-the-schema', statementTimeoutMs: config.graphqlStatementTimeoutMs, log: quietLog });
+        fs.writeFileSync(schemaPath, await printSchemaSDL(graphql));
+        await graphql.release();
       } finally {
         await database.stop();
       }

@@ -17,6 +17,8 @@ export interface Config {
   /** Where the embedded database and generated secrets live. */
   dataDir: string;
   port: number;
+  /** How long one GraphQL request's statement may run in the database. */
+  graphqlStatementTimeoutMs: number;
   workerConcurrency: number;
   /** A recommender retrain runs this long after the last product change of a burst... */
   retrainDebounceSeconds: number;
@@ -29,6 +31,7 @@ export function loadConfig(): Config {
     databaseUrl: process.env.DATABASE_URL || undefined,
     dataDir: path.resolve(process.env.FINISHLINE_DATA_DIR || '.finishline'),
     port: integer('PORT', 5678, 0),
+    graphqlStatementTimeoutMs: integer('GRAPHQL_STATEMENT_TIMEOUT_MS', 5000, 1),
     workerConcurrency: integer('WORKER_CONCURRENCY', 4, 1),
     retrainDebounceSeconds: integer('RETRAIN_DEBOUNCE_SECONDS', 30),
     retrainMaxWaitSeconds: integer('RETRAIN_MAX_WAIT_SECONDS', 300),

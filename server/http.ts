@@ -6,8 +6,10 @@ import type { Duplex } from 'node:stream';
 import type pg from 'pg';
 import type { PostGraphileInstance } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/node';
+import { AuthError, claimsFromAuthorization } from './auth.ts';
 import { CATALOG_UPLOAD_PATH, catalogUploadHandler } from './catalog/http_upload.ts';
 import { dashboardHandler } from './dashboard.ts';
+import { RETRY_AFTER_SECONDS, requestOutcome } from './graphql_errors.ts';
 import { checkHealth } from './health.ts';
 import type { Log } from './log.ts';
 import { createMetrics } from './metrics.ts';
@@ -79,6 +81,9 @@ export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { por
     if (path === '/graphql' && req.method === 'POST') {
       const stopTimer = metrics.graphqlDuration.startTimer();
       res.once('finish', () => stopTimer({ status: String(res.statusCode) }));
+      if (refusedToken(jwtSecret, req, res)) return;
+      answerUnavailableWith503(res, () => handleGraphQL(req, res));
+      return;
     }
     handleGraphQL(req, res);
   });
@@ -115,6 +120,39 @@ export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { por
       // first is refused, and pgl.release() then fails, leaving what comes after it undone.)
     },
   };
+}
+
+/**
+ * Answers a request whose token is refused (401 or 403, with the reason and its code) before
+ * GraphQL sees it: grafserv would answer a failure of its context with a bare message.
+ */
+function refusedToken(jwtSecret: string, req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  try {
+    claimsFromAuthorization(jwtSecret, req.headers.authorization);
+    return false;
+  } catch (error) {
+    if (!(error instanceof AuthError)) throw error;
+    req.resume();
+    res.writeHead(error.statusCode, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' });
+    res.end(JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code } }] }));
+    return true;
+  }
+}
+
+/**
+ * A GraphQL request that failed because the database is away is answered 503 with Retry-After,
+ * as /health and uploads are, so that clients and load balancers retry instead of reading a 200
+ * with errors. The errors are masked during the request (graphql_errors.ts), which notes it.
+ */
+function answerUnavailableWith503(res: http.ServerResponse, handle: () => void): void {
+  const outcome = { databaseUnavailable: false };
+  const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => http.ServerResponse;
+  res.writeHead = ((statusCode: number, ...rest: unknown[]) => {
+    if (!outcome.databaseUnavailable) return writeHead(statusCode, ...rest);
+    res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
+    return writeHead(503, ...rest);
+  }) as typeof res.writeHead;
+  requestOutcome.run(outcome, handle);
 }
 
 /** A handler that fails unexpectedly answers 500 (or drops the connection); the process goes on. */

@@ -1,4 +1,5 @@
 // Structured logs: one JSON object per line on stdout, from the server and the worker alike.
+import { format, inspect } from 'node:util';
 import { Logger, type LogFunctionFactory } from 'graphile-worker';
 
 type Level = 'debug' | 'info' | 'warning' | 'error';
@@ -35,6 +36,20 @@ export function createLog(base: Fields = {}): Log {
 }
 
 export const log = createLog();
+
+/**
+ * Libraries that print to the console (PostGraphile's pool and LISTEN client, grafserv) write
+ * multi-line stack traces; in a finishline process each such message becomes one JSON line too.
+ */
+export function routeConsoleToLog(): void {
+  const library = createLog({ component: 'library' });
+  const line = (level: 'info' | 'warn' | 'error') => (...args: unknown[]) => library[level](format(...args));
+  console.log = line('info');
+  console.info = line('info');
+  console.warn = line('warn');
+  console.error = line('error');
+  console.dir = (value: unknown) => library.info(inspect(value, { depth: 2, breakLength: Infinity }));
+}
 
 /** Graphile Worker's logger, writing the same JSON lines (job and task ids become fields). */
 const workerLogFactory: LogFunctionFactory = (scope) => (level, message, meta) => {

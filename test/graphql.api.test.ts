@@ -128,10 +128,10 @@ describe('tenant isolation', () => {
         batchById(id: $id) { id }
         batchStatusSummaryByBatchId(batchId: $id) { batchId }
         runSummaryByBatchId(batchId: $id) { batchId }
-        allBatches { nodes { tenantId } aggregates { sum { totalItems } } }
-        allBatchStatusSummaries { nodes { tenantId } }
-        allRunSummaries { nodes { tenantId } }
-        allTenants { nodes { id } }
+        allBatches(first: 100) { nodes { tenantId } aggregates { sum { totalItems } } }
+        allBatchStatusSummaries(first: 100) { nodes { tenantId } }
+        allRunSummaries(first: 100) { nodes { tenantId } }
+        allTenants(first: 100) { nodes { id } }
       }`,
       { id: batchOfA },
       tokenB,
@@ -186,7 +186,7 @@ describe('tenant isolation', () => {
   });
 
   test('an admin sees every tenant', async () => {
-    const result = await graphql(server.url, `{ allTenants { nodes { name } } }`, {}, adminToken);
+    const result = await graphql(server.url, `{ allTenants(first: 100) { nodes { name } } }`, {}, adminToken);
     expect(result.data!.allTenants.nodes.map((node: { name: string }) => node.name).sort()).toEqual(['tenant-a', 'tenant-b']);
   });
 
@@ -197,15 +197,15 @@ describe('tenant isolation', () => {
     const allowed = await graphql(server.url, mutation, {}, adminToken);
     expect(allowed.errors).toBeUndefined();
     expect(allowed.data!.triggerReviewScoring.result.map((batch: { kind: string }) => batch.kind)).toEqual(['score_reviews', 'score_reviews']);
-    const status = await graphql(server.url, `{ allSchedulerStatuses { nodes { taskIdentifier schedule } } }`, {}, adminToken);
+    const status = await graphql(server.url, `{ allSchedulerStatuses(first: 100) { nodes { taskIdentifier schedule } } }`, {}, adminToken);
     expect(status.data!.allSchedulerStatuses.nodes.map((node: { taskIdentifier: string }) => node.taskIdentifier).sort()).toEqual(['start_review_scoring', 'sweep_batches']);
-    const denied = await graphql(server.url, `{ allSchedulerStatuses { nodes { taskIdentifier } } }`, {}, tokenA);
+    const denied = await graphql(server.url, `{ allSchedulerStatuses(first: 100) { nodes { taskIdentifier } } }`, {}, tokenA);
     expect(denied.errors).toMatchObject([{ extensions: { code: '42501' } }]);
   });
 
   test('anonymous requests see nothing and change nothing', async () => {
-    const read = await graphql(server.url, `{ allBatches { nodes { id } } }`);
-    expect(read.errors).toMatchObject([{ extensions: { code: '42501' } }]);
+    const read = await graphql(server.url, `{ allBatches(first: 100) { nodes { id } } }`);
+    expect(read).toMatchObject({ status: 200, data: { allBatches: { nodes: [] } } });
     // Only the kind it tried: scoring runs started by the admin test may still be appearing.
     const before = await db.pool.query(`select count(*)::int as n from app_public.batches where kind = 'noop'`);
     const write = await graphql(server.url, SUBMIT, { kind: 'noop', items: [{}] });
@@ -234,7 +234,7 @@ describe('tenant isolation', () => {
 
 describe('limits and malformed requests', () => {
   test('a too-deep query is refused', async () => {
-    const deep = `{ allBatches { nodes { ${'tenant { batches { nodes { '.repeat(4)} id ${'} } } '.repeat(4)} } } }`;
+    const deep = `{ allBatches(first: 1) { nodes { ${'tenant { batches(first: 1) { nodes { '.repeat(4)} id ${'} } } '.repeat(4)} } } }`;
     const result = await graphql(server.url, deep, {}, tokenA);
     expect(result.errors, JSON.stringify(result)).toHaveLength(1);
     expect(result.errors?.[0], JSON.stringify(result)).toMatchObject({ extensions: { code: "FLDEP" } });
@@ -246,7 +246,7 @@ describe('limits and malformed requests', () => {
     expect(literal.errors?.[0]).toMatchObject({ message: 'first may be at most 1000', extensions: { code: 'FLPAG' } });
     const variable = await graphql(server.url, `query($n: Int) { allBatches(first: $n) { nodes { id } } }`, { n: 5000 }, tokenA);
     expect(variable.status).toBe(400);
-    expect(JSON.stringify(variable)).toContain('$n is a page size: at most 1000');
+    expect(variable.errors?.[0]).toMatchObject({ message: 'first may be at most 1000', extensions: { code: 'FLPAG' } });
   });
 
   test('a request body over 8 MB, or a query document over 100,000 characters, is refused with 413', async () => {
@@ -270,42 +270,75 @@ describe('limits and malformed requests', () => {
 });
 
 describe('live progress', () => {
-  test('the batchProgress subscription pushes the status summary as items finish', async () => {
-    // One item per job, so each finishes in its own transaction; no worker until we listen.
-    await db.pool.query(`update app_public.batch_kinds set chunk_size = 1 where kind = 'noop'`);
-    await worker.stop();
-    const id = await submit(tokenA, 'noop', [{ sleep_ms: 100 }, { sleep_ms: 200 }, { sleep_ms: 300 }, { sleep_ms: 400 }]);
+  const PROGRESS = `subscription($id: UUID!) { batchProgress(batchId: $id) { status succeededItems } }`;
 
-    const events: Array<{ status: string; succeededItems: number }> = [];
+  /** Every message of a subscription, with when it came, until it completes or fails. */
+  async function follow(token: string | undefined, id: string, whileListening: () => Promise<void> = async () => {}) {
+    const events: Array<{ at: number; status: string; succeededItems: number }> = [];
     const client = createClient({
       url: server.url.replace('http', 'ws') + '/graphql',
       webSocketImpl: WebSocket,
-      connectionParams: { authorization: `Bearer ${tokenA}` },
+      connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+      retryAttempts: 0,
     });
-    const completed = new Promise<void>((resolve, reject) => {
-      client.subscribe(
-        { query: `subscription($id: UUID!) { batchProgress(batchId: $id) { status succeededItems } }`, variables: { id } },
-        {
-          next: (message) => {
-            const summary = (message.data as { batchProgress: { status: string; succeededItems: number } }).batchProgress;
-            events.push(summary);
-            if (summary.status === 'completed') resolve();
-          },
-          error: reject,
-          complete: () => resolve(),
+    const ended = new Promise<{ completed: boolean; error?: unknown }>((resolve) => {
+      client.subscribe({ query: PROGRESS, variables: { id } }, {
+        next: (message) => {
+          if (message.errors) return resolve({ completed: false, error: message.errors });
+          events.push({ at: Date.now(), ...(message.data as { batchProgress: { status: string; succeededItems: number } }).batchProgress });
         },
-      );
+        error: (error) => resolve({ completed: false, error }),
+        complete: () => resolve({ completed: true }),
+      });
     });
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    worker = await startWorkerProcess(db);
-    await completed;
+    await whileListening();
+    const outcome = await Promise.race([ended, new Promise<{ completed: boolean; error?: unknown }>((resolve) => setTimeout(() => resolve({ completed: false, error: 'timeout' }), 60_000))]);
     await client.dispose();
+    return { events, ...outcome };
+  }
+
+  test('batchProgress sends the state at once, then at most one update a second while items finish, and completes with the batch', async () => {
+    // One item per job, so that items finish one by one; no worker until we listen.
+    await db.pool.query(`update app_public.batch_kinds set chunk_size = 1 where kind = 'noop'`);
+    await worker.stop();
+    const id = await submit(tokenA, 'noop', Array.from({ length: 40 }, () => ({ sleep_ms: 100 })));
+    const { events, completed } = await follow(tokenA, id, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      worker = await startWorkerProcess(db);
+    });
     await db.pool.query(`update app_public.batch_kinds set chunk_size = 500 where kind = 'noop'`);
 
-    expect(events.length).toBeGreaterThanOrEqual(4);
-    expect(events.at(-1)).toEqual({ status: 'completed', succeededItems: 4 });
+    expect(completed).toBe(true);
+    expect(events[0]).toMatchObject({ status: 'pending', succeededItems: 0 });
+    expect(events.at(-1)).toMatchObject({ status: 'completed', succeededItems: 40 });
     const counts = events.map((event) => event.succeededItems);
     expect(counts).toEqual([...counts].sort((a, b) => a - b));
+    // No repeats, and no more than one a second (the final state comes at once).
+    for (let i = 1; i < events.length; i++) {
+      expect(events[i]).not.toMatchObject({ status: events[i - 1].status, succeededItems: events[i - 1].succeededItems });
+      if (i < events.length - 1) expect(events[i].at - events[i - 1].at).toBeGreaterThanOrEqual(900);
+    }
+    // Four seconds of work: updates came while it ran, not only at the end.
+    expect(events.length).toBeGreaterThanOrEqual(4);
+  });
+
+  test('batchProgress of a finished batch sends its final state and completes', async () => {
+    const id = await submit(tokenA, 'noop', [{}]);
+    await waitForBatchSummary(tokenA, id);
+    const { events, completed } = await follow(tokenA, id);
+    expect(completed).toBe(true);
+    expect(events.map(({ status, succeededItems }) => ({ status, succeededItems }))).toEqual([{ status: 'completed', succeededItems: 1 }]);
+  });
+
+  test('batchProgress refuses a bad token and another tenant\'s batch with a clear error', async () => {
+    const id = await submit(tokenA, 'noop', [{}]);
+    const forged = signToken('another-secret-that-is-long-enough-too', { role: 'app_user', tenant_id: tenantA });
+    const bad = await follow(forged, id);
+    expect(JSON.stringify(bad.error)).toContain('invalid token');
+    expect(JSON.stringify(bad.error)).toContain('FLJWT');
+    const other = await follow(tokenB, id);
+    expect(other.events).toEqual([]);
+    expect(JSON.stringify(other.error)).toContain(`batch ${id} not found`);
   });
 });
 

