@@ -379,10 +379,13 @@ async function measureLiveCost(bench: BenchDatabase, serverUrl: string): Promise
   const notifyRates = perBatch(notifies);
   const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
   const maxMessages = Math.max(...messageRates);
+  // One message a second, counted in a window that may open just before one and close just after
+  // another: the window's length plus one.
+  const targetMet = Math.max(...batchIds.map((id) => messages.get(id) ?? 0)) <= Math.floor(seconds * MESSAGES_PER_BATCH_PER_S_TARGET) + 1;
   say(`live: ${LIVE_BATCHES} batches running (${unfinished} of them all through the ${seconds.toFixed(1)} s window), one subscription each: ` +
     `server sent ${mean(messageRates).toFixed(2)} messages per batch per second (most: ${maxMessages.toFixed(2)}); ` +
     `the database announced ${mean(notifyRates).toFixed(2)} changes per batch per second. ` +
-    `Target <= ${MESSAGES_PER_BATCH_PER_S_TARGET}: ${maxMessages <= MESSAGES_PER_BATCH_PER_S_TARGET ? 'met' : 'MISSED'}`);
+    `Target <= ${MESSAGES_PER_BATCH_PER_S_TARGET}: ${targetMet ? 'met' : 'MISSED'}`);
   await cleanUp();
   return {
     live_batches: LIVE_BATCHES,
@@ -391,7 +394,7 @@ async function measureLiveCost(bench: BenchDatabase, serverUrl: string): Promise
     messages_per_batch_per_s: round(mean(messageRates), 2),
     messages_per_batch_per_s_max: round(maxMessages, 2),
     notifies_per_batch_per_s: round(mean(notifyRates), 2),
-    messages_per_batch_per_s_target_met: maxMessages <= MESSAGES_PER_BATCH_PER_S_TARGET,
+    messages_per_batch_per_s_target_met: targetMet,
   };
 }
 
