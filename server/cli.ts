@@ -16,6 +16,7 @@ import { importFiles, printStatus, scrapeUrls, type BatchCommandOptions } from '
 import type { HttpServer } from './http.ts';
 import { createLog, log, routeConsoleToLog } from './log.ts';
 import { migrate, pendingMigrations } from './migrate.ts';
+import { createSignInCode, signInUrl, SIGN_IN_CODE_VALID_SECONDS } from './sign_in.ts';
 import { ensureTenant, tenantIdByName } from './tenants.ts';
 import { startWorker } from './worker.ts';
 
@@ -26,7 +27,9 @@ const usage = `usage: finishline <command> [options]
 
 commands:
   start     migrate, then run the worker (with its crontab) and the GraphQL server in one
-            process; uses an embedded PostgreSQL under ./.finishline/ when DATABASE_URL is unset
+            process; uses an embedded PostgreSQL under ./.finishline/ when DATABASE_URL is unset,
+            and then prints a one-time link that signs the dashboard in as the demo tenant's
+            operator (with DATABASE_URL only when asked: --sign-in-link)
   worker    run a worker only (start as many as you like against one DATABASE_URL)
   serve     run the GraphQL server only
   schema    write schema.graphql (the GraphQL schema as SDL)
@@ -44,6 +47,10 @@ commands:
   tenant    print the id of the tenant of that name, created if new: tenant <name>
   demo      generate a demo marketplace for a tenant (created if new):
             demo [--tenant-name demo] [--sellers 50] [--products 500] [--reviews 5000] [--seed 1]
+  sign-in-link
+            print a link that signs the dashboard in, once, within an hour: [--role app_user|
+            app_admin] [--tenant <uuid> | --tenant-name <name>] [--url http://localhost:5678];
+            an app_admin link without a tenant is the installation's operator
   token     print a JWT: --role app_user|app_admin|app_seller|app_shopper
             [--tenant <uuid> | --tenant-name <name>] [--sub <subject>] [--expires-in 1h]
             app_seller also needs --seller-id <uuid> or --seller-name <name> (of that tenant);
@@ -89,6 +96,53 @@ async function serveGraphQL(config: Config, database: Database): Promise<{ serve
       await pool.end();
     },
   };
+}
+
+/**
+ * `npm start` on the embedded database (or with --sign-in-link): a link that signs the dashboard
+ * in as the demo tenant's operator, as Jupyter prints one. Never by default on a shared server,
+ * whose log others may read.
+ */
+async function logDemoSignInLink(connectionString: string, port: number): Promise<void> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ id: string }>("select id from app_public.tenants where name = 'demo'");
+    if (!rows[0]) {
+      log.info('no tenant named "demo": for a sign-in link, run finishline sign-in-link --tenant-name <name>');
+      return;
+    }
+    const code = await createSignInCode(client, { role: 'app_user', tenantId: rows[0].id });
+    log.info('dashboard: open this link to sign in as the demo tenant\'s operator (it works once, within an hour)', { sign_in_url: signInUrl(`http://localhost:${port}`, code) });
+  } finally {
+    await client.end();
+  }
+}
+
+async function printSignInLink(config: Config, args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      role: { type: 'string', default: 'app_user' },
+      tenant: { type: 'string' },
+      'tenant-name': { type: 'string' },
+      url: { type: 'string', default: `http://localhost:${config.port}` },
+    },
+    strict: true,
+  });
+  if (values.role !== 'app_user' && values.role !== 'app_admin') throw new Error('--role must be app_user or app_admin');
+  const database = await openDatabase(config, quietLog);
+  const client = new pg.Client({ connectionString: database.connectionString });
+  try {
+    await client.connect();
+    const tenantId = values['tenant-name'] !== undefined ? await tenantIdByName(client, values['tenant-name']) : values.tenant;
+    if (values.role === 'app_user' && !tenantId) throw new Error('an app_user link needs its tenant: --tenant <uuid> or --tenant-name <name>');
+    const code = await createSignInCode(client, { role: values.role, tenantId, validForSeconds: SIGN_IN_CODE_VALID_SECONDS });
+    process.stdout.write(signInUrl(values.url, code) + '\n');
+  } finally {
+    await client.end();
+    await database.stop();
+  }
 }
 
 async function requireCurrentSchema(database: Database): Promise<void> {
@@ -198,7 +252,7 @@ function startConfiguredWorker(config: Config, connectionString: string) {
 }
 
 async function main(): Promise<void> {
-  const { positionals } = parseArgs({ allowPositionals: true, strict: false });
+  const { positionals, values: flags } = parseArgs({ allowPositionals: true, strict: false });
   const [command] = positionals;
   const config = loadConfig();
   if (command === 'start' || command === 'worker' || command === 'serve') routeConsoleToLog();
@@ -209,6 +263,7 @@ async function main(): Promise<void> {
       if (database.embedded) await loadDemoOnFirstStart(database.connectionString);
       const worker = await startConfiguredWorker(config, database.connectionString);
       const graphql = await serveGraphQL(config, database);
+      if (database.embedded || flags['sign-in-link']) await logDemoSignInLink(database.connectionString, graphql.server.port);
       return runUntilSignalled([graphql, worker, database], worker.done);
     }
     case 'worker': {
@@ -331,6 +386,8 @@ async function main(): Promise<void> {
     }
     case 'token':
       return printToken(config, process.argv.slice(3));
+    case 'sign-in-link':
+      return printSignInLink(config, process.argv.slice(3));
     default:
       process.stderr.write(usage);
       process.exit(command ? 2 : 0);

@@ -10,9 +10,11 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'postgr
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { BatchProgressPlugin } from './batch_progress.ts';
 import { AuthError, claimsFromAuthorization, pgSettingsFor, type Claims } from './auth.ts';
+import { RURU_DASHBOARD_LINK } from './dashboard.ts';
 import { makeMaskError } from './graphql_errors.ts';
 import { LIMITS, limitsPlugin } from './graphql_limits.ts';
 import type { Log } from './log.ts';
+import { makeSignInPlugin } from './sign_in.ts';
 
 declare global {
   namespace Grafast {
@@ -56,16 +58,18 @@ export interface GraphQLOptions {
 function makePreset({ jwtSecret, statementTimeoutMs, log }: GraphQLOptions, pgService: GraphileConfig.PgServiceConfiguration, schema: () => GraphQLSchema | undefined): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, PgAggregatesPreset],
-    plugins: [NamingPlugin, limitsPlugin(schema), BatchProgressPlugin],
+    plugins: [NamingPlugin, limitsPlugin(schema), BatchProgressPlugin, makeSignInPlugin(jwtSecret)],
     pgServices: [pgService],
     grafserv: {
       graphqlPath: '/graphql',
-      graphiqlPath: '/',
+      // The dashboard (server/dashboard.ts) has '/'.
+      graphiqlPath: '/graphiql',
       graphiql: true,
       websockets: true,
       maxRequestLength: LIMITS.maxRequestBytes,
       maskError: makeMaskError({ log, statementTimeoutMs }),
     },
+    ruru: { htmlParts: { bodyContent: (original) => original + RURU_DASHBOARD_LINK } },
     grafast: {
       explain: false,
       context(requestContext) {

@@ -1,5 +1,5 @@
-// The HTTP server: GraphQL (and Ruru in the browser) from grafserv, plus /health, /metrics and
-// streamed catalog file uploads.
+// The HTTP server: GraphQL (and Ruru in the browser) from grafserv, plus the dashboard, /health,
+// /metrics and streamed catalog file uploads.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -8,6 +8,7 @@ import type { PostGraphileInstance } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/node';
 import { AuthError, claimsFromAuthorization } from './auth.ts';
 import { CATALOG_UPLOAD_PATH, catalogUploadHandler } from './catalog/http_upload.ts';
+import { dashboardHandler } from './dashboard.ts';
 import { RETRY_AFTER_SECONDS, requestOutcome } from './graphql_errors.ts';
 import { checkHealth } from './health.ts';
 import type { Log } from './log.ts';
@@ -38,6 +39,7 @@ export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { por
   const metrics = createMetrics(pool);
 
   const uploadCatalogFile = catalogUploadHandler({ pool, jwtSecret, log });
+  const serveDashboard = dashboardHandler();
   let closing = false;
 
   const server = http.createServer({ requestTimeout: 0 }, (req, res) => {
@@ -75,6 +77,7 @@ export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { por
       );
       return;
     }
+    if (serveDashboard(req, res, path)) return;
     if (path === '/graphql' && req.method === 'POST') {
       const stopTimer = metrics.graphqlDuration.startTimer();
       res.once('finish', () => stopTimer({ status: String(res.statusCode) }));
@@ -101,7 +104,7 @@ export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { por
     server.listen(port, () => resolve());
   });
   const actualPort = (server.address() as AddressInfo).port;
-  log.info('GraphQL server listening', { url: `http://localhost:${actualPort}/graphql`, graphiql: `http://localhost:${actualPort}/` });
+  log.info('GraphQL server listening', { url: `http://localhost:${actualPort}/graphql`, dashboard: `http://localhost:${actualPort}/`, graphiql: `http://localhost:${actualPort}/graphiql` });
   return {
     port: actualPort,
     async close() {

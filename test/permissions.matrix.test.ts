@@ -58,6 +58,7 @@ interface RelationCase {
 const tenantTable = (read: Partial<Record<Role, Read>> = {}): Record<Role, Read> => ({
   anonymous: 'none', user: 'own', seller: 'denied', shopper: 'denied', admin: 'own', operator: 'all', ...read,
 });
+const installationOnly: Record<Role, Read> = { anonymous: 'denied', user: 'denied', seller: 'denied', shopper: 'denied', admin: 'none', operator: 'global' };
 const RELATIONS: Record<string, RelationCase> = {
   tenants: { tenantColumn: 'id', read: tenantTable({ seller: 'own', shopper: 'own' }) },
   batch_kinds: { tenantColumn: null, read: { anonymous: 'global', user: 'global', seller: 'denied', shopper: 'denied', admin: 'global', operator: 'global' } },
@@ -75,6 +76,10 @@ const RELATIONS: Record<string, RelationCase> = {
   seller_scores: { tenantColumn: 'tenant_id', read: tenantTable() },
   product_recommendations: { tenantColumn: 'tenant_id', read: tenantTable({ seller: 'own', shopper: 'own' }) },
   scheduler_status: { tenantColumn: null, read: { anonymous: 'denied', user: 'denied', seller: 'denied', shopper: 'denied', admin: 'global', operator: 'global' } },
+  // What every tenant shares (the dashboard's Workers & queue page): the installation's operator's only.
+  workers: { tenantColumn: null, read: { ...installationOnly } },
+  task_queues: { tenantColumn: null, read: { ...installationOnly } },
+  recent_sweeper_repairs: { tenantColumn: null, read: { ...installationOnly } },
 };
 
 /** The only writes any request role may attempt at all (table privileges); row level security narrows them. */
@@ -188,6 +193,10 @@ beforeAll(async () => {
     await makeTenant(client, 'tenant-b', B);
     await client.query(`insert into app_private.scheduled_tasks (task_identifier, schedule, period, last_run_at, last_batch_ids)
       values ('matrix_task', '* * * * *', '1 minute', now(), array[$1::uuid])`, [B.finishedBatch]);
+    // A worker's heartbeat and a repair, for the views of what tenants share (the queue has the
+    // fixture's batches' jobs).
+    await client.query(`insert into app_private.workers (id, hostname, pid, concurrency) values ('matrix-worker', 'matrix', 1, 1)`);
+    await client.query(`insert into app_private.sweeper_repairs (repair, batch_id, details) values ('corrected_counters', $1, '{}')`, [B.finishedBatch]);
   } finally {
     client.release();
   }
@@ -415,6 +424,21 @@ const FUNCTIONS: Record<string, FunctionCase> = {
   } },
   write_review: { callers: ['user', 'seller', 'shopper', 'admin', 'operator'], async check(role, call) {
     refusedWith(await call('select id from app_public.write_review($1, 5)', [B.approved]), role === 'seller' || role === 'shopper' ? ['FLNAP'] : ['FLROL']);
+  } },
+  search_batches: { callers: ['user', 'admin', 'operator'], async check(role, call) {
+    const ids = (attempt: Attempt<Record<string, unknown>[]>) => new Set(attempt.value!.map((row) => row.id));
+    const all = ids(await call('select id from app_public.search_batches()'));
+    expect(all.has(A.finishedBatch)).toBe(true);
+    expect(all.has(B.finishedBatch)).toBe(role === 'operator');
+    const ofB = await call('select id from app_public.search_batches(tenant_id => $1)', [B.tenant]);
+    expect(ofB.value!.length > 0).toBe(role === 'operator');
+  } },
+  batches_failed_items: { callers: ['user', 'admin', 'operator'], async check(role, call) {
+    const found = await call('select i.last_error from app_public.batches b, app_public.batches_failed_items(b) i where b.id = $1', [B.finishedBatch]);
+    expect(found.value).toEqual(role === 'operator' ? [{ last_error: 'secret error of tenant-b' }] : []);
+    // A batch row made up by the caller names B's batch: its items are still B's, so not there.
+    const forged = await call(`select i.last_error from app_public.batches_failed_items(jsonb_populate_record(null::app_public.batches, jsonb_build_object('id', $1::uuid))) i`, [B.finishedBatch]);
+    expect(forged.value!.length).toBe(role === 'operator' ? 1 : 0);
   } },
   recommended_products: { callers: ['anonymous', 'user', 'seller', 'shopper', 'admin', 'operator'], async check(role, call) {
     const attempt = await call('select id from app_public.recommended_products($1)', [B.approved]);
