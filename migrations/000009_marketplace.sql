@@ -21,8 +21,10 @@ comment on column app_public.sellers.created_at is 'When the seller was created.
 comment on constraint sellers_tenant_id_fkey on app_public.sellers is E'@fieldName tenant\n@foreignFieldName sellers';
 comment on constraint sellers_id_tenant_id_key on app_public.sellers is E'@behavior -single';
 
+-- Products and reviews take time-ordered ids (app_private.uuid_v7): imports insert them by the
+-- million, and random ids would dirty pages all over their indexes.
 create table app_public.products (
-  id uuid primary key default gen_random_uuid(),
+  id uuid primary key default app_private.uuid_v7(),
   tenant_id uuid not null,
   seller_id uuid not null,
   sku text not null check (length(sku) between 1 and 100),
@@ -62,7 +64,7 @@ comment on constraint products_id_tenant_id_key on app_public.products is E'@beh
 -- (@isIndexed: products_seller_id_sku_key serves it by its first column.)
 
 create table app_public.reviews (
-  id uuid primary key default gen_random_uuid(),
+  id uuid primary key default app_private.uuid_v7(),
   tenant_id uuid not null,
   product_id uuid not null,
   author text not null check (length(author) between 1 and 200),

@@ -13,17 +13,7 @@
 --   | write a review (approved product, once) | other shops' only   | yes         | no       | no             |
 --   | change or delete a review               | no                  | no          | no       | no             |
 
--- Roles are cluster-wide, so several databases (test clones among them) share them.
-do $$
-begin
-  if not exists (select 1 from pg_roles where rolname = 'app_seller') then
-    create role app_seller nologin;
-  end if;
-  if not exists (select 1 from pg_roles where rolname = 'app_shopper') then
-    create role app_shopper nologin;
-  end if;
-end
-$$;
+-- The roles themselves are created with the others, in 000001_schemas_and_roles.
 
 grant usage on schema app_public to app_seller, app_shopper;
 -- For the few app_private helpers granted below (nothing in app_private is granted to them otherwise).
