@@ -45,6 +45,12 @@ exception when insufficient_privilege then
 end
 $$;
 
+-- node-pg-migrate creates its table before it applies this file.
+comment on table app_private.migrations is 'The migrations applied from migrations/, one row each: written by node-pg-migrate, which applies only those it finds no row for.';
+comment on column app_private.migrations.id is 'Its row id, in the order they were applied.';
+comment on column app_private.migrations.name is 'The migration''s file name without `.sql`.';
+comment on column app_private.migrations.run_on is 'When it was applied.';
+
 -- Nothing is callable or readable unless a migration grants it.
 alter default privileges revoke execute on functions from public;
 revoke all on schema app_public from public;

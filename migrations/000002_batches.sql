@@ -100,6 +100,12 @@ create table app_private.batch_counters (
 );
 comment on table app_private.batch_counters is
   'Items per status for each batch, kept by statement-level triggers on batch_items. Its row lock serialises the transactions that finish a batch''s items, so exactly one of them finalizes it. The sweeper checks it against the items.';
+comment on column app_private.batch_counters.batch_id is 'The batch counted.';
+comment on column app_private.batch_counters.pending_items is 'Its items waiting to run (including those waiting out a retry''s backoff).';
+comment on column app_private.batch_counters.processing_items is 'Its items held by a worker now.';
+comment on column app_private.batch_counters.succeeded_items is 'Its items that succeeded.';
+comment on column app_private.batch_counters.failed_items is 'Its items that failed after their last attempt (or for good).';
+comment on column app_private.batch_counters.cancelled_items is 'Its items cancelled.';
 comment on column app_private.batch_counters.sealed is
   'Set when the transaction that created the batch commits: from then on its item list is complete, so the batch may finalize, and no item may be added.';
 comment on column app_private.batch_counters.last_item_finished_at is 'When an item of the batch last reached a terminal state.';

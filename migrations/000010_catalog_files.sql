@@ -28,6 +28,9 @@ create table app_private.catalog_file_chunks (
 );
 comment on table app_private.catalog_file_chunks is
   'The content of catalog files, in pieces of about 1 MB, so that uploads and imports stream instead of holding a whole file in memory.';
+comment on column app_private.catalog_file_chunks.file_id is 'The catalog file the piece belongs to.';
+comment on column app_private.catalog_file_chunks.seq is 'The piece''s place in the file, from 0; the importer reads them in this order.';
+comment on column app_private.catalog_file_chunks.bytes is 'The piece''s bytes, 1 MB (1,048,576 bytes) except the last.';
 
 alter table app_public.catalog_files enable row level security;
 create policy select_own on app_public.catalog_files for select

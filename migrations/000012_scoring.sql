@@ -25,6 +25,8 @@ create table app_private.model_files (
   onnx bytea not null
 );
 comment on table app_private.model_files is 'The ONNX bytes of each model version, loaded by workers into onnxruntime-node.';
+comment on column app_private.model_files.model_version_id is 'The model version these bytes are.';
+comment on column app_private.model_files.onnx is 'The model as an ONNX file.';
 
 create table app_public.review_scores (
   review_id uuid primary key references app_public.reviews on delete cascade,
@@ -265,6 +267,12 @@ create table app_private.scheduled_tasks (
 );
 comment on table app_private.scheduled_tasks is
   'One row per crontab entry: written by workers when they start (schedule, period, next run) and by the task each time it runs.';
+comment on column app_private.scheduled_tasks.task_identifier is 'The task a crontab entry runs.';
+comment on column app_private.scheduled_tasks.schedule is 'Its five crontab fields (UTC), as the worker that registered it read them (REVIEW_SCORING_CRON overrides start_review_scoring''s).';
+comment on column app_private.scheduled_tasks.period is 'The gap between two of its runs, from the next run to the one after it: a run is late after twice this.';
+comment on column app_private.scheduled_tasks.next_run_at is 'When it runs next, as computed by a worker at start and by the task when it runs.';
+comment on column app_private.scheduled_tasks.last_run_at is 'When the task last ran; null until it has.';
+comment on column app_private.scheduled_tasks.last_batch_ids is 'The batches its last run started, or found still running, one per tenant.';
 
 create view app_public.scheduler_status with (security_invoker = true) as
 select t.task_identifier, t.schedule, t.last_run_at, t.next_run_at,

@@ -10,6 +10,9 @@ create table app_private.review_text_counts (
   primary key (tenant_id, body_key)
 );
 comment on table app_private.review_text_counts is 'How many reviews of a tenant have each (normalised) text: duplicated texts are a sign of fakes.';
+comment on column app_private.review_text_counts.tenant_id is 'The tenant whose reviews are counted.';
+comment on column app_private.review_text_counts.body_key is 'The text''s key (review_body_key: md5 of the trimmed, lower-cased body).';
+comment on column app_private.review_text_counts.copies is 'How many of the tenant''s reviews have this text (0 once none has: rows are not deleted).';
 
 create table app_private.review_author_counts (
   tenant_id uuid not null,
@@ -18,6 +21,9 @@ create table app_private.review_author_counts (
   primary key (tenant_id, author)
 );
 comment on table app_private.review_author_counts is 'How many reviews each author wrote in a tenant.';
+comment on column app_private.review_author_counts.tenant_id is 'The tenant whose reviews are counted.';
+comment on column app_private.review_author_counts.author is 'The author, as in reviews.author.';
+comment on column app_private.review_author_counts.reviews is 'How many reviews of the tenant the author wrote (0 once none is left: rows are not deleted).';
 
 create table app_private.product_review_stats (
   product_id uuid primary key,
@@ -25,6 +31,9 @@ create table app_private.product_review_stats (
   rating_sum bigint not null
 );
 comment on table app_private.product_review_stats is 'Each product''s review count and rating sum (its mean rating is their ratio).';
+comment on column app_private.product_review_stats.product_id is 'The product reviewed (no foreign key: kept by the reviews'' triggers).';
+comment on column app_private.product_review_stats.reviews is 'How many reviews it has.';
+comment on column app_private.product_review_stats.rating_sum is 'The sum of their ratings.';
 
 -- Same-day bursts are counted per review: this index makes that a short range scan.
 create index reviews_product_id_created_at_idx on app_public.reviews (product_id, created_at);
