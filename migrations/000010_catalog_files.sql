@@ -57,17 +57,24 @@ begin
   end if;
   select id into v_existing from app_public.catalog_files
     where tenant_id = v_file.tenant_id and sha256 = p_sha256 and id <> p_file_id;
-  if v_existing is not null then
-    -- Same content as an earlier upload: keep that one.
-    delete from app_public.catalog_files where id = p_file_id;
-    return v_existing;
+  if v_existing is null then
+    begin
+      update app_public.catalog_files set size_bytes = p_size_bytes, sha256 = p_sha256 where id = p_file_id;
+      return p_file_id;
+    exception when unique_violation then
+      -- An upload of the same content, not yet committed when we looked above, committed since
+      -- (the update waited for it): this statement sees its file.
+      select id into strict v_existing from app_public.catalog_files
+        where tenant_id = v_file.tenant_id and sha256 = p_sha256 and id <> p_file_id;
+    end;
   end if;
-  update app_public.catalog_files set size_bytes = p_size_bytes, sha256 = p_sha256 where id = p_file_id;
-  return p_file_id;
+  -- Same content as an earlier upload: keep that one.
+  delete from app_public.catalog_files where id = p_file_id;
+  return v_existing;
 end
 $$;
 comment on function app_private.finish_catalog_upload(uuid, bigint, text) is
-  'Completes an upload whose chunks were written in the same transaction: records size and SHA-256, or, when the tenant already has that content, drops the new copy and returns the earlier file''s id.';
+  'Completes an upload whose chunks were written in the same transaction: records size and SHA-256, or, when the tenant already has that content (uploaded before, or by an upload committed while this one finished), drops the new copy and returns the existing file''s id.';
 
 create function app_public.upload_catalog_file(filename text, content_base64 text) returns app_public.catalog_files
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
