@@ -157,27 +157,8 @@ create trigger _300_follow_review_scoring after update of status on app_public.b
 
 -- The chunk tasks' reads and writes: one query for a chunk's inputs, one statement for its scores.
 
--- Duplicated review texts are a strong sign of fakes; this index finds a text's twins at once.
-create index reviews_body_key_idx on app_public.reviews (tenant_id, md5(lower(btrim(body))));
-create function app_private.review_features(p_review_ids uuid[]) returns table (
-  review_id uuid, title text, body text, rating integer, verified_purchase boolean, duplicate_count integer,
-  author_review_count integer, product_mean_rating real, product_review_count integer, same_day_product_reviews integer
-)
-language sql stable as $$
-  select r.id, r.title, r.body, r.rating::integer, r.verified_purchase,
-    case when r.body = '' then 0 else
-      (select count(*) from app_public.reviews d
-       where d.tenant_id = r.tenant_id and md5(lower(btrim(d.body))) = md5(lower(btrim(r.body))))::integer - 1 end,
-    (select count(*) from app_public.reviews a where a.tenant_id = r.tenant_id and a.author = r.author)::integer,
-    p.mean_rating, p.review_count,
-    (select count(*) from app_public.reviews b where b.product_id = r.product_id
-       and b.created_at between r.created_at - interval '12 hours' and r.created_at + interval '12 hours')::integer
-  from app_public.reviews r
-  cross join lateral (select avg(x.rating)::real as mean_rating, count(*)::integer as review_count
-                      from app_public.reviews x where x.product_id = r.product_id) p
-  where r.id = any(p_review_ids)
-$$;
-comment on function app_private.review_features(uuid[]) is 'What the review scorer needs to know about each review of a chunk, in one query.';
+-- (review_features, the review scorer's one query, reads the counters of 000013_review_counters
+-- and is defined there.)
 
 create function app_private.record_review_scores(p_model_version_id uuid, p_review_ids uuid[], p_scores real[]) returns integer
 language sql volatile as $$

@@ -86,15 +86,8 @@ create trigger _500_count_updated after update on app_public.reviews
 create trigger _500_count_deleted after delete on app_public.reviews
   referencing old table as old_rows for each statement execute function app_private.tg_reviews__count();
 
--- Reviews that existed before these counters.
-insert into app_private.review_text_counts (tenant_id, body_key, copies)
-  select tenant_id, app_private.review_body_key(body), count(*) from app_public.reviews group by 1, 2;
-insert into app_private.review_author_counts (tenant_id, author, reviews)
-  select tenant_id, author, count(*) from app_public.reviews group by 1, 2;
-insert into app_private.product_review_stats (product_id, reviews, rating_sum)
-  select product_id, count(*), sum(rating) from app_public.reviews group by 1;
-
-create or replace function app_private.review_features(p_review_ids uuid[]) returns table (
+-- The review scorer's one query for a chunk.
+create function app_private.review_features(p_review_ids uuid[]) returns table (
   review_id uuid, title text, body text, rating integer, verified_purchase boolean, duplicate_count integer,
   author_review_count integer, product_mean_rating real, product_review_count integer, same_day_product_reviews integer
 )
@@ -111,6 +104,3 @@ language sql stable as $$
   where r.id = any(p_review_ids)
 $$;
 comment on function app_private.review_features(uuid[]) is 'What the review scorer needs to know about each review of a chunk, in one query (counts read from the review counters).';
-
--- The counters replace it.
-drop index app_public.reviews_body_key_idx;
