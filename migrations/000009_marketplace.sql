@@ -132,10 +132,13 @@ create trigger _050_fill_tenant_id before insert on app_public.reviews
 alter table app_public.sellers enable row level security;
 alter table app_public.products enable row level security;
 alter table app_public.reviews enable row level security;
-create policy select_own on app_public.sellers for select
+-- app_user and app_admin see the rows of the tenants caller_may_see allows. Sellers and shoppers
+-- have policies of their own, in 000015_marketplace_roles: approved products only, and a seller
+-- its own as well.
+create policy select_own on app_public.sellers for select to app_user, app_admin
   using (app_private.caller_may_see(tenant_id));
-create policy select_own on app_public.products for select
+create policy select_own on app_public.products for select to app_user, app_admin
   using (app_private.caller_may_see(tenant_id));
-create policy select_own on app_public.reviews for select
+create policy select_own on app_public.reviews for select to app_user, app_admin
   using (app_private.caller_may_see(tenant_id));
 grant select on app_public.sellers, app_public.products, app_public.reviews to app_anonymous, app_user, app_admin;
