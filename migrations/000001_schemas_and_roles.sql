@@ -1,5 +1,6 @@
 -- Up Migration
--- Schemas, the roles that requests run as, and the helpers that read who is asking.
+-- Schemas, the roles that requests run as, the helpers that read who is asking, tenants, and
+-- the time-ordered ids of the tables that imports fill.
 
 create schema if not exists app_public;
 create schema if not exists app_private;
@@ -18,8 +19,37 @@ begin
   if not exists (select 1 from pg_roles where rolname = 'app_admin') then
     create role app_admin nologin;
   end if;
+  -- The marketplace's roles (what they may do: 000015_marketplace_roles).
+  if not exists (select 1 from pg_roles where rolname = 'app_seller') then
+    create role app_seller nologin;
+  end if;
+  if not exists (select 1 from pg_roles where rolname = 'app_shopper') then
+    create role app_shopper nologin;
+  end if;
 end
 $$;
+
+-- The database owner (the role the migrations, the workers and the server connect as) may be a
+-- managed PostgreSQL's master user rather than a superuser. It then needs to be a member of the
+-- request roles, as a superuser is implicitly: PostGraphile sets each request's role (SET ROLE
+-- needs the membership), and the owner's own edits (catalog imports, scrapes) count as an
+-- admin's, keeping a product's approval (current_user_is_admin() asks for app_admin's
+-- privileges; without them every import would send the approved products it changed back to
+-- pending).
+do $$
+begin
+  grant app_anonymous, app_user, app_admin, app_seller, app_shopper to current_user;
+exception when insufficient_privilege then
+  raise warning 'finishline: % may not grant itself the request roles: a role administrator must grant app_anonymous, app_user, app_admin, app_seller and app_shopper to it', current_user
+    using hint = 'Without them the GraphQL server cannot set a request''s role, and imports send approved products they change back to pending.';
+end
+$$;
+
+-- node-pg-migrate creates its table before it applies this file.
+comment on table app_private.migrations is 'The migrations applied from migrations/, one row each: written by node-pg-migrate, which applies only those it finds no row for.';
+comment on column app_private.migrations.id is 'Its row id, in the order they were applied.';
+comment on column app_private.migrations.name is 'The migration''s file name without `.sql`.';
+comment on column app_private.migrations.run_on is 'When it was applied.';
 
 -- Nothing is callable or readable unless a migration grants it.
 alter default privileges revoke execute on functions from public;
@@ -100,3 +130,25 @@ create policy manage_as_operator on app_public.tenants for all to app_admin
   using (app_public.current_user_sees_all_tenants()) with check (app_public.current_user_sees_all_tenants());
 grant select on app_public.tenants to app_anonymous, app_user, app_admin;
 grant insert (name), update (name), delete on app_public.tenants to app_admin;
+
+-- Time-ordered ids for the tables that imports fill by the million (products, reviews). A random
+-- (version 4) UUID lands on a random leaf of every index that holds it (the primary key, and
+-- `(id, tenant_id)`, which reviews reference), so a big import dirties, and logs in full, pages
+-- all over those indexes; a version 7 UUID starts with the time in milliseconds, so new ids go to
+-- the right edge.
+create function app_private.uuid_v7() returns uuid
+language sql volatile parallel safe as $$
+  -- RFC 9562 version 7: 48 bits of Unix time in milliseconds, then the version (7), then random
+  -- bits. PostgreSQL 18 has uuidv7(); this one works on 15 and newer alike.
+  select encode(
+    set_bit(set_bit(
+      overlay(uuid_send(gen_random_uuid())
+              placing substring(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint) from 3)
+              from 1 for 6),
+      52, 1), 53, 1),
+    'hex')::uuid
+$$;
+comment on function app_private.uuid_v7() is
+  'A new version 7 UUID (RFC 9562): time-ordered, so rows inserted together sit together in the indexes on their ids.';
+-- Column defaults run with the inserting role's rights: every role that inserts rows gets it.
+grant execute on function app_private.uuid_v7() to app_user, app_admin, app_seller, app_shopper;

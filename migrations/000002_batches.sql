@@ -1,5 +1,6 @@
 -- Up Migration
--- Batch kinds, batches, and the per-status counters that make a batch's state cheap to read.
+-- Batch kinds (and which of them tenants may submit), batches, and the per-status counters that
+-- make a batch's state cheap to read.
 
 create table app_public.batch_kinds (
   kind text primary key check (kind ~ '^[a-z][a-z0-9_]{0,62}$'),
@@ -8,7 +9,8 @@ create table app_public.batch_kinds (
   chunk_size integer not null default 100 check (chunk_size between 1 and 10000),
   max_attempts integer not null default 3 check (max_attempts between 1 and 100),
   retry_delay interval not null default '2 seconds' check (retry_delay >= interval '0'),
-  max_retry_delay interval not null default '5 minutes' check (max_retry_delay >= retry_delay)
+  max_retry_delay interval not null default '5 minutes' check (max_retry_delay >= retry_delay),
+  submitted_by_tenants boolean not null default true
 );
 comment on table app_public.batch_kinds is E'@behavior -insert -update -delete\nThe kinds of work a batch can hold, and how their items are run and retried.';
 comment on column app_public.batch_kinds.kind is 'The name a batch is submitted with, e.g. `noop` or `import_catalog`.';
@@ -18,6 +20,8 @@ comment on column app_public.batch_kinds.chunk_size is 'How many items one job c
 comment on column app_public.batch_kinds.max_attempts is 'Attempts per item, the first included, before the item is `failed`.';
 comment on column app_public.batch_kinds.retry_delay is 'Backoff before the second attempt; it doubles with each further attempt.';
 comment on column app_public.batch_kinds.max_retry_delay is 'The ceiling on the doubling backoff.';
+comment on column app_public.batch_kinds.submitted_by_tenants is
+  'Whether tenants may submit batches of this kind; false for the kinds only finishline''s own runs start (`score_reviews`, `score_sellers`).';
 
 insert into app_public.batch_kinds (kind, description, task_identifier, chunk_size, max_attempts, retry_delay) values
   ('noop', 'Does nothing, after sleeping `sleep_ms` milliseconds if the payload says so: for smoke checks and benchmarks.', 'noop', 500, 3, '1 second'),
@@ -63,6 +67,26 @@ comment on column app_public.batches.created_at is 'When the batch was submitted
 comment on column app_public.batches.started_at is 'When its first item started.';
 comment on column app_public.batches.finished_at is 'When its last item reached a terminal state.';
 
+-- Some kinds are started by finishline's own runs, never submitted by a tenant: the scoring
+-- kinds' items name reviews and sellers by id, and the worker reads and writes those rows past
+-- row level security, so a tenant who could submit one could have another tenant's reviews scored
+-- and read their counts in its results. Refused here, for submit_batch and plain SQL alike.
+create function app_private.tg_batches__refuse_run_only_kinds() returns trigger
+language plpgsql stable as $$
+begin
+  if pg_has_role(current_user, 'app_user', 'usage') and not app_public.current_user_is_admin()
+     and not (select k.submitted_by_tenants from app_public.batch_kinds k where k.kind = new.kind) then
+    raise exception 'batches of kind "%" are started by finishline''s scoring runs, not submitted', new.kind
+      using errcode = 'FLRUN', hint = 'An admin starts a run with triggerReviewScoring or triggerSellerScoring.';
+  end if;
+  return new;
+end
+$$;
+comment on function app_private.tg_batches__refuse_run_only_kinds() is
+  'Refuses a tenant''s batch of a kind that only finishline''s own runs start (batch_kinds.submitted_by_tenants is false).';
+create trigger _040_refuse_run_only_kinds before insert on app_public.batches
+  for each row execute function app_private.tg_batches__refuse_run_only_kinds();
+
 create table app_private.batch_counters (
   batch_id uuid primary key references app_public.batches on delete cascade,
   pending_items integer not null default 0,
@@ -76,6 +100,12 @@ create table app_private.batch_counters (
 );
 comment on table app_private.batch_counters is
   'Items per status for each batch, kept by statement-level triggers on batch_items. Its row lock serialises the transactions that finish a batch''s items, so exactly one of them finalizes it. The sweeper checks it against the items.';
+comment on column app_private.batch_counters.batch_id is 'The batch counted.';
+comment on column app_private.batch_counters.pending_items is 'Its items waiting to run (including those waiting out a retry''s backoff).';
+comment on column app_private.batch_counters.processing_items is 'Its items held by a worker now.';
+comment on column app_private.batch_counters.succeeded_items is 'Its items that succeeded.';
+comment on column app_private.batch_counters.failed_items is 'Its items that failed after their last attempt (or for good).';
+comment on column app_private.batch_counters.cancelled_items is 'Its items cancelled.';
 comment on column app_private.batch_counters.sealed is
   'Set when the transaction that created the batch commits: from then on its item list is complete, so the batch may finalize, and no item may be added.';
 comment on column app_private.batch_counters.last_item_finished_at is 'When an item of the batch last reached a terminal state.';

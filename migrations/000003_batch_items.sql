@@ -228,30 +228,49 @@ create trigger _500_count_deleted after delete on app_public.batch_items
   referencing old table as old_items for each statement
   execute function app_private.tg_batch_items__count_statuses();
 
+-- graphile_worker.jobs shows no payload: each chunk job is recorded with its batch, so that the
+-- sweeper and stuck_reason can ask whether a job of this batch (not merely of its task) is left.
+create table app_private.chunk_jobs (
+  batch_id uuid not null,
+  job_id bigint not null,
+  primary key (batch_id, job_id)
+);
+comment on table app_private.chunk_jobs is
+  'Which batch each chunk job was enqueued for (graphile_worker.jobs does not show payloads): the sweeper and stuck_reason look here for a job that can still run a batch''s pending items. Rows whose job is gone are deleted by the sweeper.';
+comment on column app_private.chunk_jobs.batch_id is 'The batch whose items the job runs (no foreign key: the row goes with its job, not its batch).';
+comment on column app_private.chunk_jobs.job_id is 'The job''s id in graphile_worker.jobs.';
+
 create function app_private.enqueue_items(p_batch_ids uuid[], p_item_ids bigint[], p_run_at timestamptz default null)
 returns integer
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
 declare
   v_jobs integer;
 begin
-  select count(*) into v_jobs from graphile_worker.add_jobs(array(
-    select row(k.task_identifier, json_build_object('batch_id', c.batch_id, 'item_ids', c.item_ids),
-               null, p_run_at, null, null, null, null)::graphile_worker.job_spec
-    from (
-      select u.batch_id, b.kind, array_agg(u.item_id order by u.item_id) as item_ids
-      from (select t.batch_id, t.item_id, row_number() over (partition by t.batch_id order by t.item_id) - 1 as position
-            from unnest(p_batch_ids, p_item_ids) as t(batch_id, item_id)) u
-      join app_public.batches b on b.id = u.batch_id
-      join app_public.batch_kinds k on k.kind = b.kind
-      group by u.batch_id, b.kind, u.position / k.chunk_size
-    ) c
-    join app_public.batch_kinds k on k.kind = c.kind
-  ));
+  with job as (
+    select * from graphile_worker.add_jobs(array(
+      select row(k.task_identifier, json_build_object('batch_id', c.batch_id, 'item_ids', c.item_ids),
+                 null, p_run_at, null, null, null, null)::graphile_worker.job_spec
+      from (
+        select u.batch_id, b.kind, array_agg(u.item_id order by u.item_id) as item_ids
+        from (select t.batch_id, t.item_id, row_number() over (partition by t.batch_id order by t.item_id) - 1 as position
+              from unnest(p_batch_ids, p_item_ids) as t(batch_id, item_id)) u
+        join app_public.batches b on b.id = u.batch_id
+        join app_public.batch_kinds k on k.kind = b.kind
+        group by u.batch_id, b.kind, u.position / k.chunk_size
+      ) c
+      join app_public.batch_kinds k on k.kind = c.kind
+    ))
+  ), recorded as (
+    insert into app_private.chunk_jobs (batch_id, job_id)
+    select (job.payload->>'batch_id')::uuid, job.id from job
+    returning 1
+  )
+  select count(*) into v_jobs from recorded;
   return v_jobs;
 end
 $$;
 comment on function app_private.enqueue_items(uuid[], bigint[], timestamptz) is
-  'Enqueues jobs for the given items (parallel arrays of batch and item ids): one job per chunk of the kind''s chunk_size, run by the kind''s task, not before p_run_at. Returns the number of jobs.';
+  'Enqueues jobs for the given items (parallel arrays of batch and item ids): one job per chunk of the kind''s chunk_size, run by the kind''s task, not before p_run_at, each recorded in chunk_jobs. Returns the number of jobs.';
 
 create function app_private.tg_batch_items__enqueue_jobs() returns trigger
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$

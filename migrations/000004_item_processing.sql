@@ -1,9 +1,13 @@
 -- Up Migration
--- The worker's side of the protocol: claim a chunk, record its outcomes, give items back.
+-- The worker's side of the protocol: claim a chunk, record its outcomes, give items back or defer
+-- them to a time the handler knows.
 -- One statement each way per chunk; the counting triggers do the rest in the same transaction.
 
+-- The tenant comes with each item so that a handler can hold what its payload names to that
+-- tenant: a payload is written by the tenant, and the worker reads as the tables' owner, past row
+-- level security (an import_catalog item could otherwise name another tenant's file).
 create function app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text)
-returns table (id bigint, payload jsonb, attempts integer)
+returns table (id bigint, tenant_id uuid, payload jsonb, attempts integer)
 language sql volatile as $$
   update app_public.batch_items i set
     status = 'processing',
@@ -15,10 +19,10 @@ language sql volatile as $$
     and i.id = any(p_item_ids)
     and i.status = 'pending'
     and (i.run_after is null or i.run_after <= now())
-  returning i.id, i.payload, i.attempts
+  returning i.id, i.tenant_id, i.payload, i.attempts
 $$;
 comment on function app_private.start_items(uuid, bigint[], text) is
-  'Claims the chunk''s items that are still pending and due, for one worker; items already claimed, finished or cancelled are skipped, so a job that runs twice does no work twice.';
+  'Claims the chunk''s items that are still pending and due, for one worker, with their tenant and payload; items already claimed, finished or cancelled are skipped, so a job that runs twice does no work twice.';
 
 create function app_private.finish_items(p_worker_id text, p_outcomes jsonb) returns integer
 language plpgsql volatile as $$
@@ -79,3 +83,33 @@ end
 $$;
 comment on function app_private.release_items(text, bigint[], text, boolean) is
   'Gives a worker''s processing items (all of them when p_item_ids is null) back to the queue (the update trigger enqueues them again). When the attempt counts (the worker died while running them), an item that has used its last attempt fails with p_reason instead, so an item that kills its worker can''t loop forever; when it does not (a clean shutdown before the item ran), the attempt is given back.';
+
+-- A handler can put its item back to wait until a time it knows, instead of the kind's backoff:
+-- a scraped host that answers 429 with Retry-After: 20 is ready in 20 s, and retries after 2, 4
+-- and 8 s (each held back by the host's pause) would spend every attempt before then.
+create function app_private.defer_items(p_worker_id text, p_item_ids bigint[], p_run_after timestamptz, p_reason text, p_attempt_counts boolean)
+returns integer
+language plpgsql volatile as $$
+declare
+  v_deferred integer;
+begin
+  with deferred as (
+    update app_public.batch_items i set
+      status = 'pending',
+      attempts = case when p_attempt_counts then i.attempts else i.attempts - 1 end,
+      last_error = p_reason,
+      locked_by = null,
+      run_after = p_run_after
+    from app_public.batches b, app_public.batch_kinds k
+    where i.id = any(p_item_ids) and i.status = 'processing' and i.locked_by = p_worker_id
+      and b.id = i.batch_id and k.kind = b.kind
+      -- An attempt that counts and was the last is not deferred: finish_items fails the item.
+      and (not p_attempt_counts or i.attempts < k.max_attempts)
+    returning i.id
+  )
+  select count(*) into v_deferred from deferred;
+  return v_deferred;
+end
+$$;
+comment on function app_private.defer_items(text, bigint[], timestamptz, text, boolean) is
+  'Puts a worker''s processing items back to `pending` until p_run_after (the update trigger enqueues their job for then), with p_reason as their last_error, instead of the kind''s backoff: for a wait the handler knows, such as a host''s Retry-After. When p_attempt_counts is false (the item was held back before doing anything) the attempt is given back; when it is true, an item on its last attempt is left alone, for finish_items to fail. Returns how many items it deferred.';

@@ -30,6 +30,8 @@ create table app_private.sweeper_repairs (
 create index sweeper_repairs_repaired_at_idx on app_private.sweeper_repairs (repaired_at);
 comment on table app_private.sweeper_repairs is
   'Every repair the sweeper made. Each row means something crashed or was damaged; operators should look.';
+comment on column app_private.sweeper_repairs.id is 'The repair''s id (increasing).';
+comment on column app_private.sweeper_repairs.repaired_at is 'When the sweeper made it.';
 comment on column app_private.sweeper_repairs.repair is
   '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
 comment on column app_private.sweeper_repairs.batch_id is 'The batch repaired, if any (no foreign key: the log outlives batches).';
@@ -90,6 +92,21 @@ end
 $$;
 comment on function app_private.forget_worker(text) is
   'Called by a worker as it shuts down cleanly: gives back any item it still holds (without spending an attempt) and removes its heartbeat.';
+
+-- PL/pgSQL, whose plan is cached: a SQL function with a subquery is not inlined, so it would be
+-- planned again on every call, for every row of batch_status_summary that gets this far.
+create function app_private.batch_has_runnable_job(p_batch_id uuid) returns boolean
+language plpgsql stable as $$
+begin
+  return exists (
+    select 1 from app_private.chunk_jobs c
+    join graphile_worker.jobs j on j.id = c.job_id
+    where c.batch_id = p_batch_id and j.attempts < j.max_attempts
+  );
+end
+$$;
+comment on function app_private.batch_has_runnable_job(uuid) is
+  'Whether a job enqueued for the batch''s items is still queued or running (not failed for good). Jobs of other batches, even of the same task, do not count.';
 
 create function app_private.sweep_batches(
   p_stale_after interval default app_private.worker_stale_after(),
@@ -199,16 +216,15 @@ begin
 
   -- 4. Pending items without a job (a job deleted by hand, or failed for good on a database
   --    error): re-enqueued when their batch has made no progress for p_idle_after and no job of
-  --    their kind is left that could still run them.
+  --    the batch is left that could still run them. First the records of jobs that are gone.
+  delete from app_private.chunk_jobs c where not exists (select 1 from graphile_worker.jobs j where j.id = c.job_id);
   v_n := 0;
   for v_row in
-    select b.id, k.task_identifier from app_public.batches b
+    select b.id from app_public.batches b
     join app_private.batch_counters c on c.batch_id = b.id
-    join app_public.batch_kinds k on k.kind = b.kind
     where b.finished_at is null and c.sealed and c.pending_items > 0 and c.processing_items = 0
       and c.updated_at < now() - p_idle_after
-      and not exists (select 1 from graphile_worker.jobs j
-                      where j.task_identifier = k.task_identifier and j.attempts < j.max_attempts)
+      and not app_private.batch_has_runnable_job(b.id)
   loop
     perform app_private.enqueue_items(array_agg(batch_id), array_agg(id), greatest(run_after, now()))
       from app_public.batch_items where batch_id = v_row.id and status = 'pending'
@@ -226,4 +242,4 @@ begin
 end
 $$;
 comment on function app_private.sweep_batches(interval, interval) is
-  'Repairs what crashes leave, logging each repair in sweeper_repairs: items and jobs of dead workers, counters that drifted from the items, finished batches without a summary, pending items without a job. Returns the counts of what it repaired.';
+  'Repairs what crashes leave, logging each repair in sweeper_repairs: items and jobs of dead workers, counters that drifted from the items, finished batches without a summary, pending items of a batch none of whose jobs is left. Returns the counts of what it repaired.';

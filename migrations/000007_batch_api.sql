@@ -14,21 +14,19 @@ create policy select_own on app_public.batch_items for select
   using (app_private.caller_may_see(tenant_id));
 create policy insert_own on app_public.batch_items for insert
   with check (app_private.caller_may_see(tenant_id));
--- Updates are how cancel_batch and retry_failed_items work; the transition guard limits them.
-create policy update_own on app_public.batch_items for update
-  using (app_private.caller_may_see(tenant_id))
-  with check (app_private.caller_may_see(tenant_id));
 grant select on app_public.batch_items to app_anonymous, app_user, app_admin;
 grant insert (batch_id, tenant_id, payload) on app_public.batch_items to app_user, app_admin;
-grant update (status, attempts, run_after, locked_by, finished_at) on app_public.batch_items to app_user, app_admin;
+-- Clients never update items (no grant, no policy): they change only through the engine and
+-- through cancel_batch and retry_failed_items, which run as the owner.
 
 create function app_private.find_batch(p_batch_id uuid) returns app_public.batches
 language plpgsql stable as $$
 declare
   v_batch app_public.batches;
 begin
-  -- Runs as the caller, so row level security decides: another tenant's batch is "not found".
-  select * into v_batch from app_public.batches where id = p_batch_id;
+  -- Another tenant's batch is "not found": row level security says so when the caller runs as
+  -- itself, caller_may_see when it runs in a security definer function (cancel_batch).
+  select * into v_batch from app_public.batches b where b.id = p_batch_id and app_private.caller_may_see(b.tenant_id);
   if v_batch.id is null then
     raise exception 'batch % not found', p_batch_id using errcode = 'FLNFD';
   end if;
@@ -92,8 +90,10 @@ $$;
 comment on function app_public.submit_batch(text, jsonb, jsonb, text) is
   'Submits a batch of the given kind for the current tenant, one item per element of `items` (a JSON array of payload objects). With an `idempotencyKey` already used by this tenant, returns that batch and creates nothing. Its items start when the transaction commits.';
 
+-- Runs as the owner, because the caller may not update items; find_batch checks that the caller
+-- may see the batch, since row level security does not apply here.
 create function app_public.cancel_batch(batch_id uuid) returns app_public.batches
-language plpgsql volatile as $$
+language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
 #variable_conflict use_column
 declare
   v_batch app_public.batches := app_private.find_batch(cancel_batch.batch_id);
@@ -106,8 +106,9 @@ $$;
 comment on function app_public.cancel_batch(uuid) is
   'Cancels every item of the batch that has not finished (a running item''s result is then ignored); the batch finishes as `cancelled`. A finished batch is returned unchanged.';
 
+-- Runs as the owner, like cancel_batch.
 create function app_public.retry_failed_items(batch_id uuid) returns app_public.batches
-language plpgsql volatile as $$
+language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
 #variable_conflict use_column
 declare
   v_batch app_public.batches := app_private.find_batch(retry_failed_items.batch_id);
@@ -132,11 +133,12 @@ comment on column app_public.batch_summary_request.summary is 'When `ready`: the
 
 create function app_private.enqueue_batch_summary(p_batch_id uuid) returns void
 language sql volatile security definer set search_path to pg_catalog, pg_temp as $$
-  select graphile_worker.add_job('aggregate_batch', json_build_object('batch_id', p_batch_id),
-    job_key => 'aggregate_batch:' || p_batch_id, job_key_mode => 'unsafe_dedupe', max_attempts => 10);
+  select graphile_worker.add_job('aggregate_batch', json_build_object('batch_id', b.id),
+    job_key => 'aggregate_batch:' || b.id, job_key_mode => 'unsafe_dedupe', max_attempts => 10)
+  from app_public.batches b where b.id = p_batch_id and app_private.caller_may_see(b.tenant_id);
 $$;
 comment on function app_private.enqueue_batch_summary(uuid) is
-  'Enqueues aggregate_batch for a batch unless a job for it is already waiting.';
+  'Enqueues aggregate_batch for a batch the caller may see, unless a job for it is already waiting.';
 grant execute on function app_private.enqueue_batch_summary(uuid) to app_user, app_admin;
 
 create function app_public.request_batch_summary(batch_id uuid) returns app_public.batch_summary_request

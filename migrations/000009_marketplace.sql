@@ -21,8 +21,10 @@ comment on column app_public.sellers.created_at is 'When the seller was created.
 comment on constraint sellers_tenant_id_fkey on app_public.sellers is E'@fieldName tenant\n@foreignFieldName sellers';
 comment on constraint sellers_id_tenant_id_key on app_public.sellers is E'@behavior -single';
 
+-- Products and reviews take time-ordered ids (app_private.uuid_v7): imports insert them by the
+-- million, and random ids would dirty pages all over their indexes.
 create table app_public.products (
-  id uuid primary key default gen_random_uuid(),
+  id uuid primary key default app_private.uuid_v7(),
   tenant_id uuid not null,
   seller_id uuid not null,
   sku text not null check (length(sku) between 1 and 100),
@@ -62,7 +64,7 @@ comment on constraint products_id_tenant_id_key on app_public.products is E'@beh
 -- (@isIndexed: products_seller_id_sku_key serves it by its first column.)
 
 create table app_public.reviews (
-  id uuid primary key default gen_random_uuid(),
+  id uuid primary key default app_private.uuid_v7(),
   tenant_id uuid not null,
   product_id uuid not null,
   author text not null check (length(author) between 1 and 200),
@@ -130,10 +132,13 @@ create trigger _050_fill_tenant_id before insert on app_public.reviews
 alter table app_public.sellers enable row level security;
 alter table app_public.products enable row level security;
 alter table app_public.reviews enable row level security;
-create policy select_own on app_public.sellers for select
+-- app_user and app_admin see the rows of the tenants caller_may_see allows. Sellers and shoppers
+-- have policies of their own, in 000015_marketplace_roles: approved products only, and a seller
+-- its own as well.
+create policy select_own on app_public.sellers for select to app_user, app_admin
   using (app_private.caller_may_see(tenant_id));
-create policy select_own on app_public.products for select
+create policy select_own on app_public.products for select to app_user, app_admin
   using (app_private.caller_may_see(tenant_id));
-create policy select_own on app_public.reviews for select
+create policy select_own on app_public.reviews for select to app_user, app_admin
   using (app_private.caller_may_see(tenant_id));
 grant select on app_public.sellers, app_public.products, app_public.reviews to app_anonymous, app_user, app_admin;

@@ -25,6 +25,8 @@ create table app_private.model_files (
   onnx bytea not null
 );
 comment on table app_private.model_files is 'The ONNX bytes of each model version, loaded by workers into onnxruntime-node.';
+comment on column app_private.model_files.model_version_id is 'The model version these bytes are.';
+comment on column app_private.model_files.onnx is 'The model as an ONNX file.';
 
 create table app_public.review_scores (
   review_id uuid primary key references app_public.reviews on delete cascade,
@@ -73,9 +75,11 @@ create policy select_own on app_public.seller_scores for select
   using (app_private.caller_may_see(tenant_id));
 grant select on app_public.review_scores, app_public.seller_scores to app_anonymous, app_user, app_admin;
 
-insert into app_public.batch_kinds (kind, description, task_identifier, chunk_size, max_attempts, retry_delay) values
-  ('score_reviews', 'Scores a chunk of reviews, `{"review_ids": [...]}`, with the active review_scorer: one feature query, one inference, one write.', 'score_reviews', 1, 3, '5 seconds'),
-  ('score_sellers', 'Scores a chunk of sellers, `{"seller_ids": [...]}`, with the active seller_scorer over their products'' reviews.', 'score_sellers', 1, 3, '5 seconds');
+-- Only finishline's own scoring runs start these (submitted_by_tenants false): their items name
+-- reviews and sellers by id, which the worker reads past row level security.
+insert into app_public.batch_kinds (kind, description, task_identifier, chunk_size, max_attempts, retry_delay, submitted_by_tenants) values
+  ('score_reviews', 'Scores a chunk of reviews, `{"review_ids": [...]}`, with the active review_scorer: one feature query, one inference, one write.', 'score_reviews', 1, 3, '5 seconds', false),
+  ('score_sellers', 'Scores a chunk of sellers, `{"seller_ids": [...]}`, with the active seller_scorer over their products'' reviews.', 'score_sellers', 1, 3, '5 seconds', false);
 
 -- Which reviews need a score: never scored, edited since, or scored by a version no longer active.
 create function app_private.reviews_due(p_tenant_id uuid) returns setof uuid
@@ -153,27 +157,8 @@ create trigger _300_follow_review_scoring after update of status on app_public.b
 
 -- The chunk tasks' reads and writes: one query for a chunk's inputs, one statement for its scores.
 
--- Duplicated review texts are a strong sign of fakes; this index finds a text's twins at once.
-create index reviews_body_key_idx on app_public.reviews (tenant_id, md5(lower(btrim(body))));
-create function app_private.review_features(p_review_ids uuid[]) returns table (
-  review_id uuid, title text, body text, rating integer, verified_purchase boolean, duplicate_count integer,
-  author_review_count integer, product_mean_rating real, product_review_count integer, same_day_product_reviews integer
-)
-language sql stable as $$
-  select r.id, r.title, r.body, r.rating::integer, r.verified_purchase,
-    case when r.body = '' then 0 else
-      (select count(*) from app_public.reviews d
-       where d.tenant_id = r.tenant_id and md5(lower(btrim(d.body))) = md5(lower(btrim(r.body))))::integer - 1 end,
-    (select count(*) from app_public.reviews a where a.tenant_id = r.tenant_id and a.author = r.author)::integer,
-    p.mean_rating, p.review_count,
-    (select count(*) from app_public.reviews b where b.product_id = r.product_id
-       and b.created_at between r.created_at - interval '12 hours' and r.created_at + interval '12 hours')::integer
-  from app_public.reviews r
-  cross join lateral (select avg(x.rating)::real as mean_rating, count(*)::integer as review_count
-                      from app_public.reviews x where x.product_id = r.product_id) p
-  where r.id = any(p_review_ids)
-$$;
-comment on function app_private.review_features(uuid[]) is 'What the review scorer needs to know about each review of a chunk, in one query.';
+-- (review_features, the review scorer's one query, reads the counters of 000013_review_counters
+-- and is defined there.)
 
 create function app_private.record_review_scores(p_model_version_id uuid, p_review_ids uuid[], p_scores real[]) returns integer
 language sql volatile as $$
@@ -263,6 +248,12 @@ create table app_private.scheduled_tasks (
 );
 comment on table app_private.scheduled_tasks is
   'One row per crontab entry: written by workers when they start (schedule, period, next run) and by the task each time it runs.';
+comment on column app_private.scheduled_tasks.task_identifier is 'The task a crontab entry runs.';
+comment on column app_private.scheduled_tasks.schedule is 'Its five crontab fields (UTC), as the worker that registered it read them (REVIEW_SCORING_CRON overrides start_review_scoring''s).';
+comment on column app_private.scheduled_tasks.period is 'The gap between two of its runs, from the next run to the one after it: a run is late after twice this.';
+comment on column app_private.scheduled_tasks.next_run_at is 'When it runs next, as computed by a worker at start and by the task when it runs.';
+comment on column app_private.scheduled_tasks.last_run_at is 'When the task last ran; null until it has.';
+comment on column app_private.scheduled_tasks.last_batch_ids is 'The batches its last run started, or found still running, one per tenant.';
 
 create view app_public.scheduler_status with (security_invoker = true) as
 select t.task_identifier, t.schedule, t.last_run_at, t.next_run_at,

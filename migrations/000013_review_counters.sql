@@ -10,6 +10,9 @@ create table app_private.review_text_counts (
   primary key (tenant_id, body_key)
 );
 comment on table app_private.review_text_counts is 'How many reviews of a tenant have each (normalised) text: duplicated texts are a sign of fakes.';
+comment on column app_private.review_text_counts.tenant_id is 'The tenant whose reviews are counted.';
+comment on column app_private.review_text_counts.body_key is 'The text''s key (review_body_key: md5 of the trimmed, lower-cased body).';
+comment on column app_private.review_text_counts.copies is 'How many of the tenant''s reviews have this text (0 once none has: rows are not deleted).';
 
 create table app_private.review_author_counts (
   tenant_id uuid not null,
@@ -18,6 +21,9 @@ create table app_private.review_author_counts (
   primary key (tenant_id, author)
 );
 comment on table app_private.review_author_counts is 'How many reviews each author wrote in a tenant.';
+comment on column app_private.review_author_counts.tenant_id is 'The tenant whose reviews are counted.';
+comment on column app_private.review_author_counts.author is 'The author, as in reviews.author.';
+comment on column app_private.review_author_counts.reviews is 'How many reviews of the tenant the author wrote (0 once none is left: rows are not deleted).';
 
 create table app_private.product_review_stats (
   product_id uuid primary key,
@@ -25,6 +31,9 @@ create table app_private.product_review_stats (
   rating_sum bigint not null
 );
 comment on table app_private.product_review_stats is 'Each product''s review count and rating sum (its mean rating is their ratio).';
+comment on column app_private.product_review_stats.product_id is 'The product reviewed (no foreign key: kept by the reviews'' triggers).';
+comment on column app_private.product_review_stats.reviews is 'How many reviews it has.';
+comment on column app_private.product_review_stats.rating_sum is 'The sum of their ratings.';
 
 -- Same-day bursts are counted per review: this index makes that a short range scan.
 create index reviews_product_id_created_at_idx on app_public.reviews (product_id, created_at);
@@ -77,15 +86,8 @@ create trigger _500_count_updated after update on app_public.reviews
 create trigger _500_count_deleted after delete on app_public.reviews
   referencing old table as old_rows for each statement execute function app_private.tg_reviews__count();
 
--- Reviews that existed before these counters.
-insert into app_private.review_text_counts (tenant_id, body_key, copies)
-  select tenant_id, app_private.review_body_key(body), count(*) from app_public.reviews group by 1, 2;
-insert into app_private.review_author_counts (tenant_id, author, reviews)
-  select tenant_id, author, count(*) from app_public.reviews group by 1, 2;
-insert into app_private.product_review_stats (product_id, reviews, rating_sum)
-  select product_id, count(*), sum(rating) from app_public.reviews group by 1;
-
-create or replace function app_private.review_features(p_review_ids uuid[]) returns table (
+-- The review scorer's one query for a chunk.
+create function app_private.review_features(p_review_ids uuid[]) returns table (
   review_id uuid, title text, body text, rating integer, verified_purchase boolean, duplicate_count integer,
   author_review_count integer, product_mean_rating real, product_review_count integer, same_day_product_reviews integer
 )
@@ -102,6 +104,3 @@ language sql stable as $$
   where r.id = any(p_review_ids)
 $$;
 comment on function app_private.review_features(uuid[]) is 'What the review scorer needs to know about each review of a chunk, in one query (counts read from the review counters).';
-
--- The counters replace it.
-drop index app_public.reviews_body_key_idx;

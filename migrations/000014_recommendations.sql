@@ -31,7 +31,8 @@ create table app_private.recommender_changes (
 );
 comment on table app_private.recommender_changes is
   'One row per transaction and tenant that changed products the recommender reads; a retrain recomputes those tenants and deletes the rows it has seen. The oldest row sets the retrain''s ceiling.';
-comment on column app_private.recommender_changes.id is 'Order of the changes: a retrain consumes those up to the id it read first.';
+comment on column app_private.recommender_changes.id is
+  'Identifies the change: a retrain consumes exactly the ids it read (not every id below the highest, since a lower id can commit later).';
 comment on column app_private.recommender_changes.tenant_id is 'The tenant whose products changed.';
 comment on column app_private.recommender_changes.transaction_id is 'The transaction that changed them: one row (and one enqueue at its commit) however many statements it ran.';
 comment on column app_private.recommender_changes.changed_at is 'When the transaction first changed a product of the tenant.';
@@ -126,8 +127,10 @@ begin
       select distinct n.tenant_id from new_rows n where n.status = 'approved'
       on conflict (transaction_id, tenant_id) do nothing;
   elsif tg_op = 'DELETE' then
+    -- Products deleted by the cascade of their tenant's deletion: the tenant is already gone.
     insert into app_private.recommender_changes (tenant_id)
-      select distinct o.tenant_id from old_rows o where o.status = 'approved'
+      select distinct o.tenant_id from old_rows o
+      where o.status = 'approved' and exists (select from app_public.tenants t where t.id = o.tenant_id)
       on conflict (transaction_id, tenant_id) do nothing;
   else
     insert into app_private.recommender_changes (tenant_id)
@@ -144,7 +147,7 @@ begin
 end
 $$;
 comment on function app_private.tg_products__note_recommender_change() is
-  'Notes (once per transaction and tenant) that products changed in a way the recommender sees: an approved product inserted or deleted, or a product approved before or after an update of its status, name, category, description or price band. Writes to pending products don''t count.';
+  'Notes (once per transaction and tenant) that products changed in a way the recommender sees: an approved product inserted or deleted, or a product approved before or after an update of its status, name, category, description or price band. Writes to pending products don''t count, nor deletions by the cascade of a tenant''s deletion (its recommender state goes with it).';
 
 create trigger _500_note_recommender_change after insert on app_public.products
   referencing new table as new_rows
@@ -156,19 +159,28 @@ create trigger _500_note_recommender_change_delete after delete on app_public.pr
   referencing old table as old_rows
   for each statement execute function app_private.tg_products__note_recommender_change();
 
+-- The one place that knows the retrain job's identity (task, queue, job key, replace mode).
+create function app_private.schedule_retrain(p_run_at timestamptz) returns void
+language sql volatile as $$
+  select graphile_worker.add_job(
+    'retrain_recommender', '{}'::json,
+    queue_name => 'recommender',
+    run_at => p_run_at,
+    job_key => 'retrain_recommender',
+    job_key_mode => 'replace');
+$$;
+comment on function app_private.schedule_retrain(timestamptz) is
+  'Puts the one retrain_recommender job (queue `recommender`) at this time, replacing the waiting one: the job key debounces bursts of changes into one retrain.';
+
 create function app_private.tg_recommender_changes__enqueue_retrain() returns trigger
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
 declare
   v_settings app_private.recommender_settings;
 begin
   select * into v_settings from app_private.recommender_settings;
-  perform graphile_worker.add_job(
-    'retrain_recommender', '{}'::json,
-    queue_name => 'recommender',
-    run_at => least(clock_timestamp() + v_settings.debounce,
-                    (select min(changed_at) from app_private.recommender_changes) + v_settings.max_wait),
-    job_key => 'retrain_recommender',
-    job_key_mode => 'replace');
+  perform app_private.schedule_retrain(least(
+    clock_timestamp() + v_settings.debounce,
+    (select min(changed_at) from app_private.recommender_changes) + v_settings.max_wait));
   return null;
 end
 $$;
@@ -178,6 +190,27 @@ comment on function app_private.tg_recommender_changes__enqueue_retrain() is
 create constraint trigger _500_enqueue_retrain after insert on app_private.recommender_changes
   deferrable initially deferred
   for each row execute function app_private.tg_recommender_changes__enqueue_retrain();
+
+-- A retrain already queued follows a change of the debounce or the ceiling (workers write them at
+-- start): a job queued under a debounce of an hour, lowered to a minute, runs a minute after the
+-- last change, not an hour.
+create function app_private.tg_recommender_settings__move_queued_retrain() returns trigger
+language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
+begin
+  -- Only changes not yet retrained have a retrain waiting for them.
+  if exists (select from app_private.recommender_changes) then
+    perform app_private.schedule_retrain(
+      (select least(max(changed_at) + new.debounce, min(changed_at) + new.max_wait) from app_private.recommender_changes));
+  end if;
+  return null;
+end
+$$;
+comment on function app_private.tg_recommender_settings__move_queued_retrain() is
+  'Moves the waiting retrain to the time the new settings give: `debounce` after the last change not yet retrained, and no later than `max_wait` after the oldest.';
+
+create trigger _500_move_queued_retrain after update on app_private.recommender_settings
+  for each row when (old.debounce is distinct from new.debounce or old.max_wait is distinct from new.max_wait)
+  execute function app_private.tg_recommender_settings__move_queued_retrain();
 
 -- What a retrain reads and writes.
 
@@ -223,15 +256,18 @@ $$;
 comment on function app_private.recommender_lists_containing(uuid[]) is
   'Products whose recommendations include any of these: their lists must be recomputed when these change or go.';
 
-create function app_private.consume_recommender_changes(p_changes_seen bigint) returns void
+-- A retrain consumes exactly the changes it read, by id: ids are drawn when a change is written,
+-- not when it commits, so a long transaction's lower id can commit after a retrain read a higher
+-- one, and must stay for the retrain its commit queues.
+create function app_private.consume_recommender_changes(p_changes_seen bigint[]) returns void
 language sql volatile as $$
-  delete from app_private.recommender_changes where id <= p_changes_seen
+  delete from app_private.recommender_changes where id = any(p_changes_seen)
 $$;
-comment on function app_private.consume_recommender_changes(bigint) is
-  'Forgets the changes a retrain has seen (up to p_changes_seen): its result stands for them.';
+comment on function app_private.consume_recommender_changes(bigint[]) is
+  'Forgets the changes a retrain has seen (these ids): its result stands for them. Changes committed since it read them stay for the retrain their commit queued.';
 
 create function app_private.store_recommendations(
-  p_onnx bytea, p_training_rows integer, p_metrics jsonb, p_changes_seen bigint,
+  p_onnx bytea, p_training_rows integer, p_metrics jsonb, p_changes_seen bigint[],
   p_removed uuid[],
   p_product_ids uuid[], p_tenant_ids uuid[], p_content_keys text[], p_kth_scores real[],
   p_list_product_ids uuid[], p_recommended_ids uuid[], p_scores real[])
@@ -255,9 +291,11 @@ begin
   delete from app_public.product_recommendations r
     using (select unnest(p_removed) union select unnest(p_product_ids)) as d(product_id)
     where r.product_id = d.product_id;
+  -- A tenant deleted while the retrain ran gets none: its recommender state went with it.
   insert into app_private.recommender_inputs (product_id, tenant_id, content_key, kth_score, model_version_id)
     select i.product_id, i.tenant_id, i.content_key, i.kth_score, v_version.id
     from unnest(p_product_ids, p_tenant_ids, p_content_keys, p_kth_scores) as i(product_id, tenant_id, content_key, kth_score)
+    join app_public.tenants t on t.id = i.tenant_id
   on conflict (product_id) do update
     set tenant_id = excluded.tenant_id, content_key = excluded.content_key,
         kth_score = excluded.kth_score, model_version_id = excluded.model_version_id;
@@ -271,5 +309,5 @@ begin
   return v_version;
 end
 $$;
-comment on function app_private.store_recommendations(bytea, integer, jsonb, bigint, uuid[], uuid[], uuid[], text[], real[], uuid[], uuid[], real[]) is
-  'Makes a retrain''s result the active recommender in one transaction: a new model version (with the ONNX bytes when given), the recomputed lists (replacing those of p_product_ids and p_removed), what they were computed from, and the changes seen (up to p_changes_seen) consumed. Readers see the old recommendations or the new, never a mix.';
+comment on function app_private.store_recommendations(bytea, integer, jsonb, bigint[], uuid[], uuid[], uuid[], text[], real[], uuid[], uuid[], real[]) is
+  'Makes a retrain''s result the active recommender in one transaction: a new model version (with the ONNX bytes when given), the recomputed lists (replacing those of p_product_ids and p_removed), what they were computed from, and the changes seen (the ids p_changes_seen) consumed. Readers see the old recommendations or the new, never a mix.';

@@ -13,17 +13,7 @@
 --   | write a review (approved product, once) | other shops' only   | yes         | no       | no             |
 --   | change or delete a review               | no                  | no          | no       | no             |
 
--- Roles are cluster-wide, so several databases (test clones among them) share them.
-do $$
-begin
-  if not exists (select 1 from pg_roles where rolname = 'app_seller') then
-    create role app_seller nologin;
-  end if;
-  if not exists (select 1 from pg_roles where rolname = 'app_shopper') then
-    create role app_shopper nologin;
-  end if;
-end
-$$;
+-- The roles themselves are created with the others, in 000001_schemas_and_roles.
 
 grant usage on schema app_public to app_seller, app_shopper;
 -- For the few app_private helpers granted below (nothing in app_private is granted to them otherwise).
@@ -53,14 +43,12 @@ grant execute on function app_public.current_seller_id(), app_public.current_use
 
 -- Tenants and sellers: the new roles read their own tenant and its shops (read-only).
 grant select on app_public.tenants to app_seller, app_shopper;
-alter policy select_own on app_public.sellers to app_user, app_admin;
 create policy select_in_tenant on app_public.sellers for select to app_seller, app_shopper
   using (tenant_id = app_public.current_tenant_id());
 grant select on app_public.sellers to app_seller, app_shopper;
 
--- Products. The operator (app_user) and admins keep seeing every product of their tenant (every
--- tenant, for admins); sellers and shoppers see approved ones, and a seller its own as well.
-alter policy select_own on app_public.products to app_user, app_admin;
+-- Products. The operator (app_user) and admins see every product of their tenant (select_own, in
+-- 000009_marketplace); sellers and shoppers see approved ones, and a seller its own as well.
 create policy select_visible on app_public.products for select to app_seller, app_shopper
   using (tenant_id = app_public.current_tenant_id()
          and (status = 'approved' or seller_id = app_public.current_seller_id()));
@@ -110,7 +98,6 @@ create trigger _200_back_to_pending before update on app_public.products
 -- Reviews: sellers and shoppers read the reviews of the products they may see (the products
 -- policy decides, through the subquery); shoppers, and sellers for other shops' products, write
 -- reviews of approved products under their own subject. Nobody changes a review through the API.
-alter policy select_own on app_public.reviews to app_user, app_admin;
 create policy select_visible on app_public.reviews for select to app_seller, app_shopper
   using (tenant_id = app_public.current_tenant_id()
          and exists (select 1 from app_public.products p where p.id = reviews.product_id));
@@ -408,8 +395,9 @@ grant execute on function
   app_public.write_review(uuid, integer, text, text)
 to app_user, app_admin, app_seller, app_shopper;
 
--- Recommendations (000014): sellers and shoppers read them like everyone of the tenant; what they
--- return is filtered by the products policy above (shoppers get approved products only).
+-- Recommendations (000014_recommendations): sellers and shoppers read them like everyone of the
+-- tenant; what they return is filtered by the products policy above (shoppers get approved
+-- products only).
 grant select on app_public.product_recommendations to app_seller, app_shopper;
 grant execute on function app_public.recommended_products(uuid), app_public.recommendations_for(uuid, integer)
   to app_seller, app_shopper;
