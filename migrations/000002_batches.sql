@@ -51,6 +51,9 @@ create table app_public.batches (
 create index batches_tenant_id_created_at_idx on app_public.batches (tenant_id, created_at desc);
 create index batches_unfinished_idx on app_public.batches (status) where finished_at is null;
 create index batches_kind_idx on app_public.batches (kind);
+-- Newest first across tenants (the installation's operator's list); a tenant's list is served by
+-- batches_tenant_id_created_at_idx.
+create index batches_created_at_id_idx on app_public.batches (created_at desc, id desc);
 comment on table app_public.batches is E'@behavior -insert -update -delete\nA unit of work made of items; it finishes by itself when its last item reaches a terminal state. Submit one with submitBatch.';
 comment on constraint batches_tenant_id_fkey on app_public.batches is E'@fieldName tenant\n@foreignFieldName batches';
 comment on constraint batches_kind_fkey on app_public.batches is E'@fieldName batchKind\n@foreignFieldName batches';

@@ -11,6 +11,7 @@ create table app_public.batch_items (
   status text not null default 'pending'
     check (status in ('pending', 'processing', 'succeeded', 'failed', 'cancelled')),
   attempts integer not null default 0 check (attempts >= 0),
+  interruptions integer not null default 0 check (interruptions >= 0),
   last_error text,
   result jsonb,
   run_after timestamptz,
@@ -25,6 +26,9 @@ create table app_public.batch_items (
 create index batch_items_batch_id_id_idx on app_public.batch_items (batch_id, id);
 -- Small (only running items): lets heartbeats and the sweeper find items of dead workers.
 create index batch_items_processing_idx on app_public.batch_items (locked_by) where status = 'processing';
+-- Small (failed items only): a batch's page counts and pages its failed items without reading the
+-- others, in a batch of 100,000 items as in one of ten.
+create index batch_items_failed_idx on app_public.batch_items (batch_id, id) where status = 'failed';
 
 comment on table app_public.batch_items is E'@behavior -insert -update -delete -query:resource:connection -query:resource:list\nOne unit of work of a batch. Items only move forward: pending → processing → succeeded, failed or cancelled (failed items may be retried).';
 comment on constraint batch_items_batch_id_tenant_id_fkey on app_public.batch_items is E'@isIndexed\n@fieldName batch\n@foreignFieldName items';
@@ -35,7 +39,8 @@ comment on column app_public.batch_items.tenant_id is 'The tenant that owns the 
 comment on column app_public.batch_items.payload is 'What to do, as a JSON object; its shape depends on the batch''s kind.';
 -- @isIndexed: items are read a batch at a time, where grouping by status is cheap.
 comment on column app_public.batch_items.status is E'@isIndexed\n`pending`, `processing`, `succeeded`, `failed` or `cancelled`.';
-comment on column app_public.batch_items.attempts is 'How many times the item has been started.';
+comment on column app_public.batch_items.attempts is 'How many times the item has been started, not counting attempts cut short by a database outage, a shutdown or a worker that died: those are given back.';
+comment on column app_public.batch_items.interruptions is 'How many times the worker running the item died while it ran. An item whose worker dies three times fails: it may be what kills it.';
 comment on column app_public.batch_items.last_error is 'The error message of the last failed attempt.';
 comment on column app_public.batch_items.result is 'What the item produced (kind-specific JSON); numeric fields are summed into the run summary''s stats.';
 comment on column app_public.batch_items.run_after is 'While `pending` after a failed attempt: when the retry may start (backoff).';

@@ -10,7 +10,7 @@ create table app_private.workers (
   last_seen_at timestamptz not null default now()
 );
 comment on table app_private.workers is
-  'One row per running worker process, keyed by its Graphile Worker pool id (the `locked_by` of its jobs and items). A row whose last_seen_at is older than the heartbeat timeout belongs to a dead worker.';
+  'One row per running Graphile Worker pool, keyed by its id (the `locked_by` of its jobs and items). A worker is alive while its liveness connection holds its advisory lock or its heartbeat is fresh (see worker_is_alive); the items and jobs of a worker that is not are given back.';
 comment on column app_private.workers.id is 'The worker pool''s id, as in graphile_worker jobs'' locked_by.';
 comment on column app_private.workers.hostname is 'Where the worker runs.';
 comment on column app_private.workers.pid is 'Its process id there.';
@@ -40,45 +40,120 @@ comment on column app_private.sweeper_repairs.details is 'What was found and wha
 
 create function app_private.worker_stale_after() returns interval
 language sql stable parallel safe as $$
-  select coalesce(nullif(current_setting('finishline.worker_stale_after', true), '')::interval, interval '30 seconds')
+  select coalesce(nullif(current_setting('finishline.worker_stale_after', true), '')::interval, interval '5 seconds')
 $$;
 comment on function app_private.worker_stale_after() is
-  'How long a worker may go without a heartbeat before it counts as dead: the setting finishline.worker_stale_after (e.g. `alter database ... set finishline.worker_stale_after = ''10s''`), 30 seconds by default. Workers beat six times within it.';
+  'How long a worker may go without a heartbeat, while its liveness connection is gone, before it counts as dead: the setting finishline.worker_stale_after (e.g. `alter database ... set finishline.worker_stale_after = ''10s''`), 5 seconds by default. Workers beat five times within it.';
+
+-- A worker's liveness connection holds an advisory lock for it as long as the connection lives:
+-- a process that dies loses it at once, while a process that is merely busy (its event loop
+-- blocked, its machine loaded) keeps it, so it is never taken for dead.
+create function app_private.worker_lock_key(p_worker_id text) returns integer
+language sql immutable parallel safe as $$
+  select hashtext('finishline worker ' || p_worker_id)
+$$;
+comment on function app_private.worker_lock_key(text) is
+  'The second key of a worker''s advisory lock, pg_advisory_lock(46150, worker_lock_key(id)); 46150 is finishline''s class of advisory locks.';
+
+create function app_private.worker_holds_lock(p_worker_id text) returns boolean
+language sql stable as $$
+  -- pg_locks shows a two-key advisory lock with its keys in classid and objid, as unsigned integers.
+  select exists (
+    select 1 from pg_locks l
+    where l.locktype = 'advisory' and l.objsubid = 2 and l.granted
+      and l.database = (select d.oid from pg_database d where d.datname = current_database())
+      and l.classid = 46150 and l.objid::bigint = app_private.worker_lock_key(p_worker_id)::bigint & 4294967295
+  )
+$$;
+comment on function app_private.worker_holds_lock(text) is 'Whether a liveness connection holds the worker''s advisory lock now.';
+
+create function app_private.worker_is_alive(p_worker_id text) returns boolean
+language sql stable as $$
+  -- Seconds without a heartbeat count from the database's own start: after a restart every
+  -- worker gets worker_stale_after to reconnect before it counts as dead.
+  select exists (
+    select 1 from app_private.workers w
+    where w.id = p_worker_id
+      and (greatest(w.last_seen_at, pg_postmaster_start_time()) >= now() - app_private.worker_stale_after()
+           or app_private.worker_holds_lock(w.id))
+  )
+$$;
+comment on function app_private.worker_is_alive(text) is
+  'Whether the worker runs: its liveness connection holds its lock, or it beat within worker_stale_after (counted from the database''s start, so that a restart kills no one). An id without a heartbeat row is not alive.';
 
 create function app_private.dead_worker_ids(p_stale_after interval default app_private.worker_stale_after()) returns text[]
 language sql stable as $$
   select coalesce(array_agg(distinct id), '{}') from (
-    select w.id from app_private.workers w where w.last_seen_at < now() - p_stale_after
+    select w.id from app_private.workers w
+    where greatest(w.last_seen_at, pg_postmaster_start_time()) < now() - p_stale_after
+      and not app_private.worker_holds_lock(w.id)
     union
-    -- Items held by a worker that has no fresh heartbeat at all (never registered, or removed).
+    -- Items, and jobs, held by an id that has no heartbeat row: a worker that died before its
+    -- first beat, or one removed without giving them back.
     select i.locked_by from app_public.batch_items i
     where i.status = 'processing' and i.started_at < now() - p_stale_after
-      and not exists (select 1 from app_private.workers w
-                      where w.id = i.locked_by and w.last_seen_at >= now() - p_stale_after)
+      and not exists (select 1 from app_private.workers w where w.id = i.locked_by)
+    union
+    select j.locked_by from graphile_worker.jobs j
+    where j.locked_by is not null and j.locked_at < now() - p_stale_after
+      and not exists (select 1 from app_private.workers w where w.id = j.locked_by)
   ) dead
 $$;
 comment on function app_private.dead_worker_ids(interval) is
-  'Workers whose heartbeat is older than p_stale_after, and unknown holders of processing items.';
+  'Workers that are not alive (no lock held, no heartbeat within p_stale_after since the database started), and ids with no heartbeat row that hold processing items or locked jobs.';
+
+create function app_private.release_dead_workers(p_stale_after interval default app_private.worker_stale_after()) returns integer
+language plpgsql volatile as $$
+declare
+  v_dead text[];
+  v_worker_id text;
+begin
+  -- One transaction at a time does this (heartbeats of every worker try, every second).
+  if not pg_try_advisory_xact_lock(46150, 0) then
+    return 0;
+  end if;
+  v_dead := app_private.dead_worker_ids(p_stale_after);
+  foreach v_worker_id in array v_dead loop
+    insert into app_private.sweeper_repairs (repair, batch_id, worker_id, details)
+    select 'released_items', i.batch_id, v_worker_id, jsonb_build_object('items', count(*))
+    from app_public.batch_items i
+    where i.status = 'processing' and i.locked_by = v_worker_id
+    group by i.batch_id;
+    perform app_private.release_items_of_dead_worker(v_worker_id);
+    -- Graphile Worker alone would leave its jobs locked for four hours.
+    perform graphile_worker.force_unlock_workers(array[v_worker_id]);
+    insert into app_private.sweeper_repairs (repair, worker_id, details)
+    select 'removed_dead_worker', v_worker_id, coalesce(
+      (select jsonb_build_object('last_seen_at', w.last_seen_at, 'hostname', w.hostname, 'pid', w.pid)
+       from app_private.workers w where w.id = v_worker_id), '{}');
+    delete from app_private.workers where id = v_worker_id;
+  end loop;
+  return cardinality(v_dead);
+end
+$$;
+comment on function app_private.release_dead_workers(interval) is
+  'Gives back what dead workers held: their processing items go back to the queue (their attempts unspent; see release_items_of_dead_worker), their jobs are unlocked, their heartbeat rows go, each repair logged in sweeper_repairs. Run by every heartbeat and by the sweeper; returns how many workers it found dead.';
 
 create function app_private.record_worker_heartbeat(
   p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer
-) returns boolean
+) returns integer
 language plpgsql volatile as $$
 begin
+  -- Called on the worker's liveness connection, which takes the worker's lock the first time.
+  -- (A lock still held by an older connection of the same worker is as good.)
+  if not app_private.worker_holds_lock(p_worker_id) then
+    perform pg_try_advisory_lock(46150, app_private.worker_lock_key(p_worker_id));
+  end if;
   insert into app_private.workers as w (id, hostname, pid, concurrency)
   values (p_worker_id, p_hostname, p_pid, p_concurrency)
   on conflict (id) do update set last_seen_at = now();
-  -- A peer that stopped beating is repaired now, not at the next crontab minute.
-  if cardinality(app_private.dead_worker_ids()) > 0 then
-    perform graphile_worker.add_job('sweep_batches', '{}', queue_name => 'finishline_sweeper',
-      job_key => 'sweep_batches', job_key_mode => 'preserve_run_at');
-    return true;
-  end if;
-  return false;
+  -- What a peer that died held is given back now, not at the next crontab minute, and whether
+  -- or not a worker is free to run the sweeper.
+  return app_private.release_dead_workers();
 end
 $$;
 comment on function app_private.record_worker_heartbeat(text, text, integer, integer) is
-  'Records that a worker is alive; if another worker looks dead, enqueues sweep_batches at once. Returns whether it did.';
+  'Records that a worker is alive, holding its lock on this connection, and gives back what dead workers held. Returns how many dead workers it found.';
 
 create function app_private.forget_worker(p_worker_id text) returns integer
 language plpgsql volatile as $$
@@ -86,12 +161,19 @@ declare
   v_released integer;
 begin
   v_released := app_private.release_items(p_worker_id, null, null, false);
+  perform graphile_worker.force_unlock_workers(array[p_worker_id]);
   delete from app_private.workers where id = p_worker_id;
+  -- On the worker's liveness connection, its lock goes too (taken once per connection, but
+  -- release every hold this session may have).
+  while exists (select 1 from pg_locks l where l.pid = pg_backend_pid() and l.locktype = 'advisory' and l.objsubid = 2
+                and l.classid = 46150 and l.objid::bigint = app_private.worker_lock_key(p_worker_id)::bigint & 4294967295) loop
+    perform pg_advisory_unlock(46150, app_private.worker_lock_key(p_worker_id));
+  end loop;
   return v_released;
 end
 $$;
 comment on function app_private.forget_worker(text) is
-  'Called by a worker as it shuts down cleanly: gives back any item it still holds (without spending an attempt) and removes its heartbeat.';
+  'Called by a worker that stops (or whose pool stopped) on its liveness connection: in one transaction, gives back every item it still holds (without spending an attempt), unlocks its jobs, removes its heartbeat and releases its lock. Returns how many items it gave back.';
 
 -- PL/pgSQL, whose plan is cached: a SQL function with a subquery is not inlined, so it would be
 -- planned again on every call, for every row of batch_status_summary that gets this far.
@@ -114,35 +196,16 @@ create function app_private.sweep_batches(
 ) returns jsonb
 language plpgsql volatile as $$
 declare
-  v_dead text[] := app_private.dead_worker_ids(p_stale_after);
   v_counts jsonb := '{}';
   v_row record;
   v_counters app_private.batch_counters;
   v_actual record;
   v_n integer;
 begin
-  -- 1. Dead workers: their items go back to the queue, their jobs are unlocked at once
-  --    (Graphile Worker alone would wait four hours), their heartbeat rows go.
-  if cardinality(v_dead) > 0 then
-    for v_row in
-      select i.locked_by, i.batch_id, count(*) as n from app_public.batch_items i
-      where i.status = 'processing' and i.locked_by = any(v_dead)
-      group by i.locked_by, i.batch_id
-    loop
-      insert into app_private.sweeper_repairs (repair, batch_id, worker_id, details)
-      values ('released_items', v_row.batch_id, v_row.locked_by, jsonb_build_object('items', v_row.n));
-    end loop;
-    v_n := 0;
-    for v_row in select unnest(v_dead) as worker_id loop
-      v_n := v_n + app_private.release_items(v_row.worker_id, null,
-        'the worker running this item stopped (no heartbeat for ' || p_stale_after || ')', true);
-    end loop;
-    perform graphile_worker.force_unlock_workers(v_dead);
-    insert into app_private.sweeper_repairs (repair, worker_id, details)
-    select 'removed_dead_worker', d.id, jsonb_build_object('last_seen_at', w.last_seen_at, 'hostname', w.hostname, 'pid', w.pid)
-    from unnest(v_dead) as d(id) left join app_private.workers w on w.id = d.id;
-    delete from app_private.workers where id = any(v_dead);
-    v_counts := v_counts || jsonb_build_object('dead_workers', cardinality(v_dead), 'released_items', v_n);
+  -- 1. Dead workers: what they held goes back (their heartbeats usually did this already).
+  v_n := app_private.release_dead_workers(p_stale_after);
+  if v_n > 0 then
+    v_counts := v_counts || jsonb_build_object('dead_workers', v_n);
   end if;
 
   -- 2. Counters against the items, for unfinished batches and those finished within the hour.
@@ -243,3 +306,99 @@ end
 $$;
 comment on function app_private.sweep_batches(interval, interval) is
   'Repairs what crashes leave, logging each repair in sweeper_repairs: items and jobs of dead workers, counters that drifted from the items, finished batches without a summary, pending items of a batch none of whose jobs is left. Returns the counts of what it repaired.';
+
+-- What the dashboard shows of the installation (the installation's operator only): the workers,
+-- the queue by task and the sweeper's recent repairs. They live in app_private and graphile_worker,
+-- so each view reads through a security definer function that checks the caller itself, and
+-- answers no rows to anyone but the installation's operator.
+
+-- Workers.
+
+create function app_private.workers_seen_by_caller()
+returns table (
+  id text, hostname text, pid integer, concurrency integer, started_at timestamptz,
+  last_seen_at timestamptz, is_alive boolean, processing_items bigint
+)
+language sql stable security definer set search_path to pg_catalog, pg_temp as $$
+  select w.id, w.hostname, w.pid, w.concurrency, w.started_at, w.last_seen_at,
+    app_private.worker_is_alive(w.id),
+    (select count(*) from app_public.batch_items i where i.status = 'processing' and i.locked_by = w.id)
+  from app_private.workers w
+  where app_public.current_user_sees_all_tenants()
+$$;
+comment on function app_private.workers_seen_by_caller() is
+  'The worker heartbeats, for the installation''s operator only (no rows for anyone else): the body of the view app_public.workers.';
+grant execute on function app_private.workers_seen_by_caller() to app_admin;
+
+create view app_public.workers with (security_invoker = true) as
+select * from app_private.workers_seen_by_caller();
+comment on view app_public.workers is E'@primaryKey id\n@behavior -insert -update -delete -connection +list\nWorker processes with a heartbeat row, the living and those the sweeper has yet to remove (installation''s operator only: an admin token without tenant_id; no rows for anyone else).';
+comment on column app_public.workers.id is 'The worker pool''s id (the `locked_by` of its jobs and items).';
+comment on column app_public.workers.hostname is 'Where it runs.';
+comment on column app_public.workers.pid is 'Its process id there.';
+comment on column app_public.workers.concurrency is 'How many jobs it runs at once.';
+comment on column app_public.workers.started_at is 'When it started.';
+comment on column app_public.workers.last_seen_at is 'Its last heartbeat.';
+comment on column app_public.workers.is_alive is 'Whether it runs: its liveness connection holds its lock, or its heartbeat is fresh (within finishline.worker_stale_after, 5 s by default). A worker that is not alive has stopped; the next heartbeat of another worker gives its items and jobs back and removes it.';
+comment on column app_public.workers.processing_items is 'Batch items it holds now.';
+grant select on app_public.workers to app_admin;
+
+-- The queue by task.
+
+create function app_private.task_queues_seen_by_caller()
+returns table (
+  task_identifier text, runnable_jobs bigint, oldest_runnable_at timestamptz,
+  oldest_runnable_age_seconds numeric, running_jobs bigint, scheduled_jobs bigint, failed_jobs bigint
+)
+language sql stable security definer set search_path to pg_catalog, pg_temp as $$
+  select j.task_identifier,
+    count(*) filter (where j.run_at <= now() and j.locked_at is null and j.attempts < j.max_attempts),
+    min(j.run_at) filter (where j.run_at <= now() and j.locked_at is null and j.attempts < j.max_attempts),
+    round(extract(epoch from now() - min(j.run_at) filter (
+      where j.run_at <= now() and j.locked_at is null and j.attempts < j.max_attempts)), 1),
+    count(*) filter (where j.locked_at is not null),
+    count(*) filter (where j.run_at > now() and j.locked_at is null and j.attempts < j.max_attempts),
+    count(*) filter (where j.attempts >= j.max_attempts)
+  from graphile_worker.jobs j
+  where app_public.current_user_sees_all_tenants()
+  group by j.task_identifier
+$$;
+comment on function app_private.task_queues_seen_by_caller() is
+  'Graphile Worker''s jobs counted by task, for the installation''s operator only (no rows for anyone else): the body of the view app_public.task_queues.';
+grant execute on function app_private.task_queues_seen_by_caller() to app_admin;
+
+create view app_public.task_queues with (security_invoker = true) as
+select * from app_private.task_queues_seen_by_caller();
+comment on view app_public.task_queues is E'@primaryKey task_identifier\n@behavior -insert -update -delete -connection +list\nGraphile Worker''s queue, one row per task that has jobs (installation''s operator only: an admin token without tenant_id; no rows for anyone else). A batch''s items run as jobs of its kind''s task, a chunk of items a job.';
+comment on column app_public.task_queues.task_identifier is 'The task.';
+comment on column app_public.task_queues.runnable_jobs is 'Jobs that could run now and wait for a worker.';
+comment on column app_public.task_queues.oldest_runnable_at is 'Since when the oldest of those could run.';
+comment on column app_public.task_queues.oldest_runnable_age_seconds is 'How long the oldest of those has waited, in seconds: a figure that keeps growing means the workers do not keep up (or none runs).';
+comment on column app_public.task_queues.running_jobs is 'Jobs a worker holds now.';
+comment on column app_public.task_queues.scheduled_jobs is 'Jobs waiting for their time (a retry''s backoff, a debounce).';
+comment on column app_public.task_queues.failed_jobs is 'Jobs that used all their attempts and stay in the queue for inspection.';
+grant select on app_public.task_queues to app_admin;
+
+-- The sweeper's repairs of the last day.
+
+create function app_private.recent_sweeper_repairs_seen_by_caller()
+returns setof app_private.sweeper_repairs
+language sql stable security definer set search_path to pg_catalog, pg_temp as $$
+  select r.* from app_private.sweeper_repairs r
+  where r.repaired_at > now() - interval '1 day' and app_public.current_user_sees_all_tenants()
+  order by r.repaired_at desc, r.id desc
+$$;
+comment on function app_private.recent_sweeper_repairs_seen_by_caller() is
+  'The sweeper''s repairs of the last 24 hours, newest first, for the installation''s operator only (no rows for anyone else): the body of the view app_public.recent_sweeper_repairs.';
+grant execute on function app_private.recent_sweeper_repairs_seen_by_caller() to app_admin;
+
+create view app_public.recent_sweeper_repairs with (security_invoker = true) as
+select * from app_private.recent_sweeper_repairs_seen_by_caller();
+comment on view app_public.recent_sweeper_repairs is E'@primaryKey id\n@behavior -insert -update -delete -aggregates\nWhat the sweeper repaired in the last 24 hours (installation''s operator only: an admin token without tenant_id; no rows for anyone else). Each repair means a worker crashed or something was damaged.';
+comment on column app_public.recent_sweeper_repairs.id is 'The repair''s id.';
+comment on column app_public.recent_sweeper_repairs.repaired_at is 'When it was made.';
+comment on column app_public.recent_sweeper_repairs.repair is '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
+comment on column app_public.recent_sweeper_repairs.batch_id is 'The batch repaired, if any.';
+comment on column app_public.recent_sweeper_repairs.worker_id is 'The dead worker concerned, if any.';
+comment on column app_public.recent_sweeper_repairs.details is 'What was found and what was done.';
+grant select on app_public.recent_sweeper_repairs to app_admin;

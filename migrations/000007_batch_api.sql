@@ -100,11 +100,13 @@ declare
 begin
   update app_public.batch_items i set status = 'cancelled', finished_at = now(), locked_by = null
   where i.batch_id = v_batch.id and i.status in ('pending', 'processing');
+  -- Workers running its items abort them (their handlers' signals), freeing their slots.
+  perform pg_notify('finishline_batch_cancelled', v_batch.id::text);
   return app_private.find_batch(v_batch.id);
 end
 $$;
 comment on function app_public.cancel_batch(uuid) is
-  'Cancels every item of the batch that has not finished (a running item''s result is then ignored); the batch finishes as `cancelled`. A finished batch is returned unchanged.';
+  'Cancels every item of the batch that has not finished: the batch finishes as `cancelled`, and the workers running its items abort them. A finished batch is returned unchanged.';
 
 -- Runs as the owner, like cancel_batch.
 create function app_public.retry_failed_items(batch_id uuid) returns app_public.batches
@@ -113,7 +115,7 @@ language plpgsql volatile security definer set search_path to pg_catalog, pg_tem
 declare
   v_batch app_public.batches := app_private.find_batch(retry_failed_items.batch_id);
 begin
-  update app_public.batch_items i set status = 'pending', attempts = 0, run_after = null, finished_at = null
+  update app_public.batch_items i set status = 'pending', attempts = 0, interruptions = 0, run_after = null, finished_at = null
   where i.batch_id = v_batch.id and i.status = 'failed';
   return app_private.find_batch(v_batch.id);
 end
@@ -168,3 +170,42 @@ grant execute on function
   app_public.retry_failed_items(uuid),
   app_public.request_batch_summary(uuid)
 to app_user, app_admin;
+
+-- Batches newest first, filtered on the server, and a batch's failed items searchable by their
+-- error: what the dashboard's lists read.
+
+-- Batches, not their status summaries: filtering, ordering and counting (totalCount) then read
+-- batch rows only, and a page's summaries (counters, stuck_reason) are read for its rows alone,
+-- through Batch.statusSummary. SQL, stable and not strict, so PostgreSQL inlines it into the
+-- query PostGraphile makes, and it runs as the caller: row level security applies.
+create function app_public.search_batches(
+  kind text default null,
+  status text default null,
+  tenant_id uuid default null,
+  created_after timestamptz default null,
+  created_before timestamptz default null
+) returns setof app_public.batches
+language sql stable as $$
+  select b.* from app_public.batches b
+  where (search_batches.kind is null or b.kind = search_batches.kind)
+    and (search_batches.status is null or b.status = search_batches.status)
+    and (search_batches.tenant_id is null or b.tenant_id = search_batches.tenant_id)
+    and (search_batches.created_after is null or b.created_at >= search_batches.created_after)
+    and (search_batches.created_before is null or b.created_at < search_batches.created_before)
+  order by b.created_at desc, b.id desc
+$$;
+comment on function app_public.search_batches(text, text, uuid, timestamptz, timestamptz) is
+  'The batches the caller may see, newest first, each filter applied when given: `kind`, `status` (one of batches.status), `tenantId` (for admins who see several tenants), created at or after `createdAfter` and before `createdBefore`. Each batch''s statusSummary says where it stands.';
+grant execute on function app_public.search_batches(text, text, uuid, timestamptz, timestamptz) to app_user, app_admin;
+
+create function app_public.batches_failed_items(batch app_public.batches, error_contains text default null)
+returns setof app_public.batch_items
+language sql stable as $$
+  select i.* from app_public.batch_items i
+  where i.batch_id = batch.id and i.status = 'failed'
+    and (error_contains is null or strpos(lower(i.last_error), lower(error_contains)) > 0)
+  order by i.id
+$$;
+comment on function app_public.batches_failed_items(app_public.batches, text) is
+  'The batch''s failed items in id order, with their last error and attempts; with `errorContains`, only those whose last error contains that text (ignoring case).';
+grant execute on function app_public.batches_failed_items(app_public.batches, text) to app_user, app_admin;

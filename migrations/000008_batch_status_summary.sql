@@ -13,7 +13,7 @@ grant select on app_private.batch_counters to app_anonymous, app_user, app_admin
 -- read. Security definer, because it reads worker heartbeats and jobs, which clients may not; so
 -- it asks caller_may_see itself (row level security does not apply inside it).
 create function app_private.batch_stuck_reason(
-  p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamptz
+  p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamptz, p_finished_at timestamptz
 ) returns text
 language plpgsql stable security definer
 set search_path to pg_catalog, pg_temp
@@ -24,15 +24,26 @@ begin
     select case
       when not exists (select 1 from app_public.batches b where b.id = p_batch_id and app_private.caller_may_see(b.tenant_id))
         then null
-      when not exists (select 1 from app_private.workers w
-                       where w.last_seen_at >= now() - app_private.worker_stale_after())
+      -- A finished batch whose summary is not written (the view asks only then).
+      when p_finished_at is not null and exists (
+        select 1 from graphile_worker.jobs j
+        where j.key = 'aggregate_batch:' || p_batch_id and j.locked_by is not null and not app_private.worker_is_alive(j.locked_by))
+        then 'summary_held_by_dead_worker'
+      when p_finished_at is not null and not exists (
+        select 1 from graphile_worker.jobs j where j.key = 'aggregate_batch:' || p_batch_id and j.attempts < j.max_attempts)
+        then 'summary_not_enqueued'
+      when p_finished_at is not null
+        then null
+      when not exists (select 1 from app_private.workers w where app_private.worker_is_alive(w.id))
         then 'no_worker_alive'
       when p_processing_items > 0 and exists (
         select 1 from app_public.batch_items i
-        where i.status = 'processing' and i.batch_id = p_batch_id
-          and not exists (select 1 from app_private.workers w
-                          where w.id = i.locked_by and w.last_seen_at >= now() - app_private.worker_stale_after()))
+        where i.status = 'processing' and i.batch_id = p_batch_id and not app_private.worker_is_alive(i.locked_by))
         then 'items_held_by_dead_worker'
+      when p_pending_items > 0 and p_processing_items = 0 and exists (
+        select 1 from app_private.chunk_jobs c join graphile_worker.jobs j on j.id = c.job_id
+        where c.batch_id = p_batch_id and j.locked_by is not null and not app_private.worker_is_alive(j.locked_by))
+        then 'jobs_held_by_dead_worker'
       when p_pending_items > 0 and p_processing_items = 0 and not exists (
         select 1 from app_public.batch_items i where i.batch_id = p_batch_id and i.status = 'pending')
         then 'counters_out_of_date'
@@ -47,9 +58,9 @@ begin
   );
 end
 $$;
-comment on function app_private.batch_stuck_reason(uuid, integer, integer, timestamptz) is
-  'Why an unfinished batch is not moving, or null (also for a batch the caller may not see). See batch_status_summary.stuck_reason.';
-grant execute on function app_private.batch_stuck_reason(uuid, integer, integer, timestamptz) to app_anonymous, app_user, app_admin;
+comment on function app_private.batch_stuck_reason(uuid, integer, integer, timestamptz, timestamptz) is
+  'Why a batch is not moving, or its summary not coming, or null (also for a batch the caller may not see). See batch_status_summary.stuck_reason.';
+grant execute on function app_private.batch_stuck_reason(uuid, integer, integer, timestamptz, timestamptz) to app_anonymous, app_user, app_admin;
 
 create view app_public.batch_status_summary with (security_invoker = true) as
 select
@@ -72,8 +83,8 @@ select
   b.finished_at,
   c.last_item_finished_at,
   exists (select 1 from app_public.run_summaries s where s.batch_id = b.id) as has_summary,
-  case when b.finished_at is null then
-    app_private.batch_stuck_reason(b.id, c.pending_items, c.processing_items, c.updated_at)
+  case when b.finished_at is null or not exists (select 1 from app_public.run_summaries s where s.batch_id = b.id) then
+    app_private.batch_stuck_reason(b.id, c.pending_items, c.processing_items, c.updated_at, b.finished_at)
   end as stuck_reason
 from app_public.batches b
 join app_private.batch_counters c on c.batch_id = b.id;
@@ -96,5 +107,5 @@ comment on column app_public.batch_status_summary.finished_at is 'When it finish
 comment on column app_public.batch_status_summary.last_item_finished_at is 'When an item last reached a terminal state.';
 comment on column app_public.batch_status_summary.has_summary is 'Whether its run summary has been written.';
 comment on column app_public.batch_status_summary.stuck_reason is
-  'Null when all is well (or the batch is finished). Otherwise why it is not moving: `no_worker_alive` (no worker heartbeat is fresh), `items_held_by_dead_worker` (the sweeper will release them), `counters_out_of_date` (the counters say items are pending but none is; the sweeper will correct them), `waiting_for_retry_backoff` (every pending item waits for its retry time), `items_without_job` (pending items lost their jobs; the sweeper will enqueue them again).';
+  'Null when all is well (or the batch is finished and summarised). Otherwise why it is not moving: `no_worker_alive` (no worker runs), `items_held_by_dead_worker` and `jobs_held_by_dead_worker` (a worker died holding them; the next heartbeat of a live worker gives them back), `counters_out_of_date` (the counters say items are pending but none is; the sweeper will correct them), `waiting_for_retry_backoff` (every pending item waits for its retry time), `items_without_job` (pending items lost their jobs; the sweeper will enqueue them again); or, for a finished batch, why its summary is not written yet: `summary_held_by_dead_worker` (its job is locked by a worker that died; it is unlocked like that worker''s other jobs), `summary_not_enqueued` (no job will write it; the sweeper enqueues one, and request_batch_summary does at once).';
 grant select on app_public.batch_status_summary to app_anonymous, app_user, app_admin;

@@ -18,7 +18,8 @@ import { createLog, log, routeConsoleToLog } from './log.ts';
 import { migrate, pendingMigrations } from './migrate.ts';
 import { createSignInCode, signInUrl, SIGN_IN_CODE_VALID_SECONDS } from './sign_in.ts';
 import { ensureTenant, tenantIdByName } from './tenants.ts';
-import { startWorker } from './worker.ts';
+import { isLostLocalQueueReturn, startWorker } from './worker.ts';
+import { whileUnavailable } from './database_errors.ts';
 
 /** For commands whose stdout is their answer (token): only warnings and errors, on stderr. */
 const quietLog = { ...createLog(), info: () => {}, debug: () => {} };
@@ -56,6 +57,25 @@ commands:
             app_seller also needs --seller-id <uuid> or --seller-name <name> (of that tenant);
             app_shopper needs --sub, e.g. token --role app_shopper --tenant-name demo --sub alice
 `;
+
+/**
+ * An error nothing caught means a state nobody planned for: the process says why and exits
+ * non-zero, for its supervisor to start it again, rather than run on half-alive. The one known
+ * exception is Graphile Worker's local queue failing to return its jobs to a database that went
+ * away; the worker recovers from that by itself.
+ */
+function exitOnUnexpectedErrors(): void {
+  const unexpected = (error: unknown) => {
+    if (isLostLocalQueueReturn(error)) {
+      log.warn('Graphile Worker could not return its locally queued jobs to the database: they are unlocked when the worker recovers', { error: (error as Error).message });
+      return;
+    }
+    log.error('unexpected error: exiting', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    process.exit(1);
+  };
+  process.on('uncaughtException', unexpected);
+  process.on('unhandledRejection', unexpected);
+}
 
 interface Stoppable {
   stop(): Promise<void>;
@@ -147,8 +167,10 @@ async function printSignInLink(config: Config, args: string[]): Promise<void> {
 
 async function requireCurrentSchema(database: Database): Promise<void> {
   const pool = new pg.Pool({ connectionString: database.connectionString, max: 1 });
+  pool.on('error', () => {});
   try {
-    const pending = await pendingMigrations(pool);
+    // A process started while its database is still coming up waits for it.
+    const pending = await whileUnavailable(() => pendingMigrations(pool), { log, what: 'checking the migrations' });
     if (pending.length > 0) {
       throw new Error(`the database is missing migrations (${pending.join(', ')}): run \`npm run migrate\` first`);
     }
@@ -255,7 +277,10 @@ async function main(): Promise<void> {
   const { positionals, values: flags } = parseArgs({ allowPositionals: true, strict: false });
   const [command] = positionals;
   const config = loadConfig();
-  if (command === 'start' || command === 'worker' || command === 'serve') routeConsoleToLog();
+  if (command === 'start' || command === 'worker' || command === 'serve') {
+    routeConsoleToLog();
+    exitOnUnexpectedErrors();
+  }
   switch (command) {
     case 'start': {
       const database = await openDatabase(config, log);

@@ -6,6 +6,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { isSafeError } from 'postgraphile/grafast';
 import { GraphQLError } from 'postgraphile/graphql';
+import { isDatabaseUnavailable } from './database_errors.ts';
 import type { Log } from './log.ts';
 
 /** PostgreSQL's codes for mistakes of the client's, answered with their own message. */
@@ -24,13 +25,6 @@ function translated(code: string, statementTimeoutMs: number): { code: string; m
       return { code: 'FLTMO', message: `the request ran longer than the ${statementTimeoutMs} ms a request may run: ask for less at once (smaller pages, fewer nested connections)` };
   }
   return undefined;
-}
-
-/** Connection failures and server shutdowns: the database is away, not the request wrong. */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  if (typeof code === 'string' && (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN'].includes(code))) return true;
-  return typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(message);
 }
 
 /** What a request's errors said about the database, for the HTTP layer to answer 503. */

@@ -31,7 +31,7 @@ async function inspect(pool: pg.Pool): Promise<Health> {
     const pending = await pendingMigrations(pool);
     if (pending.length > 0) problems.push(`migrations not applied: ${pending.join(', ')}`);
     const { rows } = await pool.query<{ n: number }>(
-      'select count(*)::int as n from app_private.workers where last_seen_at >= now() - app_private.worker_stale_after()',
+      'select count(*)::int as n from app_private.workers where app_private.worker_is_alive(id)',
     );
     liveWorkers = rows[0].n;
     if (liveWorkers === 0) problems.push('no worker has a fresh heartbeat: batches will not move');

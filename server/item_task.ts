@@ -1,11 +1,14 @@
 // Turns "what one item of kind X does" into the Graphile Worker task that runs a chunk of them.
 //
-// A chunk job claims its items in one statement (start_items), runs them, and records every
-// outcome in one statement (finish_items); the database's triggers keep the counters, schedule
-// retries and finalize the batch in that same transaction. Errors thrown by the handler belong
-// to the item; only a database error fails the job (and Graphile Worker retries it).
+// A chunk job claims its items in one statement (start_items), runs them, and records their
+// outcomes (finish_items) as they come: at most once a second, and once at the end. The
+// database's triggers keep the counters, schedule retries and finalize the batch in those same
+// transactions. Errors thrown by the handler belong to the item. A database that is away is not
+// the item's fault: claims and outcomes are retried until it is back, and an item whose handler
+// failed because of it goes back to the queue with its attempt unspent.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobHelpers, Task } from 'graphile-worker';
+import { isDatabaseUnavailable, whileUnavailable } from './database_errors.ts';
 
 export interface ChunkPayload {
   batch_id: string;
@@ -34,6 +37,40 @@ export class RetryItemLaterError extends Error {
   }
 }
 
+/** The reason a running item's signal is aborted when its batch is cancelled. */
+export class BatchCancelledError extends Error {
+  override name = 'BatchCancelledError';
+}
+
+/**
+ * The items this process is running, by batch: cancelling a batch (the database notifies every
+ * worker) aborts their handlers' signals, so that they stop and free their worker's slot.
+ */
+class RunningItems {
+  private readonly byBatch = new Map<string, Set<AbortController>>();
+
+  /** A controller for one item of the batch, and the function to call when the item is done. */
+  track(batchId: string): [AbortController, () => void] {
+    const controller = new AbortController();
+    let items = this.byBatch.get(batchId);
+    if (!items) this.byBatch.set(batchId, (items = new Set()));
+    items.add(controller);
+    return [controller, () => {
+      items.delete(controller);
+      if (items.size === 0 && this.byBatch.get(batchId) === items) this.byBatch.delete(batchId);
+    }];
+  }
+
+  /** Aborts the running items of a cancelled batch; returns how many there were. */
+  cancelBatch(batchId: string): number {
+    const items = this.byBatch.get(batchId);
+    for (const controller of items ?? []) controller.abort(new BatchCancelledError(`batch ${batchId} was cancelled`));
+    return items?.size ?? 0;
+  }
+}
+
+export const runningItems = new RunningItems();
+
 export interface ItemContext {
   itemId: string;
   batchId: string;
@@ -44,7 +81,7 @@ export interface ItemContext {
   tenantId: string;
   /** 1 on the first attempt. */
   attempt: number;
-  /** Aborted when the worker is shutting down and waited long enough. */
+  /** Aborted when the batch is cancelled, or when the worker is shutting down and has waited long enough. */
   signal: AbortSignal;
   helpers: JobHelpers;
 }
@@ -72,6 +109,13 @@ interface Outcome {
   permanent: boolean;
   /** Set when the handler asked for the item to run again at a known time. */
   retryLater?: RetryItemLaterError;
+  /**
+   * Set when the item did not fail on its own: the worker is shutting down, or the database went
+   * away under it. It goes back to the queue with its attempt unspent.
+   */
+  interrupted?: boolean;
+  /** Set when its batch was cancelled meanwhile: the database already says `cancelled`. */
+  cancelled?: boolean;
 }
 
 export function assertChunkPayload(payload: unknown): asserts payload is ChunkPayload {
@@ -108,81 +152,103 @@ export function storable(text: string): string {
   return text.replace(/\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 }
 
+/** How often a chunk records the outcomes it has so far: live progress, and less to redo after a crash. */
+const FLUSH_INTERVAL_MS = 1000;
+
+/** Retries a statement of the item runner while the database is away, until the worker shuts down. */
+function retried<T>(statement: () => Promise<T>, helpers: JobHelpers, what: string): Promise<T> {
+  return whileUnavailable(statement, { log: helpers.logger, what, signal: helpers.abortSignal });
+}
+
 export function itemTask<P>(handler: ItemHandler<P>): Task {
   return async (payload, helpers) => {
     assertChunkPayload(payload);
     const workerId = helpers.job.locked_by;
     if (!workerId) throw new Error('job has no locked_by: cannot claim items');
-    const { rows: items } = await helpers.query<ClaimedItem>(
-      'select id, tenant_id, payload, attempts from app_private.start_items($1, $2::bigint[], $3)',
-      [payload.batch_id, payload.item_ids, workerId],
+    // Should the claim never succeed (a shutdown while the database is away), the job fails and
+    // Graphile Worker runs it again: its items are still pending.
+    const { rows: items } = await retried(
+      () => helpers.query<ClaimedItem>('select id, tenant_id, payload, attempts from app_private.start_items($1, $2::bigint[], $3)', [payload.batch_id, payload.item_ids, workerId]),
+      helpers, 'claiming items',
     );
     // Nothing left to do: finished, cancelled, or claimed by another run of this job.
     if (items.length === 0) return;
 
-    const outcomes: Outcome[] = [];
-    const interrupted: string[] = [];
+    const done: Outcome[] = [];
+    let lastFlush = Date.now();
+    let recording = Promise.resolve();
+    const flush = () => {
+      const outcomes = done.splice(0);
+      lastFlush = Date.now();
+      recording = recording.then(() => recordOutcomes(helpers, workerId, payload.batch_id, outcomes));
+      return recording;
+    };
     let next = 0;
     const lane = async () => {
       while (next < items.length) {
         const item = items[next++];
-        if (helpers.abortSignal.aborted) {
-          interrupted.push(item.id);
-          continue;
-        }
-        const outcome = await runItem(handler, item, payload.batch_id, helpers);
-        // Cut short by the shutdown: not the item's fault, so the attempt is given back.
-        if (outcome.error !== null && helpers.abortSignal.aborted) interrupted.push(item.id);
-        else outcomes.push(outcome);
+        done.push(helpers.abortSignal.aborted
+          ? { id: item.id, error: null, result: null, permanent: false, interrupted: true }
+          : await runItem(handler, item, payload.batch_id, helpers));
+        if (Date.now() - lastFlush >= FLUSH_INTERVAL_MS) await flush();
       }
     };
     await Promise.all(Array.from({ length: Math.min(handler.concurrency ?? 1, items.length) }, lane));
-
-    // Put back to wait first; finish_items then passes over them (no longer processing) and
-    // fails those whose counted attempt was their last.
-    for (const { id, error, retryLater } of outcomes) {
-      if (!retryLater) continue;
-      await helpers.query('select app_private.defer_items($1, $2::bigint[], $3, $4, $5)', [
-        workerId, [id], retryLater.runAfter, storable(error ?? ''), retryLater.attemptCounts,
-      ]);
-      helpers.logger.info('item to run again later', { batch_id: payload.batch_id, item_id: id, run_after: retryLater.runAfter, reason: error });
-    }
-    if (outcomes.length > 0) await recordOutcomes(helpers, workerId, outcomes);
-    for (const outcome of outcomes) {
-      if (outcome.error !== null && !outcome.retryLater) {
-        helpers.logger.warn('item failed', { batch_id: payload.batch_id, item_id: outcome.id, error: outcome.error, permanent: outcome.permanent });
-      }
-    }
-    if (interrupted.length > 0) {
-      await helpers.query('select app_private.release_items($1, $2::bigint[], null, false)', [workerId, interrupted]);
-      helpers.logger.info(`released ${interrupted.length} items interrupted by shutdown`, { batch_id: payload.batch_id });
-    }
+    await flush();
   };
 }
 
-/** Delays between attempts to give back items whose outcomes could not be recorded. */
-const RELEASE_RETRY_MS = { first: 100, max: 10_000 };
+/**
+ * Records a set of outcomes. Items to run again at a known time are put back to wait first;
+ * finish_items then passes over them (no longer processing) and fails those whose counted attempt
+ * was their last. Interrupted items go back to the queue with their attempt unspent; cancelled
+ * ones are recorded as such already.
+ */
+async function recordOutcomes(helpers: JobHelpers, workerId: string, batchId: string, outcomes: Outcome[]): Promise<void> {
+  for (const { id, error, retryLater } of outcomes) {
+    if (!retryLater) continue;
+    await retried(() => helpers.query('select app_private.defer_items($1, $2::bigint[], $3, $4, $5)', [
+      workerId, [id], retryLater.runAfter, storable(error ?? ''), retryLater.attemptCounts,
+    ]), helpers, 'deferring an item');
+    helpers.logger.info('item to run again later', { batch_id: batchId, item_id: id, run_after: retryLater.runAfter, reason: error });
+  }
+  const finished = outcomes.filter((outcome) => !outcome.interrupted && !outcome.cancelled);
+  if (finished.length > 0) await recordFinished(helpers, workerId, finished);
+  for (const outcome of finished) {
+    if (outcome.error !== null && !outcome.retryLater) {
+      helpers.logger.warn('item failed', { batch_id: batchId, item_id: outcome.id, error: outcome.error, permanent: outcome.permanent });
+    }
+  }
+  const interrupted = outcomes.filter((outcome) => outcome.interrupted).map((outcome) => outcome.id);
+  if (interrupted.length > 0) {
+    // With the database still away when the worker stops, its heartbeat stops too, and the
+    // items are given back, their attempts unspent, once the database is back.
+    await retried(() => helpers.query('select app_private.release_items($1, $2::bigint[], null, false)', [workerId, interrupted]), helpers, 'giving interrupted items back');
+    helpers.logger.info(`gave back ${interrupted.length} interrupted items`, { batch_id: batchId });
+  }
+}
 
 /**
- * Records the chunk's outcomes. When that fails (a value PostgreSQL refuses, a lost connection),
- * a retry of the job would claim nothing (the items are `processing`, not `pending`) and the
- * sweeper leaves a live worker's items alone, so the items are given back here, their attempt
- * spent: they run again, or fail with the reason after their last attempt. The release is retried
- * until it works or the worker shuts down; then forget_worker gives them back, or, with the
- * database out of reach, the heartbeat stops and the sweeper releases them.
+ * Records the outcomes of items that ran to their end. While the database is away they are
+ * retried: what happened is known and must not be lost. When they cannot be stored at all (a
+ * value PostgreSQL refuses), a retry of the job would claim nothing (the items are `processing`)
+ * and the sweeper leaves a live worker's items alone, so the items are given back here with their
+ * attempt spent: they run again, or fail with the reason after their last attempt.
  */
-async function recordOutcomes(helpers: JobHelpers, workerId: string, outcomes: Outcome[]): Promise<void> {
+async function recordFinished(helpers: JobHelpers, workerId: string, outcomes: Outcome[]): Promise<void> {
   try {
-    await helpers.query('select app_private.finish_items($1, $2::jsonb)', [
+    await retried(() => helpers.query('select app_private.finish_items($1, $2::jsonb)', [
       workerId,
       JSON.stringify(outcomes, (key, value: unknown) => (key === 'retryLater' ? undefined : typeof value === 'string' ? storable(value) : value)),
-    ]);
-    return;
+    ]), helpers, 'recording outcomes');
   } catch (error) {
+    if (isDatabaseUnavailable(error)) throw error;
     const reason = storable(`its outcome could not be recorded: ${errorMessage(error)}`);
     const ids = outcomes.map((outcome) => outcome.id);
     helpers.logger.error('could not record outcomes: giving the items back', { item_ids: ids, error: reason });
-    for (let delay = RELEASE_RETRY_MS.first; ; delay = Math.min(delay * 2, RELEASE_RETRY_MS.max)) {
+    // Whatever the error, until it works or the worker stops: left `processing`, the items would
+    // wait for this worker to die. (On a stop, forget_worker gives them back.)
+    for (let delay = GIVE_BACK_RETRY_MS.first; ; delay = Math.min(delay * 2, GIVE_BACK_RETRY_MS.max)) {
       try {
         await helpers.query('select app_private.release_items($1, $2::bigint[], $3, true)', [workerId, ids, reason]);
         return;
@@ -195,6 +261,9 @@ async function recordOutcomes(helpers: JobHelpers, workerId: string, outcomes: O
   }
 }
 
+/** Delays between attempts to give back items whose outcomes could not be recorded. */
+const GIVE_BACK_RETRY_MS = { first: 100, max: 10_000 };
+
 async function runItem<P>(handler: ItemHandler<P>, item: ClaimedItem, batchId: string, helpers: JobHelpers): Promise<Outcome> {
   let parsed: P;
   try {
@@ -202,17 +271,20 @@ async function runItem<P>(handler: ItemHandler<P>, item: ClaimedItem, batchId: s
   } catch (error) {
     return { id: item.id, error: `invalid payload: ${errorMessage(error)}`, result: null, permanent: true };
   }
+  const [cancellation, untrack] = runningItems.track(batchId);
   try {
     const result = await handler.run(parsed, {
       itemId: item.id,
       batchId,
       tenantId: item.tenant_id,
       attempt: item.attempts,
-      signal: helpers.abortSignal,
+      signal: AbortSignal.any([helpers.abortSignal, cancellation.signal]),
       helpers,
     });
     return { id: item.id, error: null, result: result ?? null, permanent: false };
   } catch (error) {
+    if (cancellation.signal.aborted) return { id: item.id, error: null, result: null, permanent: false, cancelled: true };
+    if (helpers.abortSignal.aborted || isDatabaseUnavailable(error)) return { id: item.id, error: null, result: null, permanent: false, interrupted: true };
     return {
       id: item.id,
       error: errorMessage(error),
@@ -220,5 +292,7 @@ async function runItem<P>(handler: ItemHandler<P>, item: ClaimedItem, batchId: s
       permanent: error instanceof PermanentItemError,
       ...(error instanceof RetryItemLaterError ? { retryLater: error } : {}),
     };
+  } finally {
+    untrack();
   }
 }

@@ -46,7 +46,7 @@ export function createMetrics(pool: pg.Pool): Metrics {
   fromQuery('finishline_sweeper_repairs', 'Repairs the sweeper has logged, by kind of repair (each means a crash or damage).', ['repair'],
     'select repair, count(*) as value from app_private.sweeper_repairs group by repair');
   fromQuery('finishline_live_workers', 'Worker processes with a fresh heartbeat.', [], `
-    select count(*) as value from app_private.workers where last_seen_at >= now() - app_private.worker_stale_after()`);
+    select count(*) as value from app_private.workers where app_private.worker_is_alive(id)`);
 
   const graphqlDuration = new Histogram({
     name: 'finishline_graphql_request_duration_seconds',

@@ -1,10 +1,21 @@
-// The worker: Graphile Worker with our task list and crontab, a heartbeat in app_private.workers,
-// and a clean shutdown that leaves no item `processing`.
+// The worker: Graphile Worker with our task list and crontab, kept running through database
+// outages, with a liveness connection of its own, and a clean shutdown that leaves no item
+// `processing`.
+//
+// Graphile Worker shuts its pool down when the database fails a statement it does not retry (a
+// job's completion, its LISTEN); its runner's promise then resolves as after a clean stop, or
+// never settles, and its local queue can throw where nothing catches it while it returns jobs to
+// a database that went away. So runners are supervised: when a pool stops on its own, a new one
+// starts at once (with backoff while the database stays away), and once the old one has finished
+// what it was running, what it still holds goes back to the queue with its attempts unspent.
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { run, type Runner, type WorkerEvents } from 'graphile-worker';
 import { taskList } from '../tasks/index.ts';
+import { isDatabaseUnavailable, whileUnavailable } from './database_errors.ts';
+import { runningItems } from './item_task.ts';
 import { parsedCrontab, registerSchedules } from './scheduler.ts';
 import { workerLogger, type Log } from './log.ts';
 
@@ -17,9 +28,9 @@ export interface WorkerOptions {
 }
 
 export interface Worker {
-  /** Finishes jobs in flight (or releases their items), then removes the heartbeat. */
+  /** Finishes jobs in flight (or gives their items back), then forgets the worker. */
   stop(): Promise<void>;
-  /** Settles when the worker stops, or rejects if it crashes. */
+  /** Settles when the worker stops; rejects if it met an error it cannot recover from. */
   done: Promise<void>;
 }
 
@@ -27,52 +38,91 @@ export interface Worker {
 // Graphile Worker fast, and a chunk job already carries many items.
 const LOCAL_QUEUE_SIZE = 50;
 
+/** Delays before starting a new runner after one stopped, growing while the database stays away. */
+const RESTART_MS = { first: 200, max: 5000 };
+
+/**
+ * The longest a pool that stopped on its own may finish the jobs it runs before what it holds is
+ * given back anyway: Graphile Worker aborts them after gracefulShutdownAbortTimeout (10 s).
+ */
+const RETIRE_WITHIN_MS = 12_000;
+
+/**
+ * Graphile Worker's local queue throws this where nothing catches it when it cannot return its
+ * jobs to a database that went away during a shutdown of its pool. The jobs stay locked by
+ * that pool, and forget_worker (or the sweeper) unlocks them; the process goes on.
+ */
+export function isLostLocalQueueReturn(error: unknown): boolean {
+  return error instanceof Error && error.message.includes('returning jobs from local queue to database queue');
+}
+
 export async function startWorker({ connectionString, concurrency, log, retrain }: WorkerOptions): Promise<Worker> {
   // Up to two connections per job (an import streams a file on one while copying on the other),
   // plus what Graphile Worker needs for itself.
-  const pool = new pg.Pool({ connectionString, max: concurrency * 2 + 4 });
-  pool.on('error', (error) => log.error('idle database connection failed', { error }));
-  pool.on('connect', (client) => client.on('error', (error) => log.error('database connection failed', { error })));
-  const staleAfterMs = Number(
-    (await pool.query<{ ms: string }>('select extract(epoch from app_private.worker_stale_after()) * 1000 as ms')).rows[0].ms,
-  );
-
-  // The product triggers read these when they enqueue a retrain (every process sets the same).
-  await pool.query(
-    'update app_private.recommender_settings set debounce = make_interval(secs => $1), max_wait = make_interval(secs => $2)',
-    [retrain.debounceSeconds, retrain.maxWaitSeconds],
-  );
+  const pool = new pg.Pool({ connectionString, max: concurrency * 2 + 4, application_name: 'finishline worker' });
+  pool.on('error', (error) => log.warn('idle worker database connection lost', { error: error.message }));
+  pool.on('connect', (client) => client.on('error', (error) => log.warn('worker database connection lost', { error: error.message })));
 
   const crontab = parsedCrontab();
-  await registerSchedules(pool, crontab.text, crontab.items);
+  const staleAfterMs = await whileUnavailable(async () => {
+    // The product triggers read these when they enqueue a retrain (every process sets the same).
+    await pool.query(
+      'update app_private.recommender_settings set debounce = make_interval(secs => $1), max_wait = make_interval(secs => $2)',
+      [retrain.debounceSeconds, retrain.maxWaitSeconds],
+    );
+    await registerSchedules(pool, crontab.text, crontab.items);
+    const { rows } = await pool.query<{ ms: string }>('select extract(epoch from app_private.worker_stale_after()) * 1000 as ms');
+    return Number(rows[0].ms);
+  }, { log, what: 'starting the worker' });
 
-  let workerId: string | undefined;
-  const heartbeat = async () => {
-    if (!workerId) return;
-    try {
-      const { rows } = await pool.query<{ sweep: boolean }>(
-        'select app_private.record_worker_heartbeat($1, $2, $3, $4) as sweep',
-        [workerId, os.hostname(), process.pid, concurrency],
-      );
-      if (rows[0].sweep) log.warn('a worker stopped beating: sweep enqueued', { worker_id: workerId });
-    } catch (error) {
-      log.error('heartbeat failed', { worker_id: workerId, error });
-    }
+  const liveness = startLiveness({ connectionString, concurrency, log, beatEveryMs: Math.max(100, staleAfterMs / 5) });
+
+  let stopping = false;
+  let current: { runner: Runner; id: string } | undefined;
+  /** Pools that stopped on their own and still finish what they were running. */
+  const retiring = new Set<Promise<void>>();
+
+  /**
+   * Once a pool that stopped on its own has finished (or given up) what it was running, what it
+   * still holds goes back with its attempts unspent; its heartbeat went on meanwhile, so that
+   * no other worker took its items while it ran them.
+   */
+  const retire = ({ id, idle }: { id: string; idle: () => Promise<void> }) => {
+    const retired = (async () => {
+      await Promise.race([idle(), sleep(RETIRE_WITHIN_MS)]);
+      await liveness.forget(id);
+    })().catch((error: unknown) => log.error('could not give back what a stopped worker pool held', { worker_id: id, error: (error as Error).message }));
+    retiring.add(retired);
+    void retired.finally(() => retiring.delete(retired));
   };
-  const events: WorkerEvents = new EventEmitter();
-  events.on('pool:create', ({ workerPool }) => {
-    workerId = workerPool.id;
-    log.info('worker started', { worker_id: workerId, concurrency, pid: process.pid });
-    void heartbeat();
-  });
-  events.on('job:error', ({ job, error }) => {
-    log.error('job failed', { task: job.task_identifier, job_id: job.id, attempts: job.attempts, error });
-  });
-  const beating = setInterval(() => void heartbeat(), Math.max(100, staleAfterMs / 6));
 
-  let runner: Runner;
-  try {
-    runner = await run({
+  /** Starts a runner; resolves when it is running, with a promise that settles when its pool stops on its own. */
+  const startRunner = async () => {
+    const events: WorkerEvents = new EventEmitter();
+    let id: string | undefined;
+    let died!: (reason: string) => void;
+    const death = new Promise<string>((resolve) => (died = resolve));
+    // Jobs running now, so that a pool that stopped on its own is retired once they are done.
+    let running = 0;
+    let nowIdle: (() => void) | undefined;
+    const idle = () => (running === 0 ? Promise.resolve() : new Promise<void>((resolve) => (nowIdle = resolve)));
+    events.on('job:start', () => void running++);
+    events.on('job:complete', () => {
+      if (--running === 0) nowIdle?.();
+    });
+    events.on('pool:create', ({ workerPool }) => {
+      id = workerPool.id;
+      liveness.add(id);
+      log.info('worker started', { worker_id: id, concurrency, pid: process.pid });
+    });
+    // Graphile Worker shuts a pool down when it cannot record a job's completion (its database
+    // went away); its runner's promise may then never settle, so the shutdown itself is the sign.
+    events.on('pool:gracefulShutdown', ({ message }) => died(message));
+    events.on('pool:forcefulShutdown', ({ message }) => died(message));
+    events.on('job:error', ({ job, error }) => {
+      log.error('job failed', { task: job.task_identifier, job_id: job.id, attempts: job.attempts, error });
+    });
+    const runner = await run({
       pgPool: pool,
       taskList,
       parsedCronItems: crontab.items,
@@ -89,31 +139,144 @@ export async function startWorker({ connectionString, concurrency, log, retrain 
         },
       },
     });
-  } catch (error) {
-    clearInterval(beating);
-    await pool.end();
-    throw error;
-  }
+    void runner.promise.then(() => died('its pool stopped'), (error: unknown) => died(String(error)));
+    return { runner, id: id!, death, idle };
+  };
 
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      log.info('worker stopping: finishing jobs in flight', { worker_id: workerId });
+  const supervise = async () => {
+    for (let restart = 0; !stopping; restart++) {
+      let started: Awaited<ReturnType<typeof startRunner>>;
       try {
-        await runner.stop();
+        started = await startRunner();
       } catch (error) {
-        log.error('worker did not stop cleanly', { worker_id: workerId, error });
+        if (!isDatabaseUnavailable(error)) throw error;
+        log.warn('database unavailable: could not start the worker pool', { error: (error as Error).message });
+        await sleep(Math.min(RESTART_MS.first * 2 ** restart, RESTART_MS.max));
+        continue;
       }
-      clearInterval(beating);
-      if (workerId) {
-        // Whatever is still claimed goes back to the queue without spending an attempt.
-        const { rows } = await pool.query<{ released: number }>('select app_private.forget_worker($1) as released', [workerId]);
-        if (rows[0].released > 0) log.warn('released items still held at shutdown', { worker_id: workerId, items: rows[0].released });
+      current = started;
+      const startedAt = Date.now();
+      const reason = await started.death;
+      if (stopping) return;
+      log.error('the worker pool stopped on its own: starting a new one; what it held goes back once it has stopped', { worker_id: started.id, reason });
+      retire(started);
+      if (Date.now() - startedAt > 30_000) restart = 0;
+      await sleep(Math.min(RESTART_MS.first * 2 ** restart, RESTART_MS.max));
+    }
+  };
+
+  const done = supervise();
+  done.catch(() => {});
+
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      stopping = true;
+      log.info('worker stopping: finishing jobs in flight', { worker_id: current?.id });
+      try {
+        await current?.runner.stop();
+      } catch (error) {
+        // Already stopped on its own: what it held is given back below.
+        log.warn('worker pool had stopped already', { worker_id: current?.id, error: (error as Error).message });
       }
+      await done.catch(() => {});
+      await Promise.all(retiring);
+      // Whatever is still claimed goes back to the queue without spending an attempt; if the
+      // database stays away, the next heartbeat of another worker gives it back once it is here.
+      if (current) await liveness.forget(current.id, { upToMs: 10_000 }).catch((error: unknown) => log.error('could not give back what the worker held', { worker_id: current?.id, error: (error as Error).message }));
+      await liveness.stop();
       await pool.end();
-      log.info('worker stopped', { worker_id: workerId });
+      log.info('worker stopped', { worker_id: current?.id });
     })());
 
-  const done = runner.promise.finally(() => clearInterval(beating));
   return { stop, done };
+}
+
+interface Liveness {
+  /** A pool of this process, which beats and holds its lock from now on. */
+  add(id: string): void;
+  /** Gives back what the pool holds (forget_worker) and stops beating for it. */
+  forget(id: string, options?: { upToMs?: number }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A connection of the worker's own: it beats for each pool of the process (which also holds an
+ * advisory lock for the pool as long as the connection lives, so that a busy event loop is not
+ * mistaken for a dead process), and it listens for cancelled batches, whose running items are
+ * aborted. It reconnects, with backoff, whenever the database drops it.
+ */
+function startLiveness({ connectionString, concurrency, log, beatEveryMs }: { connectionString: string; concurrency: number; log: Log; beatEveryMs: number }): Liveness {
+  let client: pg.Client | null = null;
+  let connected: Promise<void> = Promise.resolve();
+  const ids = new Set<string>();
+  let stopped = false;
+  let beating = false;
+
+  const beat = async () => {
+    if (!client || beating) return;
+    beating = true;
+    try {
+      for (const id of ids) {
+        const { rows } = await client.query<{ repaired: number }>(
+          'select app_private.record_worker_heartbeat($1, $2, $3, $4) as repaired',
+          [id, os.hostname(), process.pid, concurrency],
+        );
+        if (rows[0].repaired > 0) log.warn('gave back the items and jobs of workers that stopped', { workers: rows[0].repaired });
+      }
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) log.error('heartbeat failed', { error: (error as Error).message });
+    } finally {
+      beating = false;
+    }
+  };
+
+  const connect = async () => {
+    for (let delay = 100; !stopped; delay = Math.min(delay * 2, 2000)) {
+      const candidate = new pg.Client({ connectionString, application_name: 'finishline worker' });
+      candidate.on('error', () => {});
+      try {
+        await candidate.connect();
+        candidate.on('notification', ({ payload }) => {
+          if (!payload) return;
+          const aborted = runningItems.cancelBatch(payload);
+          if (aborted > 0) log.info('batch cancelled: aborted its running items', { batch_id: payload, items: aborted });
+        });
+        await candidate.query('listen finishline_batch_cancelled');
+        candidate.on('end', () => {
+          client = null;
+          if (!stopped) connected = connect();
+        });
+        client = candidate;
+        await beat();
+        return;
+      } catch {
+        await candidate.end().catch(() => {});
+        await sleep(delay);
+      }
+    }
+  };
+  connected = connect();
+  const timer = setInterval(() => void beat(), beatEveryMs);
+
+  return {
+    add(id) {
+      ids.add(id);
+      void beat();
+    },
+    async forget(id, { upToMs } = {}) {
+      await whileUnavailable(async () => {
+        await connected;
+        if (!client) throw Object.assign(new Error('Connection terminated: the liveness connection is reconnecting'), { code: '08006' });
+        const { rows } = await client.query<{ released: number }>('select app_private.forget_worker($1) as released', [id]);
+        if (rows[0].released > 0) log.warn('gave back items the worker still held', { worker_id: id, items: rows[0].released });
+      }, { log, what: 'giving back what the worker held', upToMs });
+      ids.delete(id);
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await client?.end().catch(() => {});
+    },
+  };
 }

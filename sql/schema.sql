@@ -461,10 +461,10 @@ COMMENT ON FUNCTION app_private.batch_status_for(c app_private.batch_counters, p
 
 
 --
--- Name: batch_stuck_reason(uuid, integer, integer, timestamp with time zone); Type: FUNCTION; Schema: app_private; Owner: -
+-- Name: batch_stuck_reason(uuid, integer, integer, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
-CREATE FUNCTION app_private.batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone) RETURNS text
+CREATE FUNCTION app_private.batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone, p_finished_at timestamp with time zone) RETURNS text
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET plan_cache_mode TO 'force_generic_plan'
@@ -474,15 +474,26 @@ begin
     select case
       when not exists (select 1 from app_public.batches b where b.id = p_batch_id and app_private.caller_may_see(b.tenant_id))
         then null
-      when not exists (select 1 from app_private.workers w
-                       where w.last_seen_at >= now() - app_private.worker_stale_after())
+      -- A finished batch whose summary is not written (the view asks only then).
+      when p_finished_at is not null and exists (
+        select 1 from graphile_worker.jobs j
+        where j.key = 'aggregate_batch:' || p_batch_id and j.locked_by is not null and not app_private.worker_is_alive(j.locked_by))
+        then 'summary_held_by_dead_worker'
+      when p_finished_at is not null and not exists (
+        select 1 from graphile_worker.jobs j where j.key = 'aggregate_batch:' || p_batch_id and j.attempts < j.max_attempts)
+        then 'summary_not_enqueued'
+      when p_finished_at is not null
+        then null
+      when not exists (select 1 from app_private.workers w where app_private.worker_is_alive(w.id))
         then 'no_worker_alive'
       when p_processing_items > 0 and exists (
         select 1 from app_public.batch_items i
-        where i.status = 'processing' and i.batch_id = p_batch_id
-          and not exists (select 1 from app_private.workers w
-                          where w.id = i.locked_by and w.last_seen_at >= now() - app_private.worker_stale_after()))
+        where i.status = 'processing' and i.batch_id = p_batch_id and not app_private.worker_is_alive(i.locked_by))
         then 'items_held_by_dead_worker'
+      when p_pending_items > 0 and p_processing_items = 0 and exists (
+        select 1 from app_private.chunk_jobs c join graphile_worker.jobs j on j.id = c.job_id
+        where c.batch_id = p_batch_id and j.locked_by is not null and not app_private.worker_is_alive(j.locked_by))
+        then 'jobs_held_by_dead_worker'
       when p_pending_items > 0 and p_processing_items = 0 and not exists (
         select 1 from app_public.batch_items i where i.batch_id = p_batch_id and i.status = 'pending')
         then 'counters_out_of_date'
@@ -500,10 +511,10 @@ $$;
 
 
 --
--- Name: FUNCTION batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone); Type: COMMENT; Schema: app_private; Owner: -
+-- Name: FUNCTION batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone, p_finished_at timestamp with time zone); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone) IS 'Why an unfinished batch is not moving, or null (also for a batch the caller may not see). See batch_status_summary.stuck_reason.';
+COMMENT ON FUNCTION app_private.batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone, p_finished_at timestamp with time zone) IS 'Why a batch is not moving, or its summary not coming, or null (also for a batch the caller may not see). See batch_status_summary.stuck_reason.';
 
 
 --
@@ -665,7 +676,7 @@ COMMENT ON FUNCTION app_private.create_catalog_staging() IS 'Creates the tempora
 CREATE FUNCTION app_private.worker_stale_after() RETURNS interval
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-  select coalesce(nullif(current_setting('finishline.worker_stale_after', true), '')::interval, interval '30 seconds')
+  select coalesce(nullif(current_setting('finishline.worker_stale_after', true), '')::interval, interval '5 seconds')
 $$;
 
 
@@ -673,7 +684,7 @@ $$;
 -- Name: FUNCTION worker_stale_after(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.worker_stale_after() IS 'How long a worker may go without a heartbeat before it counts as dead: the setting finishline.worker_stale_after (e.g. `alter database ... set finishline.worker_stale_after = ''10s''`), 30 seconds by default. Workers beat six times within it.';
+COMMENT ON FUNCTION app_private.worker_stale_after() IS 'How long a worker may go without a heartbeat, while its liveness connection is gone, before it counts as dead: the setting finishline.worker_stale_after (e.g. `alter database ... set finishline.worker_stale_after = ''10s''`), 5 seconds by default. Workers beat five times within it.';
 
 
 --
@@ -684,13 +695,19 @@ CREATE FUNCTION app_private.dead_worker_ids(p_stale_after interval DEFAULT app_p
     LANGUAGE sql STABLE
     AS $$
   select coalesce(array_agg(distinct id), '{}') from (
-    select w.id from app_private.workers w where w.last_seen_at < now() - p_stale_after
+    select w.id from app_private.workers w
+    where greatest(w.last_seen_at, pg_postmaster_start_time()) < now() - p_stale_after
+      and not app_private.worker_holds_lock(w.id)
     union
-    -- Items held by a worker that has no fresh heartbeat at all (never registered, or removed).
+    -- Items, and jobs, held by an id that has no heartbeat row: a worker that died before its
+    -- first beat, or one removed without giving them back.
     select i.locked_by from app_public.batch_items i
     where i.status = 'processing' and i.started_at < now() - p_stale_after
-      and not exists (select 1 from app_private.workers w
-                      where w.id = i.locked_by and w.last_seen_at >= now() - p_stale_after)
+      and not exists (select 1 from app_private.workers w where w.id = i.locked_by)
+    union
+    select j.locked_by from graphile_worker.jobs j
+    where j.locked_by is not null and j.locked_at < now() - p_stale_after
+      and not exists (select 1 from app_private.workers w where w.id = j.locked_by)
   ) dead
 $$;
 
@@ -699,7 +716,7 @@ $$;
 -- Name: FUNCTION dead_worker_ids(p_stale_after interval); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.dead_worker_ids(p_stale_after interval) IS 'Workers whose heartbeat is older than p_stale_after, and unknown holders of processing items.';
+COMMENT ON FUNCTION app_private.dead_worker_ids(p_stale_after interval) IS 'Workers that are not alive (no lock held, no heartbeat within p_stale_after since the database started), and ids with no heartbeat row that hold processing items or locked jobs.';
 
 
 --
@@ -1285,7 +1302,14 @@ declare
   v_released integer;
 begin
   v_released := app_private.release_items(p_worker_id, null, null, false);
+  perform graphile_worker.force_unlock_workers(array[p_worker_id]);
   delete from app_private.workers where id = p_worker_id;
+  -- On the worker's liveness connection, its lock goes too (taken once per connection, but
+  -- release every hold this session may have).
+  while exists (select 1 from pg_locks l where l.pid = pg_backend_pid() and l.locktype = 'advisory' and l.objsubid = 2
+                and l.classid = 46150 and l.objid::bigint = app_private.worker_lock_key(p_worker_id)::bigint & 4294967295) loop
+    perform pg_advisory_unlock(46150, app_private.worker_lock_key(p_worker_id));
+  end loop;
   return v_released;
 end
 $$;
@@ -1295,7 +1319,7 @@ $$;
 -- Name: FUNCTION forget_worker(p_worker_id text); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.forget_worker(p_worker_id text) IS 'Called by a worker as it shuts down cleanly: gives back any item it still holds (without spending an attempt) and removes its heartbeat.';
+COMMENT ON FUNCTION app_private.forget_worker(p_worker_id text) IS 'Called by a worker that stops (or whose pool stopped) on its liveness connection: in one transaction, gives back every item it still holds (without spending an attempt), unlocks its jobs, removes its heartbeat and releases its lock. Returns how many items it gave back.';
 
 
 --
@@ -1553,6 +1577,91 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.price_band(p_price numeric) IS 'The price band the recommender compares: half-octaves of the price (0 for free, 13 around 100, 20 around 1000), so that a small price change keeps a product in its band.';
+
+
+--
+-- Name: sweeper_repairs; Type: TABLE; Schema: app_private; Owner: -
+--
+
+CREATE TABLE app_private.sweeper_repairs (
+    id bigint NOT NULL,
+    repaired_at timestamp with time zone DEFAULT now() NOT NULL,
+    repair text NOT NULL,
+    batch_id uuid,
+    worker_id text,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT sweeper_repairs_repair_check CHECK ((repair = ANY (ARRAY['released_items'::text, 'removed_dead_worker'::text, 'corrected_counters'::text, 'enqueued_summary'::text, 'enqueued_orphaned_items'::text])))
+);
+
+
+--
+-- Name: TABLE sweeper_repairs; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON TABLE app_private.sweeper_repairs IS 'Every repair the sweeper made. Each row means something crashed or was damaged; operators should look.';
+
+
+--
+-- Name: COLUMN sweeper_repairs.id; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.sweeper_repairs.id IS 'The repair''s id (increasing).';
+
+
+--
+-- Name: COLUMN sweeper_repairs.repaired_at; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.sweeper_repairs.repaired_at IS 'When the sweeper made it.';
+
+
+--
+-- Name: COLUMN sweeper_repairs.repair; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.sweeper_repairs.repair IS '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
+
+
+--
+-- Name: COLUMN sweeper_repairs.batch_id; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.sweeper_repairs.batch_id IS 'The batch repaired, if any (no foreign key: the log outlives batches).';
+
+
+--
+-- Name: COLUMN sweeper_repairs.worker_id; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.sweeper_repairs.worker_id IS 'The dead worker concerned, if any.';
+
+
+--
+-- Name: COLUMN sweeper_repairs.details; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.sweeper_repairs.details IS 'What was found and what was done.';
+
+
+--
+-- Name: recent_sweeper_repairs_seen_by_caller(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.recent_sweeper_repairs_seen_by_caller() RETURNS SETOF app_private.sweeper_repairs
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select r.* from app_private.sweeper_repairs r
+  where r.repaired_at > now() - interval '1 day' and app_public.current_user_sees_all_tenants()
+  order by r.repaired_at desc, r.id desc
+$$;
+
+
+--
+-- Name: FUNCTION recent_sweeper_repairs_seen_by_caller(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.recent_sweeper_repairs_seen_by_caller() IS 'The sweeper''s repairs of the last 24 hours, newest first, for the installation''s operator only (no rows for anyone else): the body of the view app_public.recent_sweeper_repairs.';
 
 
 --
@@ -1818,20 +1927,21 @@ COMMENT ON FUNCTION app_private.record_seller_scores(p_model_version_id uuid, p_
 -- Name: record_worker_heartbeat(text, text, integer, integer); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
-CREATE FUNCTION app_private.record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer) RETURNS boolean
+CREATE FUNCTION app_private.record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer) RETURNS integer
     LANGUAGE plpgsql
     AS $$
 begin
+  -- Called on the worker's liveness connection, which takes the worker's lock the first time.
+  -- (A lock still held by an older connection of the same worker is as good.)
+  if not app_private.worker_holds_lock(p_worker_id) then
+    perform pg_try_advisory_lock(46150, app_private.worker_lock_key(p_worker_id));
+  end if;
   insert into app_private.workers as w (id, hostname, pid, concurrency)
   values (p_worker_id, p_hostname, p_pid, p_concurrency)
   on conflict (id) do update set last_seen_at = now();
-  -- A peer that stopped beating is repaired now, not at the next crontab minute.
-  if cardinality(app_private.dead_worker_ids()) > 0 then
-    perform graphile_worker.add_job('sweep_batches', '{}', queue_name => 'finishline_sweeper',
-      job_key => 'sweep_batches', job_key_mode => 'preserve_run_at');
-    return true;
-  end if;
-  return false;
+  -- What a peer that died held is given back now, not at the next crontab minute, and whether
+  -- or not a worker is free to run the sweeper.
+  return app_private.release_dead_workers();
 end
 $$;
 
@@ -1840,7 +1950,71 @@ $$;
 -- Name: FUNCTION record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer) IS 'Records that a worker is alive; if another worker looks dead, enqueues sweep_batches at once. Returns whether it did.';
+COMMENT ON FUNCTION app_private.record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer) IS 'Records that a worker is alive, holding its lock on this connection, and gives back what dead workers held. Returns how many dead workers it found.';
+
+
+--
+-- Name: redeem_sign_in_code(text); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.redeem_sign_in_code(p_code text) RETURNS TABLE(role text, tenant_id uuid)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  update app_private.sign_in_codes c set redeemed_at = now()
+  where c.code_hash = sha256(convert_to(p_code, 'UTF8')) and c.redeemed_at is null and c.expires_at > now()
+  returning c.role, c.tenant_id
+$$;
+
+
+--
+-- Name: FUNCTION redeem_sign_in_code(p_code text); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.redeem_sign_in_code(p_code text) IS 'Marks a sign-in code used and returns whom it signs in as; no row for a code that is unknown, used or expired. Anyone may try a code (it is the secret: 256 random bits).';
+
+
+--
+-- Name: release_dead_workers(interval); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.release_dead_workers(p_stale_after interval DEFAULT app_private.worker_stale_after()) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_dead text[];
+  v_worker_id text;
+begin
+  -- One transaction at a time does this (heartbeats of every worker try, every second).
+  if not pg_try_advisory_xact_lock(46150, 0) then
+    return 0;
+  end if;
+  v_dead := app_private.dead_worker_ids(p_stale_after);
+  foreach v_worker_id in array v_dead loop
+    insert into app_private.sweeper_repairs (repair, batch_id, worker_id, details)
+    select 'released_items', i.batch_id, v_worker_id, jsonb_build_object('items', count(*))
+    from app_public.batch_items i
+    where i.status = 'processing' and i.locked_by = v_worker_id
+    group by i.batch_id;
+    perform app_private.release_items_of_dead_worker(v_worker_id);
+    -- Graphile Worker alone would leave its jobs locked for four hours.
+    perform graphile_worker.force_unlock_workers(array[v_worker_id]);
+    insert into app_private.sweeper_repairs (repair, worker_id, details)
+    select 'removed_dead_worker', v_worker_id, coalesce(
+      (select jsonb_build_object('last_seen_at', w.last_seen_at, 'hostname', w.hostname, 'pid', w.pid)
+       from app_private.workers w where w.id = v_worker_id), '{}');
+    delete from app_private.workers where id = v_worker_id;
+  end loop;
+  return cardinality(v_dead);
+end
+$$;
+
+
+--
+-- Name: FUNCTION release_dead_workers(p_stale_after interval); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.release_dead_workers(p_stale_after interval) IS 'Gives back what dead workers held: their processing items go back to the queue (their attempts unspent; see release_items_of_dead_worker), their jobs are unlocked, their heartbeat rows go, each repair logged in sweeper_repairs. Run by every heartbeat and by the sweeper; returns how many workers it found dead.';
 
 
 --
@@ -1899,6 +2073,41 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.release_items(p_worker_id text, p_item_ids bigint[], p_reason text, p_attempt_counts boolean) IS 'Gives a worker''s processing items (all of them when p_item_ids is null) back to the queue (the update trigger enqueues them again). When the attempt counts (the worker died while running them), an item that has used its last attempt fails with p_reason instead, so an item that kills its worker can''t loop forever; when it does not (a clean shutdown before the item ran), the attempt is given back.';
+
+
+--
+-- Name: release_items_of_dead_worker(text); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.release_items_of_dead_worker(p_worker_id text) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_released integer;
+begin
+  with released as (
+    update app_public.batch_items i set
+      status = case when i.interruptions >= 2 then 'failed' else 'pending' end,
+      attempts = case when i.interruptions >= 2 then i.attempts else i.attempts - 1 end,
+      interruptions = i.interruptions + 1,
+      last_error = case when i.interruptions >= 2 then 'the worker running this item died three times while it ran' else i.last_error end,
+      finished_at = case when i.interruptions >= 2 then now() end,
+      locked_by = null,
+      run_after = null
+    where i.status = 'processing' and i.locked_by = p_worker_id
+    returning 1
+  )
+  select count(*) into v_released from released;
+  return v_released;
+end
+$$;
+
+
+--
+-- Name: FUNCTION release_items_of_dead_worker(p_worker_id text); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.release_items_of_dead_worker(p_worker_id text) IS 'Gives a dead worker''s processing items back to the queue with their attempt unspent (the item did not fail; its worker died), counting the interruption: an item whose worker dies the third time it runs it fails instead, so that an item that kills its worker can''t loop for ever. Returns how many items it released.';
 
 
 --
@@ -2420,35 +2629,16 @@ CREATE FUNCTION app_private.sweep_batches(p_stale_after interval DEFAULT app_pri
     LANGUAGE plpgsql
     AS $$
 declare
-  v_dead text[] := app_private.dead_worker_ids(p_stale_after);
   v_counts jsonb := '{}';
   v_row record;
   v_counters app_private.batch_counters;
   v_actual record;
   v_n integer;
 begin
-  -- 1. Dead workers: their items go back to the queue, their jobs are unlocked at once
-  --    (Graphile Worker alone would wait four hours), their heartbeat rows go.
-  if cardinality(v_dead) > 0 then
-    for v_row in
-      select i.locked_by, i.batch_id, count(*) as n from app_public.batch_items i
-      where i.status = 'processing' and i.locked_by = any(v_dead)
-      group by i.locked_by, i.batch_id
-    loop
-      insert into app_private.sweeper_repairs (repair, batch_id, worker_id, details)
-      values ('released_items', v_row.batch_id, v_row.locked_by, jsonb_build_object('items', v_row.n));
-    end loop;
-    v_n := 0;
-    for v_row in select unnest(v_dead) as worker_id loop
-      v_n := v_n + app_private.release_items(v_row.worker_id, null,
-        'the worker running this item stopped (no heartbeat for ' || p_stale_after || ')', true);
-    end loop;
-    perform graphile_worker.force_unlock_workers(v_dead);
-    insert into app_private.sweeper_repairs (repair, worker_id, details)
-    select 'removed_dead_worker', d.id, jsonb_build_object('last_seen_at', w.last_seen_at, 'hostname', w.hostname, 'pid', w.pid)
-    from unnest(v_dead) as d(id) left join app_private.workers w on w.id = d.id;
-    delete from app_private.workers where id = any(v_dead);
-    v_counts := v_counts || jsonb_build_object('dead_workers', cardinality(v_dead), 'released_items', v_n);
+  -- 1. Dead workers: what they held goes back (their heartbeats usually did this already).
+  v_n := app_private.release_dead_workers(p_stale_after);
+  if v_n > 0 then
+    v_counts := v_counts || jsonb_build_object('dead_workers', v_n);
   end if;
 
   -- 2. Counters against the items, for unfinished batches and those finished within the hour.
@@ -2554,6 +2744,35 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.sweep_batches(p_stale_after interval, p_idle_after interval) IS 'Repairs what crashes leave, logging each repair in sweeper_repairs: items and jobs of dead workers, counters that drifted from the items, finished batches without a summary, pending items of a batch none of whose jobs is left. Returns the counts of what it repaired.';
+
+
+--
+-- Name: task_queues_seen_by_caller(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.task_queues_seen_by_caller() RETURNS TABLE(task_identifier text, runnable_jobs bigint, oldest_runnable_at timestamp with time zone, oldest_runnable_age_seconds numeric, running_jobs bigint, scheduled_jobs bigint, failed_jobs bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select j.task_identifier,
+    count(*) filter (where j.run_at <= now() and j.locked_at is null and j.attempts < j.max_attempts),
+    min(j.run_at) filter (where j.run_at <= now() and j.locked_at is null and j.attempts < j.max_attempts),
+    round(extract(epoch from now() - min(j.run_at) filter (
+      where j.run_at <= now() and j.locked_at is null and j.attempts < j.max_attempts)), 1),
+    count(*) filter (where j.locked_at is not null),
+    count(*) filter (where j.run_at > now() and j.locked_at is null and j.attempts < j.max_attempts),
+    count(*) filter (where j.attempts >= j.max_attempts)
+  from graphile_worker.jobs j
+  where app_public.current_user_sees_all_tenants()
+  group by j.task_identifier
+$$;
+
+
+--
+-- Name: FUNCTION task_queues_seen_by_caller(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.task_queues_seen_by_caller() IS 'Graphile Worker''s jobs counted by task, for the installation''s operator only (no rows for anyone else): the body of the view app_public.task_queues.';
 
 
 --
@@ -3047,6 +3266,96 @@ COMMENT ON FUNCTION app_private.tg_reviews__count() IS 'Keeps the review counter
 
 
 --
+-- Name: worker_holds_lock(text); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.worker_holds_lock(p_worker_id text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  -- pg_locks shows a two-key advisory lock with its keys in classid and objid, as unsigned integers.
+  select exists (
+    select 1 from pg_locks l
+    where l.locktype = 'advisory' and l.objsubid = 2 and l.granted
+      and l.database = (select d.oid from pg_database d where d.datname = current_database())
+      and l.classid = 46150 and l.objid::bigint = app_private.worker_lock_key(p_worker_id)::bigint & 4294967295
+  )
+$$;
+
+
+--
+-- Name: FUNCTION worker_holds_lock(p_worker_id text); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.worker_holds_lock(p_worker_id text) IS 'Whether a liveness connection holds the worker''s advisory lock now.';
+
+
+--
+-- Name: worker_is_alive(text); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.worker_is_alive(p_worker_id text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  -- Seconds without a heartbeat count from the database's own start: after a restart every
+  -- worker gets worker_stale_after to reconnect before it counts as dead.
+  select exists (
+    select 1 from app_private.workers w
+    where w.id = p_worker_id
+      and (greatest(w.last_seen_at, pg_postmaster_start_time()) >= now() - app_private.worker_stale_after()
+           or app_private.worker_holds_lock(w.id))
+  )
+$$;
+
+
+--
+-- Name: FUNCTION worker_is_alive(p_worker_id text); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.worker_is_alive(p_worker_id text) IS 'Whether the worker runs: its liveness connection holds its lock, or it beat within worker_stale_after (counted from the database''s start, so that a restart kills no one). An id without a heartbeat row is not alive.';
+
+
+--
+-- Name: worker_lock_key(text); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.worker_lock_key(p_worker_id text) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select hashtext('finishline worker ' || p_worker_id)
+$$;
+
+
+--
+-- Name: FUNCTION worker_lock_key(p_worker_id text); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.worker_lock_key(p_worker_id text) IS 'The second key of a worker''s advisory lock, pg_advisory_lock(46150, worker_lock_key(id)); 46150 is finishline''s class of advisory locks.';
+
+
+--
+-- Name: workers_seen_by_caller(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.workers_seen_by_caller() RETURNS TABLE(id text, hostname text, pid integer, concurrency integer, started_at timestamp with time zone, last_seen_at timestamp with time zone, is_alive boolean, processing_items bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select w.id, w.hostname, w.pid, w.concurrency, w.started_at, w.last_seen_at,
+    app_private.worker_is_alive(w.id),
+    (select count(*) from app_public.batch_items i where i.status = 'processing' and i.locked_by = w.id)
+  from app_private.workers w
+  where app_public.current_user_sees_all_tenants()
+$$;
+
+
+--
+-- Name: FUNCTION workers_seen_by_caller(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.workers_seen_by_caller() IS 'The worker heartbeats, for the installation''s operator only (no rows for anyone else): the body of the view app_public.workers.';
+
+
+--
 -- Name: write_run_summary(uuid); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -3146,6 +3455,154 @@ COMMENT ON FUNCTION app_public.approve_product(id uuid) IS 'Admin only (FLADM): 
 
 
 --
+-- Name: batch_items; Type: TABLE; Schema: app_public; Owner: -
+--
+
+CREATE TABLE app_public.batch_items (
+    id bigint NOT NULL,
+    batch_id uuid NOT NULL,
+    tenant_id uuid NOT NULL,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    interruptions integer DEFAULT 0 NOT NULL,
+    last_error text,
+    result jsonb,
+    run_after timestamp with time zone,
+    locked_by text,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    CONSTRAINT batch_items_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT batch_items_check CHECK (((status = 'processing'::text) = (locked_by IS NOT NULL))),
+    CONSTRAINT batch_items_check1 CHECK (((status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) = (finished_at IS NOT NULL))),
+    CONSTRAINT batch_items_interruptions_check CHECK ((interruptions >= 0)),
+    CONSTRAINT batch_items_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
+    CONSTRAINT batch_items_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
+);
+
+
+--
+-- Name: TABLE batch_items; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TABLE app_public.batch_items IS '@behavior -insert -update -delete -query:resource:connection -query:resource:list
+One unit of work of a batch. Items only move forward: pending → processing → succeeded, failed or cancelled (failed items may be retried).';
+
+
+--
+-- Name: COLUMN batch_items.id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_items.id IS 'The item''s id.';
+
+
+--
+-- Name: COLUMN batch_items.batch_id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_items.batch_id IS 'The batch the item belongs to.';
+
+
+--
+-- Name: COLUMN batch_items.tenant_id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_items.tenant_id IS 'The tenant that owns the item (always the batch''s; filled in from the batch when omitted).';
+
+
+--
+-- Name: COLUMN batch_items.payload; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_items.payload IS 'What to do, as a JSON object; its shape depends on the batch''s kind.';
+
+
+--
+-- Name: COLUMN batch_items.status; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_items.status IS '@isIndexed
+`pending`, `processing`, `succeeded`, `failed` or `cancelled`.';
+
+
+--
+-- Name: COLUMN batch_items.attempts; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_items.attempts IS 'How many times the item has been started, not counting attempts cut short by a database outage, a shutdown or a worker that died: those are given back.';
+
+
+--
+-- Name: COLUMN batch_items.interruptions; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_items.interruptions IS 'How many times the worker running the item died while it ran. An item whose worker dies three times fails: it may be what kills it.';
+
+
+--
+-- Name: COLUMN batch_items.last_error; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_items.last_error IS 'The error message of the last failed attempt.';
+
+
+--
+-- Name: COLUMN batch_items.result; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_items.result IS 'What the item produced (kind-specific JSON); numeric fields are summed into the run summary''s stats.';
+
+
+--
+-- Name: COLUMN batch_items.run_after; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_items.run_after IS 'While `pending` after a failed attempt: when the retry may start (backoff).';
+
+
+--
+-- Name: COLUMN batch_items.locked_by; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_items.locked_by IS 'While `processing`: the worker running the item.';
+
+
+--
+-- Name: COLUMN batch_items.started_at; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_items.started_at IS 'When the last attempt started.';
+
+
+--
+-- Name: COLUMN batch_items.finished_at; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_items.finished_at IS 'When the item reached a terminal state.';
+
+
+--
+-- Name: batches_failed_items(app_public.batches, text); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.batches_failed_items(batch app_public.batches, error_contains text DEFAULT NULL::text) RETURNS SETOF app_public.batch_items
+    LANGUAGE sql STABLE
+    AS $$
+  select i.* from app_public.batch_items i
+  where i.batch_id = batch.id and i.status = 'failed'
+    and (error_contains is null or strpos(lower(i.last_error), lower(error_contains)) > 0)
+  order by i.id
+$$;
+
+
+--
+-- Name: FUNCTION batches_failed_items(batch app_public.batches, error_contains text); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.batches_failed_items(batch app_public.batches, error_contains text) IS 'The batch''s failed items in id order, with their last error and attempts; with `errorContains`, only those whose last error contains that text (ignoring case).';
+
+
+--
 -- Name: cancel_batch(uuid); Type: FUNCTION; Schema: app_public; Owner: -
 --
 
@@ -3159,6 +3616,8 @@ declare
 begin
   update app_public.batch_items i set status = 'cancelled', finished_at = now(), locked_by = null
   where i.batch_id = v_batch.id and i.status in ('pending', 'processing');
+  -- Workers running its items abort them (their handlers' signals), freeing their slots.
+  perform pg_notify('finishline_batch_cancelled', v_batch.id::text);
   return app_private.find_batch(v_batch.id);
 end
 $$;
@@ -3168,7 +3627,7 @@ $$;
 -- Name: FUNCTION cancel_batch(batch_id uuid); Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON FUNCTION app_public.cancel_batch(batch_id uuid) IS 'Cancels every item of the batch that has not finished (a running item''s result is then ignored); the batch finishes as `cancelled`. A finished batch is returned unchanged.';
+COMMENT ON FUNCTION app_public.cancel_batch(batch_id uuid) IS 'Cancels every item of the batch that has not finished: the batch finishes as `cancelled`, and the workers running its items abort them. A finished batch is returned unchanged.';
 
 
 --
@@ -3426,7 +3885,7 @@ CREATE FUNCTION app_public.retry_failed_items(batch_id uuid) RETURNS app_public.
 declare
   v_batch app_public.batches := app_private.find_batch(retry_failed_items.batch_id);
 begin
-  update app_public.batch_items i set status = 'pending', attempts = 0, run_after = null, finished_at = null
+  update app_public.batch_items i set status = 'pending', attempts = 0, interruptions = 0, run_after = null, finished_at = null
   where i.batch_id = v_batch.id and i.status = 'failed';
   return app_private.find_batch(v_batch.id);
 end
@@ -3438,6 +3897,30 @@ $$;
 --
 
 COMMENT ON FUNCTION app_public.retry_failed_items(batch_id uuid) IS 'Puts the batch''s failed items back to `pending` with a fresh set of attempts and re-opens the batch; their last error stays visible until they run again.';
+
+
+--
+-- Name: search_batches(text, text, uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.search_batches(kind text DEFAULT NULL::text, status text DEFAULT NULL::text, tenant_id uuid DEFAULT NULL::uuid, created_after timestamp with time zone DEFAULT NULL::timestamp with time zone, created_before timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF app_public.batches
+    LANGUAGE sql STABLE
+    AS $$
+  select b.* from app_public.batches b
+  where (search_batches.kind is null or b.kind = search_batches.kind)
+    and (search_batches.status is null or b.status = search_batches.status)
+    and (search_batches.tenant_id is null or b.tenant_id = search_batches.tenant_id)
+    and (search_batches.created_after is null or b.created_at >= search_batches.created_after)
+    and (search_batches.created_before is null or b.created_at < search_batches.created_before)
+  order by b.created_at desc, b.id desc
+$$;
+
+
+--
+-- Name: FUNCTION search_batches(kind text, status text, tenant_id uuid, created_after timestamp with time zone, created_before timestamp with time zone); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.search_batches(kind text, status text, tenant_id uuid, created_after timestamp with time zone, created_before timestamp with time zone) IS 'The batches the caller may see, newest first, each filter applied when given: `kind`, `status` (one of batches.status), `tenantId` (for admins who see several tenants), created at or after `createdAfter` and before `createdBefore`. Each batch''s statusSummary says where it stands.';
 
 
 --
@@ -4517,67 +5000,68 @@ COMMENT ON COLUMN app_private.scheduled_tasks.last_batch_ids IS 'The batches its
 
 
 --
--- Name: sweeper_repairs; Type: TABLE; Schema: app_private; Owner: -
+-- Name: sign_in_codes; Type: TABLE; Schema: app_private; Owner: -
 --
 
-CREATE TABLE app_private.sweeper_repairs (
-    id bigint NOT NULL,
-    repaired_at timestamp with time zone DEFAULT now() NOT NULL,
-    repair text NOT NULL,
-    batch_id uuid,
-    worker_id text,
-    details jsonb DEFAULT '{}'::jsonb NOT NULL,
-    CONSTRAINT sweeper_repairs_repair_check CHECK ((repair = ANY (ARRAY['released_items'::text, 'removed_dead_worker'::text, 'corrected_counters'::text, 'enqueued_summary'::text, 'enqueued_orphaned_items'::text])))
+CREATE TABLE app_private.sign_in_codes (
+    code_hash bytea NOT NULL,
+    role text NOT NULL,
+    tenant_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    redeemed_at timestamp with time zone,
+    CONSTRAINT sign_in_codes_check CHECK (((role = 'app_admin'::text) OR (tenant_id IS NOT NULL))),
+    CONSTRAINT sign_in_codes_role_check CHECK ((role = ANY (ARRAY['app_user'::text, 'app_admin'::text])))
 );
 
 
 --
--- Name: TABLE sweeper_repairs; Type: COMMENT; Schema: app_private; Owner: -
+-- Name: TABLE sign_in_codes; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON TABLE app_private.sweeper_repairs IS 'Every repair the sweeper made. Each row means something crashed or was damaged; operators should look.';
-
-
---
--- Name: COLUMN sweeper_repairs.id; Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON COLUMN app_private.sweeper_repairs.id IS 'The repair''s id (increasing).';
+COMMENT ON TABLE app_private.sign_in_codes IS 'Sign-in links that work once: the SHA-256 of each code (the code itself is only in the link), who it signs in as, and until when.';
 
 
 --
--- Name: COLUMN sweeper_repairs.repaired_at; Type: COMMENT; Schema: app_private; Owner: -
+-- Name: COLUMN sign_in_codes.code_hash; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON COLUMN app_private.sweeper_repairs.repaired_at IS 'When the sweeper made it.';
-
-
---
--- Name: COLUMN sweeper_repairs.repair; Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON COLUMN app_private.sweeper_repairs.repair IS '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
+COMMENT ON COLUMN app_private.sign_in_codes.code_hash IS 'SHA-256 of the code.';
 
 
 --
--- Name: COLUMN sweeper_repairs.batch_id; Type: COMMENT; Schema: app_private; Owner: -
+-- Name: COLUMN sign_in_codes.role; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON COLUMN app_private.sweeper_repairs.batch_id IS 'The batch repaired, if any (no foreign key: the log outlives batches).';
-
-
---
--- Name: COLUMN sweeper_repairs.worker_id; Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON COLUMN app_private.sweeper_repairs.worker_id IS 'The dead worker concerned, if any.';
+COMMENT ON COLUMN app_private.sign_in_codes.role IS 'The role of the token the code is exchanged for.';
 
 
 --
--- Name: COLUMN sweeper_repairs.details; Type: COMMENT; Schema: app_private; Owner: -
+-- Name: COLUMN sign_in_codes.tenant_id; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON COLUMN app_private.sweeper_repairs.details IS 'What was found and what was done.';
+COMMENT ON COLUMN app_private.sign_in_codes.tenant_id IS 'The tenant of that token (none: the installation''s operator).';
+
+
+--
+-- Name: COLUMN sign_in_codes.created_at; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.sign_in_codes.created_at IS 'When the code was made.';
+
+
+--
+-- Name: COLUMN sign_in_codes.expires_at; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.sign_in_codes.expires_at IS 'After this the code signs no one in.';
+
+
+--
+-- Name: COLUMN sign_in_codes.redeemed_at; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.sign_in_codes.redeemed_at IS 'When it was used; a code is used once.';
 
 
 --
@@ -4613,7 +5097,7 @@ CREATE TABLE app_private.workers (
 -- Name: TABLE workers; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON TABLE app_private.workers IS 'One row per running worker process, keyed by its Graphile Worker pool id (the `locked_by` of its jobs and items). A row whose last_seen_at is older than the heartbeat timeout belongs to a dead worker.';
+COMMENT ON TABLE app_private.workers IS 'One row per running Graphile Worker pool, keyed by its id (the `locked_by` of its jobs and items). A worker is alive while its liveness connection holds its advisory lock or its heartbeat is fresh (see worker_is_alive); the items and jobs of a worker that is not are given back.';
 
 
 --
@@ -4656,124 +5140,6 @@ COMMENT ON COLUMN app_private.workers.started_at IS 'When it started.';
 --
 
 COMMENT ON COLUMN app_private.workers.last_seen_at IS 'Its last heartbeat.';
-
-
---
--- Name: batch_items; Type: TABLE; Schema: app_public; Owner: -
---
-
-CREATE TABLE app_public.batch_items (
-    id bigint NOT NULL,
-    batch_id uuid NOT NULL,
-    tenant_id uuid NOT NULL,
-    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
-    status text DEFAULT 'pending'::text NOT NULL,
-    attempts integer DEFAULT 0 NOT NULL,
-    last_error text,
-    result jsonb,
-    run_after timestamp with time zone,
-    locked_by text,
-    started_at timestamp with time zone,
-    finished_at timestamp with time zone,
-    CONSTRAINT batch_items_attempts_check CHECK ((attempts >= 0)),
-    CONSTRAINT batch_items_check CHECK (((status = 'processing'::text) = (locked_by IS NOT NULL))),
-    CONSTRAINT batch_items_check1 CHECK (((status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) = (finished_at IS NOT NULL))),
-    CONSTRAINT batch_items_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
-    CONSTRAINT batch_items_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
-);
-
-
---
--- Name: TABLE batch_items; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON TABLE app_public.batch_items IS '@behavior -insert -update -delete -query:resource:connection -query:resource:list
-One unit of work of a batch. Items only move forward: pending → processing → succeeded, failed or cancelled (failed items may be retried).';
-
-
---
--- Name: COLUMN batch_items.id; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.batch_items.id IS 'The item''s id.';
-
-
---
--- Name: COLUMN batch_items.batch_id; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.batch_items.batch_id IS 'The batch the item belongs to.';
-
-
---
--- Name: COLUMN batch_items.tenant_id; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.batch_items.tenant_id IS 'The tenant that owns the item (always the batch''s; filled in from the batch when omitted).';
-
-
---
--- Name: COLUMN batch_items.payload; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.batch_items.payload IS 'What to do, as a JSON object; its shape depends on the batch''s kind.';
-
-
---
--- Name: COLUMN batch_items.status; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.batch_items.status IS '@isIndexed
-`pending`, `processing`, `succeeded`, `failed` or `cancelled`.';
-
-
---
--- Name: COLUMN batch_items.attempts; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.batch_items.attempts IS 'How many times the item has been started.';
-
-
---
--- Name: COLUMN batch_items.last_error; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.batch_items.last_error IS 'The error message of the last failed attempt.';
-
-
---
--- Name: COLUMN batch_items.result; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.batch_items.result IS 'What the item produced (kind-specific JSON); numeric fields are summed into the run summary''s stats.';
-
-
---
--- Name: COLUMN batch_items.run_after; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.batch_items.run_after IS 'While `pending` after a failed attempt: when the retry may start (backoff).';
-
-
---
--- Name: COLUMN batch_items.locked_by; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.batch_items.locked_by IS 'While `processing`: the worker running the item.';
-
-
---
--- Name: COLUMN batch_items.started_at; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.batch_items.started_at IS 'When the last attempt started.';
-
-
---
--- Name: COLUMN batch_items.finished_at; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.batch_items.finished_at IS 'When the item reached a terminal state.';
 
 
 --
@@ -4906,7 +5272,9 @@ CREATE VIEW app_public.batch_status_summary WITH (security_invoker='true') AS
            FROM app_public.run_summaries s
           WHERE (s.batch_id = b.id))) AS has_summary,
         CASE
-            WHEN (b.finished_at IS NULL) THEN app_private.batch_stuck_reason(b.id, c.pending_items, c.processing_items, c.updated_at)
+            WHEN ((b.finished_at IS NULL) OR (NOT (EXISTS ( SELECT 1
+               FROM app_public.run_summaries s
+              WHERE (s.batch_id = b.id))))) THEN app_private.batch_stuck_reason(b.id, c.pending_items, c.processing_items, c.updated_at, b.finished_at)
             ELSE NULL::text
         END AS stuck_reason
    FROM (app_public.batches b
@@ -5040,7 +5408,7 @@ COMMENT ON COLUMN app_public.batch_status_summary.has_summary IS 'Whether its ru
 -- Name: COLUMN batch_status_summary.stuck_reason; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON COLUMN app_public.batch_status_summary.stuck_reason IS 'Null when all is well (or the batch is finished). Otherwise why it is not moving: `no_worker_alive` (no worker heartbeat is fresh), `items_held_by_dead_worker` (the sweeper will release them), `counters_out_of_date` (the counters say items are pending but none is; the sweeper will correct them), `waiting_for_retry_backoff` (every pending item waits for its retry time), `items_without_job` (pending items lost their jobs; the sweeper will enqueue them again).';
+COMMENT ON COLUMN app_public.batch_status_summary.stuck_reason IS 'Null when all is well (or the batch is finished and summarised). Otherwise why it is not moving: `no_worker_alive` (no worker runs), `items_held_by_dead_worker` and `jobs_held_by_dead_worker` (a worker died holding them; the next heartbeat of a live worker gives them back), `counters_out_of_date` (the counters say items are pending but none is; the sweeper will correct them), `waiting_for_retry_backoff` (every pending item waits for its retry time), `items_without_job` (pending items lost their jobs; the sweeper will enqueue them again); or, for a finished batch, why its summary is not written yet: `summary_held_by_dead_worker` (its job is locked by a worker that died; it is unlocked like that worker''s other jobs), `summary_not_enqueued` (no job will write it; the sweeper enqueues one, and request_batch_summary does at once).';
 
 
 --
@@ -5107,6 +5475,71 @@ COMMENT ON COLUMN app_public.product_recommendations.model_version_id IS 'The re
 --
 
 COMMENT ON COLUMN app_public.product_recommendations.tenant_id IS 'The tenant both products belong to (its rows go with the product''s, so no foreign key of its own).';
+
+
+--
+-- Name: recent_sweeper_repairs; Type: VIEW; Schema: app_public; Owner: -
+--
+
+CREATE VIEW app_public.recent_sweeper_repairs WITH (security_invoker='true') AS
+ SELECT recent_sweeper_repairs_seen_by_caller.id,
+    recent_sweeper_repairs_seen_by_caller.repaired_at,
+    recent_sweeper_repairs_seen_by_caller.repair,
+    recent_sweeper_repairs_seen_by_caller.batch_id,
+    recent_sweeper_repairs_seen_by_caller.worker_id,
+    recent_sweeper_repairs_seen_by_caller.details
+   FROM app_private.recent_sweeper_repairs_seen_by_caller() recent_sweeper_repairs_seen_by_caller(id, repaired_at, repair, batch_id, worker_id, details);
+
+
+--
+-- Name: VIEW recent_sweeper_repairs; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON VIEW app_public.recent_sweeper_repairs IS '@primaryKey id
+@behavior -insert -update -delete -aggregates
+What the sweeper repaired in the last 24 hours (installation''s operator only: an admin token without tenant_id; no rows for anyone else). Each repair means a worker crashed or something was damaged.';
+
+
+--
+-- Name: COLUMN recent_sweeper_repairs.id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.recent_sweeper_repairs.id IS 'The repair''s id.';
+
+
+--
+-- Name: COLUMN recent_sweeper_repairs.repaired_at; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.recent_sweeper_repairs.repaired_at IS 'When it was made.';
+
+
+--
+-- Name: COLUMN recent_sweeper_repairs.repair; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.recent_sweeper_repairs.repair IS '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
+
+
+--
+-- Name: COLUMN recent_sweeper_repairs.batch_id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.recent_sweeper_repairs.batch_id IS 'The batch repaired, if any.';
+
+
+--
+-- Name: COLUMN recent_sweeper_repairs.worker_id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.recent_sweeper_repairs.worker_id IS 'The dead worker concerned, if any.';
+
+
+--
+-- Name: COLUMN recent_sweeper_repairs.details; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.recent_sweeper_repairs.details IS 'What was found and what was done.';
 
 
 --
@@ -5525,6 +5958,79 @@ COMMENT ON COLUMN app_public.sellers.created_at IS 'When the seller was created.
 
 
 --
+-- Name: task_queues; Type: VIEW; Schema: app_public; Owner: -
+--
+
+CREATE VIEW app_public.task_queues WITH (security_invoker='true') AS
+ SELECT task_queues_seen_by_caller.task_identifier,
+    task_queues_seen_by_caller.runnable_jobs,
+    task_queues_seen_by_caller.oldest_runnable_at,
+    task_queues_seen_by_caller.oldest_runnable_age_seconds,
+    task_queues_seen_by_caller.running_jobs,
+    task_queues_seen_by_caller.scheduled_jobs,
+    task_queues_seen_by_caller.failed_jobs
+   FROM app_private.task_queues_seen_by_caller() task_queues_seen_by_caller(task_identifier, runnable_jobs, oldest_runnable_at, oldest_runnable_age_seconds, running_jobs, scheduled_jobs, failed_jobs);
+
+
+--
+-- Name: VIEW task_queues; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON VIEW app_public.task_queues IS '@primaryKey task_identifier
+@behavior -insert -update -delete -connection +list
+Graphile Worker''s queue, one row per task that has jobs (installation''s operator only: an admin token without tenant_id; no rows for anyone else). A batch''s items run as jobs of its kind''s task, a chunk of items a job.';
+
+
+--
+-- Name: COLUMN task_queues.task_identifier; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.task_queues.task_identifier IS 'The task.';
+
+
+--
+-- Name: COLUMN task_queues.runnable_jobs; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.task_queues.runnable_jobs IS 'Jobs that could run now and wait for a worker.';
+
+
+--
+-- Name: COLUMN task_queues.oldest_runnable_at; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.task_queues.oldest_runnable_at IS 'Since when the oldest of those could run.';
+
+
+--
+-- Name: COLUMN task_queues.oldest_runnable_age_seconds; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.task_queues.oldest_runnable_age_seconds IS 'How long the oldest of those has waited, in seconds: a figure that keeps growing means the workers do not keep up (or none runs).';
+
+
+--
+-- Name: COLUMN task_queues.running_jobs; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.task_queues.running_jobs IS 'Jobs a worker holds now.';
+
+
+--
+-- Name: COLUMN task_queues.scheduled_jobs; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.task_queues.scheduled_jobs IS 'Jobs waiting for their time (a retry''s backoff, a debounce).';
+
+
+--
+-- Name: COLUMN task_queues.failed_jobs; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.task_queues.failed_jobs IS 'Jobs that used all their attempts and stay in the queue for inspection.';
+
+
+--
 -- Name: tenants; Type: TABLE; Schema: app_public; Owner: -
 --
 
@@ -5563,6 +6069,87 @@ COMMENT ON COLUMN app_public.tenants.name IS 'A unique, human-readable name.';
 --
 
 COMMENT ON COLUMN app_public.tenants.created_at IS 'When the tenant was created.';
+
+
+--
+-- Name: workers; Type: VIEW; Schema: app_public; Owner: -
+--
+
+CREATE VIEW app_public.workers WITH (security_invoker='true') AS
+ SELECT workers_seen_by_caller.id,
+    workers_seen_by_caller.hostname,
+    workers_seen_by_caller.pid,
+    workers_seen_by_caller.concurrency,
+    workers_seen_by_caller.started_at,
+    workers_seen_by_caller.last_seen_at,
+    workers_seen_by_caller.is_alive,
+    workers_seen_by_caller.processing_items
+   FROM app_private.workers_seen_by_caller() workers_seen_by_caller(id, hostname, pid, concurrency, started_at, last_seen_at, is_alive, processing_items);
+
+
+--
+-- Name: VIEW workers; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON VIEW app_public.workers IS '@primaryKey id
+@behavior -insert -update -delete -connection +list
+Worker processes with a heartbeat row, the living and those the sweeper has yet to remove (installation''s operator only: an admin token without tenant_id; no rows for anyone else).';
+
+
+--
+-- Name: COLUMN workers.id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.workers.id IS 'The worker pool''s id (the `locked_by` of its jobs and items).';
+
+
+--
+-- Name: COLUMN workers.hostname; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.workers.hostname IS 'Where it runs.';
+
+
+--
+-- Name: COLUMN workers.pid; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.workers.pid IS 'Its process id there.';
+
+
+--
+-- Name: COLUMN workers.concurrency; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.workers.concurrency IS 'How many jobs it runs at once.';
+
+
+--
+-- Name: COLUMN workers.started_at; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.workers.started_at IS 'When it started.';
+
+
+--
+-- Name: COLUMN workers.last_seen_at; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.workers.last_seen_at IS 'Its last heartbeat.';
+
+
+--
+-- Name: COLUMN workers.is_alive; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.workers.is_alive IS 'Whether it runs: its liveness connection holds its lock, or its heartbeat is fresh (within finishline.worker_stale_after, 5 s by default). A worker that is not alive has stopped; the next heartbeat of another worker gives its items and jobs back and removes it.';
+
+
+--
+-- Name: COLUMN workers.processing_items; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.workers.processing_items IS 'Batch items it holds now.';
 
 
 --
@@ -5690,6 +6277,14 @@ ALTER TABLE ONLY app_private.review_text_counts
 
 ALTER TABLE ONLY app_private.scheduled_tasks
     ADD CONSTRAINT scheduled_tasks_pkey PRIMARY KEY (task_identifier);
+
+
+--
+-- Name: sign_in_codes sign_in_codes_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
+--
+
+ALTER TABLE ONLY app_private.sign_in_codes
+    ADD CONSTRAINT sign_in_codes_pkey PRIMARY KEY (code_hash);
 
 
 --
@@ -5943,10 +6538,24 @@ CREATE INDEX batch_items_batch_id_id_idx ON app_public.batch_items USING btree (
 
 
 --
+-- Name: batch_items_failed_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX batch_items_failed_idx ON app_public.batch_items USING btree (batch_id, id) WHERE (status = 'failed'::text);
+
+
+--
 -- Name: batch_items_processing_idx; Type: INDEX; Schema: app_public; Owner: -
 --
 
 CREATE INDEX batch_items_processing_idx ON app_public.batch_items USING btree (locked_by) WHERE (status = 'processing'::text);
+
+
+--
+-- Name: batches_created_at_id_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX batches_created_at_id_idx ON app_public.batches USING btree (created_at DESC, id DESC);
 
 
 --
@@ -6317,6 +6926,14 @@ ALTER TABLE ONLY app_private.recommender_inputs
 
 ALTER TABLE ONLY app_private.recommender_inputs
     ADD CONSTRAINT recommender_inputs_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE;
+
+
+--
+-- Name: sign_in_codes sign_in_codes_tenant_id_fkey; Type: FK CONSTRAINT; Schema: app_private; Owner: -
+--
+
+ALTER TABLE ONLY app_private.sign_in_codes
+    ADD CONSTRAINT sign_in_codes_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE;
 
 
 --
@@ -6920,13 +7537,13 @@ REVOKE ALL ON FUNCTION app_private.batch_status_for(c app_private.batch_counters
 
 
 --
--- Name: FUNCTION batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone); Type: ACL; Schema: app_private; Owner: -
+-- Name: FUNCTION batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone, p_finished_at timestamp with time zone); Type: ACL; Schema: app_private; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app_private.batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION app_private.batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone) TO app_anonymous;
-GRANT ALL ON FUNCTION app_private.batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone) TO app_user;
-GRANT ALL ON FUNCTION app_private.batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone) TO app_admin;
+REVOKE ALL ON FUNCTION app_private.batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone, p_finished_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_private.batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone, p_finished_at timestamp with time zone) TO app_anonymous;
+GRANT ALL ON FUNCTION app_private.batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone, p_finished_at timestamp with time zone) TO app_user;
+GRANT ALL ON FUNCTION app_private.batch_stuck_reason(p_batch_id uuid, p_pending_items integer, p_processing_items integer, p_updated_at timestamp with time zone, p_finished_at timestamp with time zone) TO app_admin;
 
 
 --
@@ -7258,6 +7875,14 @@ REVOKE ALL ON FUNCTION app_private.price_band(p_price numeric) FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION recent_sweeper_repairs_seen_by_caller(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.recent_sweeper_repairs_seen_by_caller() FROM PUBLIC;
+GRANT ALL ON FUNCTION app_private.recent_sweeper_repairs_seen_by_caller() TO app_admin;
+
+
+--
 -- Name: FUNCTION recommender_content_key(p_name text, p_category text, p_description text, p_price numeric); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -7321,6 +7946,25 @@ REVOKE ALL ON FUNCTION app_private.record_worker_heartbeat(p_worker_id text, p_h
 
 
 --
+-- Name: FUNCTION redeem_sign_in_code(p_code text); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.redeem_sign_in_code(p_code text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_private.redeem_sign_in_code(p_code text) TO app_anonymous;
+GRANT ALL ON FUNCTION app_private.redeem_sign_in_code(p_code text) TO app_user;
+GRANT ALL ON FUNCTION app_private.redeem_sign_in_code(p_code text) TO app_admin;
+GRANT ALL ON FUNCTION app_private.redeem_sign_in_code(p_code text) TO app_seller;
+GRANT ALL ON FUNCTION app_private.redeem_sign_in_code(p_code text) TO app_shopper;
+
+
+--
+-- Name: FUNCTION release_dead_workers(p_stale_after interval); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.release_dead_workers(p_stale_after interval) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION release_host_lease(p_host text, p_slot integer, p_holder text); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -7332,6 +7976,13 @@ REVOKE ALL ON FUNCTION app_private.release_host_lease(p_host text, p_slot intege
 --
 
 REVOKE ALL ON FUNCTION app_private.release_items(p_worker_id text, p_item_ids bigint[], p_reason text, p_attempt_counts boolean) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION release_items_of_dead_worker(p_worker_id text); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.release_items_of_dead_worker(p_worker_id text) FROM PUBLIC;
 
 
 --
@@ -7469,6 +8120,14 @@ REVOKE ALL ON FUNCTION app_private.sweep_batches(p_stale_after interval, p_idle_
 
 
 --
+-- Name: FUNCTION task_queues_seen_by_caller(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.task_queues_seen_by_caller() FROM PUBLIC;
+GRANT ALL ON FUNCTION app_private.task_queues_seen_by_caller() TO app_admin;
+
+
+--
 -- Name: FUNCTION tg__fill_tenant_id_from_parent(); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -7588,6 +8247,35 @@ REVOKE ALL ON FUNCTION app_private.tg_reviews__count() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION worker_holds_lock(p_worker_id text); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.worker_holds_lock(p_worker_id text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION worker_is_alive(p_worker_id text); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.worker_is_alive(p_worker_id text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION worker_lock_key(p_worker_id text); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.worker_lock_key(p_worker_id text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION workers_seen_by_caller(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.workers_seen_by_caller() FROM PUBLIC;
+GRANT ALL ON FUNCTION app_private.workers_seen_by_caller() TO app_admin;
+
+
+--
 -- Name: FUNCTION write_run_summary(p_batch_id uuid); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -7603,6 +8291,48 @@ GRANT ALL ON FUNCTION app_public.approve_product(id uuid) TO app_user;
 GRANT ALL ON FUNCTION app_public.approve_product(id uuid) TO app_admin;
 GRANT ALL ON FUNCTION app_public.approve_product(id uuid) TO app_seller;
 GRANT ALL ON FUNCTION app_public.approve_product(id uuid) TO app_shopper;
+
+
+--
+-- Name: TABLE batch_items; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT SELECT ON TABLE app_public.batch_items TO app_anonymous;
+GRANT SELECT ON TABLE app_public.batch_items TO app_user;
+GRANT SELECT ON TABLE app_public.batch_items TO app_admin;
+
+
+--
+-- Name: COLUMN batch_items.batch_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(batch_id) ON TABLE app_public.batch_items TO app_user;
+GRANT INSERT(batch_id) ON TABLE app_public.batch_items TO app_admin;
+
+
+--
+-- Name: COLUMN batch_items.tenant_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(tenant_id) ON TABLE app_public.batch_items TO app_user;
+GRANT INSERT(tenant_id) ON TABLE app_public.batch_items TO app_admin;
+
+
+--
+-- Name: COLUMN batch_items.payload; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(payload) ON TABLE app_public.batch_items TO app_user;
+GRANT INSERT(payload) ON TABLE app_public.batch_items TO app_admin;
+
+
+--
+-- Name: FUNCTION batches_failed_items(batch app_public.batches, error_contains text); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.batches_failed_items(batch app_public.batches, error_contains text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.batches_failed_items(batch app_public.batches, error_contains text) TO app_user;
+GRANT ALL ON FUNCTION app_public.batches_failed_items(batch app_public.batches, error_contains text) TO app_admin;
 
 
 --
@@ -7735,6 +8465,15 @@ GRANT ALL ON FUNCTION app_public.request_batch_summary(batch_id uuid) TO app_adm
 REVOKE ALL ON FUNCTION app_public.retry_failed_items(batch_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.retry_failed_items(batch_id uuid) TO app_user;
 GRANT ALL ON FUNCTION app_public.retry_failed_items(batch_id uuid) TO app_admin;
+
+
+--
+-- Name: FUNCTION search_batches(kind text, status text, tenant_id uuid, created_after timestamp with time zone, created_before timestamp with time zone); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.search_batches(kind text, status text, tenant_id uuid, created_after timestamp with time zone, created_before timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.search_batches(kind text, status text, tenant_id uuid, created_after timestamp with time zone, created_before timestamp with time zone) TO app_user;
+GRANT ALL ON FUNCTION app_public.search_batches(kind text, status text, tenant_id uuid, created_after timestamp with time zone, created_before timestamp with time zone) TO app_admin;
 
 
 --
@@ -7881,39 +8620,6 @@ GRANT SELECT ON TABLE app_private.scheduled_tasks TO app_admin;
 
 
 --
--- Name: TABLE batch_items; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT SELECT ON TABLE app_public.batch_items TO app_anonymous;
-GRANT SELECT ON TABLE app_public.batch_items TO app_user;
-GRANT SELECT ON TABLE app_public.batch_items TO app_admin;
-
-
---
--- Name: COLUMN batch_items.batch_id; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT INSERT(batch_id) ON TABLE app_public.batch_items TO app_user;
-GRANT INSERT(batch_id) ON TABLE app_public.batch_items TO app_admin;
-
-
---
--- Name: COLUMN batch_items.tenant_id; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT INSERT(tenant_id) ON TABLE app_public.batch_items TO app_user;
-GRANT INSERT(tenant_id) ON TABLE app_public.batch_items TO app_admin;
-
-
---
--- Name: COLUMN batch_items.payload; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT INSERT(payload) ON TABLE app_public.batch_items TO app_user;
-GRANT INSERT(payload) ON TABLE app_public.batch_items TO app_admin;
-
-
---
 -- Name: TABLE batch_kinds; Type: ACL; Schema: app_public; Owner: -
 --
 
@@ -7940,6 +8646,13 @@ GRANT SELECT ON TABLE app_public.product_recommendations TO app_user;
 GRANT SELECT ON TABLE app_public.product_recommendations TO app_admin;
 GRANT SELECT ON TABLE app_public.product_recommendations TO app_seller;
 GRANT SELECT ON TABLE app_public.product_recommendations TO app_shopper;
+
+
+--
+-- Name: TABLE recent_sweeper_repairs; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT SELECT ON TABLE app_public.recent_sweeper_repairs TO app_admin;
 
 
 --
@@ -7988,6 +8701,13 @@ GRANT SELECT ON TABLE app_public.sellers TO app_shopper;
 
 
 --
+-- Name: TABLE task_queues; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT SELECT ON TABLE app_public.task_queues TO app_admin;
+
+
+--
 -- Name: TABLE tenants; Type: ACL; Schema: app_public; Owner: -
 --
 
@@ -8003,6 +8723,13 @@ GRANT SELECT ON TABLE app_public.tenants TO app_shopper;
 --
 
 GRANT INSERT(name),UPDATE(name) ON TABLE app_public.tenants TO app_admin;
+
+
+--
+-- Name: TABLE workers; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT SELECT ON TABLE app_public.workers TO app_admin;
 
 
 --

@@ -27,7 +27,7 @@ export const noop = itemTask<NoopPayload>({
   async run({ sleep_ms }, { signal }) {
     if (sleep_ms > 0) {
       await sleep(sleep_ms, undefined, { signal }).catch(() => {
-        throw new Error('interrupted by worker shutdown');
+        throw new Error('interrupted');
       });
       return { slept_ms: sleep_ms };
     }

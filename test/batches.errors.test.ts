@@ -161,7 +161,7 @@ describe('tenants are kept apart by row level security', () => {
     // No worker runs in this file: a batch the caller may see is stuck for want of one.
     const reasons = await asTenant(db, tenant, async (client) => {
       const reasonOf = async (batchId: string) =>
-        (await client.query('select app_private.batch_stuck_reason($1, 1, 0, now()) as reason', [batchId])).rows[0].reason;
+        (await client.query('select app_private.batch_stuck_reason($1, 1, 0, now(), null) as reason', [batchId])).rows[0].reason;
       return { theirs: await reasonOf(theirs.id), ours: await reasonOf(ours.id) };
     });
     expect(reasons).toEqual({ theirs: null, ours: 'no_worker_alive' });

@@ -71,6 +71,8 @@ export interface WorkerProcess {
   pid: number;
   /** Everything it logged so far. */
   output(): string;
+  /** Its exit code once it has exited; null while it runs. */
+  exitCode(): number | null;
   /** Sends SIGTERM (or the given signal) and waits for it to exit; resolves with its exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** SIGKILL: a crash, with no chance to clean up. */
@@ -99,6 +101,7 @@ export async function startWorkerProcess(
   const worker: WorkerProcess = {
     pid: child.pid!,
     output: () => output,
+    exitCode: () => child.exitCode ?? (child.signalCode ? -1 : null),
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const code = await exited;
@@ -255,6 +258,7 @@ export async function startServerProcess(db: TestDatabase, env: Record<string, s
     pid: child.pid!,
     url,
     output: () => output,
+    exitCode: () => child.exitCode ?? (child.signalCode ? -1 : null),
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const code = await exited;

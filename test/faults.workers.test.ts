@@ -1,0 +1,116 @@
+// A worker process that loses its pool, a worker that died holding a batch's summary job, a
+// cancelled batch whose items are running, and a worker killed mid-batch with default settings.
+import { afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { asTenant, createTenant, startWorkerProcess, statusOf, submitBatch, useTestDatabase, waitFor, waitForSummary, type WorkerProcess } from './helpers.ts';
+
+const db = useTestDatabase();
+let tenant: string;
+const workers: WorkerProcess[] = [];
+
+beforeAll(async () => {
+  tenant = await createTenant(db, 'worker-faults');
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((worker) => worker.stop()));
+});
+
+async function worker(options: Parameters<typeof startWorkerProcess>[1] = {}) {
+  const started = await startWorkerProcess(db, options);
+  workers.push(started);
+  return started;
+}
+
+describe('a worker process whose Graphile Worker pool stops on its own', () => {
+  test('starts a new pool and finishes the batch, instead of serving on with no worker', async () => {
+    // Graphile Worker shuts its pool down when it cannot record a job's completion: here the
+    // database refuses the first completion as a shutting-down server would (a fault trigger on
+    // its jobs table, in this test's database only).
+    await db.pool.query(`
+      create sequence public.test_completion_faults;
+      create function public.test_refuse_first_completion() returns trigger language plpgsql as $$
+      begin
+        if nextval('public.test_completion_faults') = 1 then
+          raise exception 'terminating connection due to administrator command' using errcode = '57P01';
+        end if;
+        return old;
+      end $$;
+      create trigger test_refuse_first_completion before delete on graphile_worker._private_jobs
+        for each row execute function public.test_refuse_first_completion();`);
+    try {
+      const process = await worker();
+      const batch = await submitBatch(db, tenant, 'noop', Array.from({ length: 2000 }, () => ({ sleep_ms: 5 })));
+      const done = await waitForSummary(db, batch.id, 60_000);
+      expect(done).toMatchObject({ status: 'completed', succeeded_items: 2000 });
+      expect(process.output()).toContain('the worker pool stopped on its own: starting a new one');
+      // It goes on running batches, and no item spent an attempt on the fault.
+      const next = await submitBatch(db, tenant, 'noop', [{}, {}]);
+      expect(await waitForSummary(db, next.id)).toMatchObject({ status: 'completed', succeeded_items: 2 });
+      const { rows: [{ most }] } = await db.pool.query('select max(attempts) as most from app_public.batch_items where batch_id = $1', [batch.id]);
+      expect(most).toBe(1);
+      expect(process.exitCode()).toBeNull();
+    } finally {
+      await db.pool.query('drop trigger test_refuse_first_completion on graphile_worker._private_jobs');
+    }
+  });
+});
+
+describe('a finished batch whose summary job is locked by a worker that is gone', () => {
+  test('names it in stuck_reason, and the next heartbeat of a live worker unlocks it: the summary is written', async () => {
+    const batch = await submitBatch(db, tenant, 'noop', [{}]);
+    // Finish it by hand (no worker runs yet), then have its summary job locked by a pool that
+    // left no heartbeat row: what a worker that removed itself without unlocking its jobs left.
+    await db.pool.query(`update app_public.batch_items set status = 'processing', locked_by = 'by-hand', attempts = 1, started_at = now() where batch_id = $1`, [batch.id]);
+    await db.pool.query(`update app_public.batch_items set status = 'succeeded', locked_by = null, finished_at = now() where batch_id = $1`, [batch.id]);
+    await db.pool.query(`update graphile_worker._private_jobs set locked_by = 'pool-gone', locked_at = now() - interval '1 minute', attempts = 1
+      where key = 'aggregate_batch:' || $1`, [batch.id]);
+    expect(await statusOf(db, batch.id)).toMatchObject({ status: 'completed', has_summary: false, stuck_reason: 'summary_held_by_dead_worker' });
+    const asked = await asTenant(db, tenant, async (client) => (await client.query('select state from app_public.request_batch_summary($1)', [batch.id])).rows[0].state);
+    expect(asked).toBe('pending');
+
+    await worker();
+    const summarised = await waitForSummary(db, batch.id, 15_000);
+    expect(summarised.stuck_reason).toBeNull();
+    const { rows } = await db.pool.query(`select repair from app_private.sweeper_repairs where worker_id = 'pool-gone'`);
+    expect(rows).toEqual([{ repair: 'removed_dead_worker' }]);
+  });
+});
+
+describe('cancelling a batch', () => {
+  test('aborts its running items: they end cancelled and the worker\'s slot is free at once', async () => {
+    await worker({ concurrency: 1 });
+    const slow = await submitBatch(db, tenant, 'noop', [{ sleep_ms: 900_000 }]);
+    await waitFor(async () => (await statusOf(db, slow.id)).processing_items === 1, { what: 'the slow item to start' });
+    await asTenant(db, tenant, (client) => client.query('select app_public.cancel_batch($1)', [slow.id]));
+    const started = Date.now();
+    // The only slot was the slow item's: a new batch runs only once the cancelled item stopped.
+    const quick = await submitBatch(db, tenant, 'noop', [{}]);
+    await waitForSummary(db, quick.id, 15_000);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(await statusOf(db, slow.id)).toMatchObject({ status: 'cancelled', cancelled_items: 1, processing_items: 0 });
+  });
+});
+
+describe('a worker killed with SIGKILL, default settings', () => {
+  test('its items run on another worker within 10 s of its death, their attempts unspent', async () => {
+    const doomed = await worker({ concurrency: 2 });
+    const batch = await submitBatch(db, tenant, 'noop', Array.from({ length: 40 }, () => ({ sleep_ms: 30_000 })));
+    await waitFor(async () => (await statusOf(db, batch.id)).processing_items > 0, { what: 'the first worker to hold items' });
+    await worker({ concurrency: 2 });
+    const held = await db.pool.query<{ id: string }>(`select id from app_public.batch_items where batch_id = $1 and status = 'processing'`, [batch.id]);
+    const killedAt = Date.now();
+    await doomed.kill();
+    workers.splice(workers.indexOf(doomed), 1);
+    const ids = held.rows.map((row) => row.id);
+    await waitFor(async () => {
+      const { rows } = await db.pool.query<{ n: number }>(
+        `select count(*)::int as n from app_public.batch_items i join app_private.workers w on w.id = i.locked_by
+         where i.id = any($1::bigint[]) and i.status = 'processing' and w.pid <> $2`, [ids, doomed.pid]);
+      return rows[0].n > 0;
+    }, { timeoutMs: 20_000, intervalMs: 100, what: 'the killed worker\'s items to run elsewhere' });
+    const seconds = (Date.now() - killedAt) / 1000;
+    expect(seconds).toBeLessThan(10);
+    const { rows } = await db.pool.query(`select max(attempts) as most, max(interruptions) as interrupted from app_public.batch_items where id = any($1::bigint[])`, [ids]);
+    expect(rows[0]).toEqual({ most: 1, interrupted: 1 });
+    await asTenant(db, tenant, (client) => client.query('select app_public.cancel_batch($1)', [batch.id]));
+  });
+});
