@@ -6,7 +6,7 @@
 create table app_public.batch_items (
   id bigint generated always as identity primary key,
   batch_id uuid not null,
-  tenant_id uuid not null,
+  tenant_id uuid not null default app_public.current_tenant_id(),
   payload jsonb not null default '{}' check (jsonb_typeof(payload) = 'object'),
   status text not null default 'pending'
     check (status in ('pending', 'processing', 'succeeded', 'failed', 'cancelled')),
@@ -35,7 +35,7 @@ comment on constraint batch_items_batch_id_tenant_id_fkey on app_public.batch_it
 -- (@isIndexed: batch_items_batch_id_id_idx serves it by its first column.)
 comment on column app_public.batch_items.id is 'The item''s id.';
 comment on column app_public.batch_items.batch_id is 'The batch the item belongs to.';
-comment on column app_public.batch_items.tenant_id is 'The tenant that owns the item (always the batch''s; filled in from the batch when omitted).';
+comment on column app_public.batch_items.tenant_id is 'The tenant that owns the item (always the batch''s): by default the request''s tenant (jwt.claims.tenant_id), else the batch''s.';
 comment on column app_public.batch_items.payload is 'What to do, as a JSON object; its shape depends on the batch''s kind.';
 -- @isIndexed: items are read a batch at a time, where grouping by status is cheap.
 comment on column app_public.batch_items.status is E'@isIndexed\n`pending`, `processing`, `succeeded`, `failed` or `cancelled`.';
@@ -52,10 +52,16 @@ create function app_private.tg_batch_items__fill_tenant_id() returns trigger
 language plpgsql stable security definer set search_path to pg_catalog, pg_temp as $$
 begin
   select b.tenant_id into new.tenant_id from app_public.batches b where b.id = new.batch_id;
+  if new.tenant_id is null then
+    -- A batch inserted by the same statement (a data-modifying WITH) is not visible to it yet.
+    raise exception 'batch item of batch % has no tenant: that batch does not exist, or is inserted by this same statement', new.batch_id
+      using errcode = 'FLTNI',
+            hint = 'Insert the items in a statement after the one that inserts their batch (in the same transaction), give their tenant_id, or run as the tenant (jwt.claims.tenant_id), whose tenant is the default.';
+  end if;
   return new;
 end
 $$;
-comment on function app_private.tg_batch_items__fill_tenant_id() is 'Gives an item its batch''s tenant when the INSERT leaves it out.';
+comment on function app_private.tg_batch_items__fill_tenant_id() is 'Gives an item its batch''s tenant when the INSERT leaves it out and no tenant claim gave one; FLTNI when the batch is not visible to the statement.';
 create trigger _100_fill_tenant_id before insert on app_public.batch_items
   for each row when (new.tenant_id is null)
   execute function app_private.tg_batch_items__fill_tenant_id();

@@ -307,6 +307,47 @@ $$;
 comment on function app_private.sweep_batches(interval, interval) is
   'Repairs what crashes leave, logging each repair in sweeper_repairs: items and jobs of dead workers, counters that drifted from the items, finished batches without a summary, pending items of a batch none of whose jobs is left. Returns the counts of what it repaired.';
 
+-- The scheduler's record: every crontab entry, when it last ran, when it runs next, and what its
+-- last run started. Workers write it when they start and whenever a scheduled task runs.
+create table app_private.scheduled_tasks (
+  task_identifier text primary key,
+  schedule text not null,
+  period interval not null,
+  registered_at timestamptz not null default now(),
+  next_run_at timestamptz,
+  last_run_at timestamptz,
+  last_batch_ids uuid[] not null default '{}'
+);
+comment on table app_private.scheduled_tasks is
+  'One row per crontab entry: written by workers when they start (schedule, period, next run) and each time the task runs.';
+comment on column app_private.scheduled_tasks.task_identifier is 'The task a crontab entry runs.';
+comment on column app_private.scheduled_tasks.schedule is 'Its five crontab fields (UTC), as the worker that registered it read them (REVIEW_SCORING_CRON overrides start_review_scoring''s).';
+comment on column app_private.scheduled_tasks.period is 'The gap between two of its runs, from the next run to the one after it: a run is late after twice this.';
+comment on column app_private.scheduled_tasks.registered_at is 'When a worker first registered the entry: a task that never ran is late twice its period after this.';
+comment on column app_private.scheduled_tasks.next_run_at is 'When it runs next, as computed by a worker at start and each time the task runs.';
+comment on column app_private.scheduled_tasks.last_run_at is 'When the task last ran (started); null until it has.';
+comment on column app_private.scheduled_tasks.last_batch_ids is 'The batches its last run started, or found still running, one per tenant (scoring runs).';
+
+create view app_public.scheduler_status with (security_invoker = true) as
+select t.task_identifier, t.schedule, t.last_run_at, t.next_run_at,
+  coalesce(t.last_run_at, t.registered_at) < now() - 2 * t.period as is_late,
+  last.id as last_batch_id, last.status as last_batch_status
+from app_private.scheduled_tasks t
+left join lateral (
+  select b.id, b.status from app_public.batches b
+  where b.id = any(t.last_batch_ids) order by b.created_at desc limit 1
+) last on true;
+comment on view app_public.scheduler_status is E'@primaryKey task_identifier\n@behavior -insert -update -delete\nOne row per scheduled task (admins only): a scheduler that does not run shows up here as late.';
+comment on column app_public.scheduler_status.task_identifier is 'The task the crontab runs.';
+comment on column app_public.scheduler_status.schedule is 'Its crontab schedule (UTC).';
+comment on column app_public.scheduler_status.last_run_at is 'When it last ran.';
+comment on column app_public.scheduler_status.next_run_at is 'When it runs next.';
+comment on column app_public.scheduler_status.is_late is 'True when it has not run for twice its period (counted from when it was first scheduled, if it never ran).';
+comment on column app_public.scheduler_status.last_batch_id is 'The last batch its last run started (a tenant''s admin sees its own tenant''s only).';
+comment on column app_public.scheduler_status.last_batch_status is 'That batch''s status.';
+grant select on app_public.scheduler_status to app_admin;
+grant select on app_private.scheduled_tasks to app_admin;
+
 -- What the dashboard shows of the installation (the installation's operator only): the workers,
 -- the queue by task and the sweeper's recent repairs. They live in app_private and graphile_worker,
 -- so each view reads through a security definer function that checks the caller itself, and

@@ -237,44 +237,6 @@ $$;
 comment on function app_private.store_model_version(text, bytea, integer, jsonb, boolean) is
   'Stores a model version and its ONNX bytes; when activated, the previous active version of the kind is retired in the same transaction, so readers never see two or none.';
 
--- The scheduler's record, kept by the worker: what is scheduled, when it last ran and what it started.
-create table app_private.scheduled_tasks (
-  task_identifier text primary key,
-  schedule text not null,
-  period interval not null,
-  next_run_at timestamptz,
-  last_run_at timestamptz,
-  last_batch_ids uuid[] not null default '{}'
-);
-comment on table app_private.scheduled_tasks is
-  'One row per crontab entry: written by workers when they start (schedule, period, next run) and by the task each time it runs.';
-comment on column app_private.scheduled_tasks.task_identifier is 'The task a crontab entry runs.';
-comment on column app_private.scheduled_tasks.schedule is 'Its five crontab fields (UTC), as the worker that registered it read them (REVIEW_SCORING_CRON overrides start_review_scoring''s).';
-comment on column app_private.scheduled_tasks.period is 'The gap between two of its runs, from the next run to the one after it: a run is late after twice this.';
-comment on column app_private.scheduled_tasks.next_run_at is 'When it runs next, as computed by a worker at start and by the task when it runs.';
-comment on column app_private.scheduled_tasks.last_run_at is 'When the task last ran; null until it has.';
-comment on column app_private.scheduled_tasks.last_batch_ids is 'The batches its last run started, or found still running, one per tenant.';
-
-create view app_public.scheduler_status with (security_invoker = true) as
-select t.task_identifier, t.schedule, t.last_run_at, t.next_run_at,
-  (t.last_run_at is null or t.last_run_at < now() - 2 * t.period) as is_late,
-  last.id as last_batch_id, last.status as last_batch_status
-from app_private.scheduled_tasks t
-left join lateral (
-  select b.id, b.status from app_public.batches b
-  where b.id = any(t.last_batch_ids) order by b.created_at desc limit 1
-) last on true;
-comment on view app_public.scheduler_status is E'@primaryKey task_identifier\n@behavior -insert -update -delete\nOne row per scheduled task (admins only).';
-comment on column app_public.scheduler_status.task_identifier is 'The task the crontab runs.';
-comment on column app_public.scheduler_status.schedule is 'Its crontab schedule (UTC).';
-comment on column app_public.scheduler_status.last_run_at is 'When it last ran.';
-comment on column app_public.scheduler_status.next_run_at is 'When it runs next.';
-comment on column app_public.scheduler_status.is_late is 'True when it has not run for twice its period.';
-comment on column app_public.scheduler_status.last_batch_id is 'The last batch its last run started.';
-comment on column app_public.scheduler_status.last_batch_status is 'That batch''s status.';
-grant select on app_public.scheduler_status to app_admin;
-grant select on app_private.scheduled_tasks to app_admin;
-
 -- Admin mutations: start a run now, for the tenant in the token or, without one, for every tenant.
 create function app_private.require_admin() returns void
 language plpgsql stable as $$

@@ -46,6 +46,8 @@ commands:
   database-url
             print the database's URL (DATABASE_URL, or the embedded server's while \`start\` runs)
   tenant    print the id of the tenant of that name, created if new: tenant <name>
+  sellers   list a tenant's sellers, one per line: name, a tab, id (for token --seller-id):
+            sellers --tenant-name <name> | --tenant <uuid>
   demo      generate a demo marketplace for a tenant (created if new):
             demo [--tenant-name demo] [--sellers 50] [--products 500] [--reviews 5000] [--seed 1]
   sign-in-link
@@ -53,7 +55,8 @@ commands:
             app_admin] [--tenant <uuid> | --tenant-name <name>] [--url http://localhost:5678];
             an app_admin link without a tenant is the installation's operator
   token     print a JWT: --role app_user|app_admin|app_seller|app_shopper
-            [--tenant <uuid> | --tenant-name <name>] [--sub <subject>] [--expires-in 1h]
+            [--tenant <uuid> | --tenant-name <name>] [--sub <subject>]
+            [--expires-in 1h] (tokens expire after an hour unless told: 8h, 7d, ...)
             app_seller also needs --seller-id <uuid> or --seller-name <name> (of that tenant);
             app_shopper needs --sub, e.g. token --role app_shopper --tenant-name demo --sub alice
 `;
@@ -403,6 +406,23 @@ async function main(): Promise<void> {
       try {
         await client.connect();
         process.stdout.write(`${await ensureTenant(client, name)}\n`);
+      } finally {
+        await client.end();
+        await database.stop();
+      }
+      return;
+    }
+    case 'sellers': {
+      const { values } = parseArgs({ args: process.argv.slice(3), options: { tenant: { type: 'string' }, 'tenant-name': { type: 'string' } } });
+      const database = await openDatabase(config, quietLog);
+      const client = new pg.Client({ connectionString: database.connectionString });
+      try {
+        await client.connect();
+        const tenantId = values.tenant ?? (values['tenant-name'] !== undefined ? await tenantIdByName(client, values['tenant-name']) : undefined);
+        if (!tenantId) throw new Error('say which tenant: sellers --tenant-name <name> (or --tenant <uuid>)');
+        const { rows } = await client.query<{ name: string; id: string }>(
+          'select name, id from app_public.sellers where tenant_id = $1 order by name', [tenantId]);
+        for (const row of rows) process.stdout.write(`${row.name}\t${row.id}\n`);
       } finally {
         await client.end();
         await database.stop();

@@ -63,31 +63,32 @@ async function databaseClient(options: BatchCommandOptions): Promise<BatchClient
     if (!options.tenantName) throw new Error('say which tenant: --tenant <uuid> or --tenant-name <name> (or --server and --token)');
     return (tenantId = await tenantIdByName(client, options.tenantName));
   };
+  /** Runs `fn` as the tenant's operator (role app_user and its claim), as a GraphQL request would. */
+  const asTenant = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const tenantId = await tenant();
+    await client.query('begin');
+    try {
+      await client.query(`select set_config('role', 'app_user', true), set_config('jwt.claims.tenant_id', $1, true)`, [tenantId]);
+      const result = await fn();
+      await client.query('commit');
+      return result;
+    } catch (error) {
+      await client.query('rollback');
+      throw error;
+    }
+  };
   return {
     upload: async (file) => uploadCatalogFile(client, await tenant(), file),
-    async submit(kind, items) {
-      const tenantId = await tenant();
-      await client.query('begin');
-      try {
-        await client.query('set local role app_user');
-        await client.query(`select set_config('jwt.claims.tenant_id', $1, true)`, [tenantId]);
-        const { rows } = await client.query<{ id: string }>('select id from app_public.submit_batch($1, $2::jsonb)', [kind, JSON.stringify(items)]);
-        await client.query('commit');
-        return rows[0].id;
-      } catch (error) {
-        await client.query('rollback');
-        throw error;
-      }
-    },
-    async status(batchId) {
+    submit: (kind, items) => asTenant(async () =>
+      (await client.query<{ id: string }>('select id from app_public.submit_batch($1, $2::jsonb)', [kind, JSON.stringify(items)])).rows[0].id),
+    // Another tenant's batch is "not found", as it is through the server.
+    status: (batchId) => asTenant(async () => {
       const { rows } = await client.query<StatusRow>('select * from app_public.batch_status_summary where batch_id = $1', [batchId]);
       if (!rows[0]) throw new Error(`batch ${batchId} not found`);
       return rows[0];
-    },
-    async summary(batchId) {
-      const { rows } = await client.query<SummaryRow>('select status, duration_seconds, errors, stats from app_public.run_summaries where batch_id = $1', [batchId]);
-      return rows[0] ?? null;
-    },
+    }),
+    summary: (batchId) => asTenant(async () =>
+      (await client.query<SummaryRow>('select status, duration_seconds, errors, stats from app_public.run_summaries where batch_id = $1', [batchId])).rows[0] ?? null),
     close: () => client.end(),
   };
 }

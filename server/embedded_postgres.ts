@@ -23,15 +23,38 @@ interface ReadyMessage {
   port: number;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Listens on `port` (0: any free one) for a moment; resolves with the port, or null if it is taken. */
+function tryPort(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.once('error', () => resolve(null));
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : null));
     });
   });
+}
+
+/**
+ * Where the first port is looked for: below Linux's ephemeral range (32768-60999), where a port
+ * chosen once stays free of the operating system's own choices for outgoing connections.
+ */
+const FIRST_PORT = 15432;
+
+/**
+ * The embedded server's port: chosen once and kept with its data, so that a saved `psql` URL goes
+ * on working across restarts; another is chosen only when that one is taken.
+ */
+async function portFor(dataDir: string): Promise<number> {
+  const file = path.join(dataDir, 'port');
+  const kept = fs.existsSync(file) ? Number(fs.readFileSync(file, 'utf8')) : NaN;
+  if (Number.isInteger(kept) && (await tryPort(kept)) !== null) return kept;
+  let port: number | null = null;
+  for (let candidate = FIRST_PORT; candidate < FIRST_PORT + 100 && port === null; candidate++) port = await tryPort(candidate);
+  port ??= await tryPort(0);
+  if (port === null) throw new Error('no free port for the embedded PostgreSQL');
+  fs.writeFileSync(file, `${port}\n`);
+  return port;
 }
 
 /** Reads the password kept in dataDir, creating it on first use. */
@@ -83,7 +106,7 @@ export async function startEmbeddedPostgres(dataDir: string, options: { log?: (m
     options.log?.(`using the embedded PostgreSQL already running on 127.0.0.1:${running.port}`);
     return { adminUrl: urlAt(running.port)('postgres'), urlFor: urlAt(running.port), stop: async () => {} };
   }
-  const port = await freePort();
+  const port = await portFor(dataDir);
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), dataDir, String(port)], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],

@@ -63,6 +63,10 @@ function depthOf(selectionSet: SelectionSetNode | undefined, fragments: Validati
       if (seen.has(name)) continue;
       const fragment = fragments.getFragment(name);
       deepest = Math.max(deepest, depthOf(fragment?.selectionSet, fragments, new Set([...seen, name])));
+    } else if (selection.kind === Kind.FIELD && (selection.name.value === '__schema' || selection.name.value === '__type')) {
+      // Introspection (GraphiQL's docs, codegen, Postman) nests `ofType` seven times: it reads
+      // the schema, not data, and is not limited.
+      continue;
     } else {
       const below = depthOf(selection.selectionSet, fragments, seen);
       deepest = Math.max(deepest, selection.kind === Kind.FIELD ? 1 + below : below);

@@ -11,6 +11,9 @@ export interface Metrics {
 export function createMetrics(pool: pg.Pool): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'finishline_' });
+  // prom-client names three gauges `…_total`, which Prometheus reserves for counters (promtool
+  // refuses them); the same figures remain, by type, in `finishline_nodejs_active_handles` etc.
+  for (const name of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`finishline_nodejs_active_${name}_total`);
 
   const fromQuery = <L extends string>(name: string, help: string, labelNames: L[], sql: string, valueColumn = 'value') =>
     new Gauge({

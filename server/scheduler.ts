@@ -1,8 +1,8 @@
 // The crontab as the worker runs it, and the scheduler's record behind app_public.scheduler_status:
 // each entry's schedule, period and next run (written when a worker starts) and its last run
-// (written by the task).
+// (written as each scheduled task starts).
 import fs from 'node:fs';
-import { parseCrontab, type ParsedCronItem } from 'graphile-worker';
+import { parseCrontab, type ParsedCronItem, type Task, type TaskList } from 'graphile-worker';
 import type pg from 'pg';
 
 export const crontabPath = new URL('../tasks/crontab', import.meta.url);
@@ -61,12 +61,27 @@ export async function registerSchedules(db: Pick<pg.Pool, 'query'>, text: string
   }
 }
 
-/** Called by a scheduled task when it runs: its last run, the batches it started, its next run. */
-export async function recordScheduledRun(db: Pick<pg.Pool, 'query'>, task: string, batchIds: string[] = []): Promise<void> {
-  const item = parsedCrontab().items.find((candidate) => candidate.task === task);
-  await db.query(
-    `update app_private.scheduled_tasks set last_run_at = now(), last_batch_ids = $2::uuid[], next_run_at = coalesce($3, next_run_at)
-     where task_identifier = $1`,
-    [task, batchIds, item ? nextRunAt(item, new Date()) : null],
-  );
+/**
+ * Wraps the crontab's tasks so that each run is recorded as it starts (its last run and next
+ * run in app_private.scheduled_tasks), whoever the task is: the record of a scheduler that runs.
+ */
+export function recordingScheduledRuns(taskList: TaskList, items: ParsedCronItem[]): TaskList {
+  const scheduled = new Map(items.map((item) => [item.task, item]));
+  return Object.fromEntries(Object.entries(taskList).map(([identifier, task]) => {
+    const item = scheduled.get(identifier);
+    if (!item || !task) return [identifier, task];
+    const recorded: Task = async (payload, helpers) => {
+      await helpers.query(
+        'update app_private.scheduled_tasks set last_run_at = now(), next_run_at = coalesce($2, next_run_at) where task_identifier = $1',
+        [identifier, nextRunAt(item, new Date())],
+      );
+      return task(payload, helpers);
+    };
+    return [identifier, recorded];
+  }));
+}
+
+/** Called by a scheduled run that starts batches (the scoring runs): what it started, one per tenant. */
+export async function recordScheduledBatches(db: Pick<pg.Pool, 'query'>, task: string, batchIds: string[]): Promise<void> {
+  await db.query('update app_private.scheduled_tasks set last_batch_ids = $2::uuid[] where task_identifier = $1', [task, batchIds]);
 }

@@ -16,7 +16,7 @@ import { run, type Runner, type WorkerEvents } from 'graphile-worker';
 import { taskList } from '../tasks/index.ts';
 import { isDatabaseUnavailable, whileUnavailable } from './database_errors.ts';
 import { runningItems } from './item_task.ts';
-import { parsedCrontab, registerSchedules } from './scheduler.ts';
+import { parsedCrontab, recordingScheduledRuns, registerSchedules } from './scheduler.ts';
 import { workerLogger, type Log } from './log.ts';
 
 export interface WorkerOptions {
@@ -124,7 +124,7 @@ export async function startWorker({ connectionString, concurrency, log, retrain 
     });
     const runner = await run({
       pgPool: pool,
-      taskList,
+      taskList: recordingScheduledRuns(taskList, crontab.items),
       parsedCronItems: crontab.items,
       concurrency,
       noHandleSignals: true,

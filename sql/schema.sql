@@ -2921,6 +2921,12 @@ CREATE FUNCTION app_private.tg_batch_items__fill_tenant_id() RETURNS trigger
     AS $$
 begin
   select b.tenant_id into new.tenant_id from app_public.batches b where b.id = new.batch_id;
+  if new.tenant_id is null then
+    -- A batch inserted by the same statement (a data-modifying WITH) is not visible to it yet.
+    raise exception 'batch item of batch % has no tenant: that batch does not exist, or is inserted by this same statement', new.batch_id
+      using errcode = 'FLTNI',
+            hint = 'Insert the items in a statement after the one that inserts their batch (in the same transaction), give their tenant_id, or run as the tenant (jwt.claims.tenant_id), whose tenant is the default.';
+  end if;
   return new;
 end
 $$;
@@ -2930,7 +2936,7 @@ $$;
 -- Name: FUNCTION tg_batch_items__fill_tenant_id(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_batch_items__fill_tenant_id() IS 'Gives an item its batch''s tenant when the INSERT leaves it out.';
+COMMENT ON FUNCTION app_private.tg_batch_items__fill_tenant_id() IS 'Gives an item its batch''s tenant when the INSERT leaves it out and no tenant claim gave one; FLTNI when the batch is not visible to the statement.';
 
 
 --
@@ -3461,7 +3467,7 @@ COMMENT ON FUNCTION app_public.approve_product(id uuid) IS 'Admin only (FLADM): 
 CREATE TABLE app_public.batch_items (
     id bigint NOT NULL,
     batch_id uuid NOT NULL,
-    tenant_id uuid NOT NULL,
+    tenant_id uuid DEFAULT app_public.current_tenant_id() NOT NULL,
     payload jsonb DEFAULT '{}'::jsonb NOT NULL,
     status text DEFAULT 'pending'::text NOT NULL,
     attempts integer DEFAULT 0 NOT NULL,
@@ -3507,7 +3513,7 @@ COMMENT ON COLUMN app_public.batch_items.batch_id IS 'The batch the item belongs
 -- Name: COLUMN batch_items.tenant_id; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON COLUMN app_public.batch_items.tenant_id IS 'The tenant that owns the item (always the batch''s; filled in from the batch when omitted).';
+COMMENT ON COLUMN app_public.batch_items.tenant_id IS 'The tenant that owns the item (always the batch''s): by default the request''s tenant (jwt.claims.tenant_id), else the batch''s.';
 
 
 --
@@ -4944,6 +4950,7 @@ CREATE TABLE app_private.scheduled_tasks (
     task_identifier text NOT NULL,
     schedule text NOT NULL,
     period interval NOT NULL,
+    registered_at timestamp with time zone DEFAULT now() NOT NULL,
     next_run_at timestamp with time zone,
     last_run_at timestamp with time zone,
     last_batch_ids uuid[] DEFAULT '{}'::uuid[] NOT NULL
@@ -4954,7 +4961,7 @@ CREATE TABLE app_private.scheduled_tasks (
 -- Name: TABLE scheduled_tasks; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON TABLE app_private.scheduled_tasks IS 'One row per crontab entry: written by workers when they start (schedule, period, next run) and by the task each time it runs.';
+COMMENT ON TABLE app_private.scheduled_tasks IS 'One row per crontab entry: written by workers when they start (schedule, period, next run) and each time the task runs.';
 
 
 --
@@ -4979,24 +4986,31 @@ COMMENT ON COLUMN app_private.scheduled_tasks.period IS 'The gap between two of 
 
 
 --
+-- Name: COLUMN scheduled_tasks.registered_at; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.scheduled_tasks.registered_at IS 'When a worker first registered the entry: a task that never ran is late twice its period after this.';
+
+
+--
 -- Name: COLUMN scheduled_tasks.next_run_at; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON COLUMN app_private.scheduled_tasks.next_run_at IS 'When it runs next, as computed by a worker at start and by the task when it runs.';
+COMMENT ON COLUMN app_private.scheduled_tasks.next_run_at IS 'When it runs next, as computed by a worker at start and each time the task runs.';
 
 
 --
 -- Name: COLUMN scheduled_tasks.last_run_at; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON COLUMN app_private.scheduled_tasks.last_run_at IS 'When the task last ran; null until it has.';
+COMMENT ON COLUMN app_private.scheduled_tasks.last_run_at IS 'When the task last ran (started); null until it has.';
 
 
 --
 -- Name: COLUMN scheduled_tasks.last_batch_ids; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON COLUMN app_private.scheduled_tasks.last_batch_ids IS 'The batches its last run started, or found still running, one per tenant.';
+COMMENT ON COLUMN app_private.scheduled_tasks.last_batch_ids IS 'The batches its last run started, or found still running, one per tenant (scoring runs).';
 
 
 --
@@ -5608,7 +5622,7 @@ CREATE VIEW app_public.scheduler_status WITH (security_invoker='true') AS
     t.schedule,
     t.last_run_at,
     t.next_run_at,
-    ((t.last_run_at IS NULL) OR (t.last_run_at < (now() - ((2)::double precision * t.period)))) AS is_late,
+    (COALESCE(t.last_run_at, t.registered_at) < (now() - ((2)::double precision * t.period))) AS is_late,
     last.id AS last_batch_id,
     last.status AS last_batch_status
    FROM (app_private.scheduled_tasks t
@@ -5626,7 +5640,7 @@ CREATE VIEW app_public.scheduler_status WITH (security_invoker='true') AS
 
 COMMENT ON VIEW app_public.scheduler_status IS '@primaryKey task_identifier
 @behavior -insert -update -delete
-One row per scheduled task (admins only).';
+One row per scheduled task (admins only): a scheduler that does not run shows up here as late.';
 
 
 --
@@ -5661,14 +5675,14 @@ COMMENT ON COLUMN app_public.scheduler_status.next_run_at IS 'When it runs next.
 -- Name: COLUMN scheduler_status.is_late; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON COLUMN app_public.scheduler_status.is_late IS 'True when it has not run for twice its period.';
+COMMENT ON COLUMN app_public.scheduler_status.is_late IS 'True when it has not run for twice its period (counted from when it was first scheduled, if it never ran).';
 
 
 --
 -- Name: COLUMN scheduler_status.last_batch_id; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON COLUMN app_public.scheduler_status.last_batch_id IS 'The last batch its last run started.';
+COMMENT ON COLUMN app_public.scheduler_status.last_batch_id IS 'The last batch its last run started (a tenant''s admin sees its own tenant''s only).';
 
 
 --

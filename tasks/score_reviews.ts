@@ -1,7 +1,7 @@
 // Kind `score_reviews`: one item is a chunk of review ids. One query reads the chunk's features,
 // the active review_scorer (ONNX, onnxruntime-node) runs once, one statement writes the scores.
 import { PermanentItemError, idList, itemTask, type ChunkPayload } from '../server/item_task.ts';
-import { activeModel } from '../server/ml/models.ts';
+import { activeOrFirstReviewScorer } from '../server/ml/models.ts';
 import { FEATURE_COUNT, featurize, type ReviewFeatureRow } from '../server/ml/review_features.ts';
 import { scoreReviews } from '../server/ml/scoring.ts';
 
@@ -33,8 +33,8 @@ export const score_reviews = itemTask<string[]>({
   parse: (payload) => idList(payload, 'review_ids'),
   async run(reviewIds, { helpers }) {
     return helpers.withPgClient(async (client) => {
-      const model = await activeModel(client, 'review_scorer');
-      if (!model) throw new PermanentItemError('no active review_scorer: train one first (trainReviewScorer)');
+      const model = await activeOrFirstReviewScorer(client);
+      if (!model) throw new PermanentItemError('no review scorer, and no labelled reviews of both verdicts (moderation_verdict) to train one on');
       const { rows } = await client.query<ReviewFeatureRow>('select * from app_private.review_features($1::uuid[])', [reviewIds]);
       const scores =
         rows.length === 0

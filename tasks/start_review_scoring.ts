@@ -1,8 +1,8 @@
 // Crontab (REVIEW_SCORING_CRON): starts a score_reviews run for every tenant. Trains a first
 // review scorer if there is none yet; each run's finalization starts its seller run.
 import type { Task } from 'graphile-worker';
-import { activeModel, trainAndStoreReviewScorer } from '../server/ml/models.ts';
-import { recordScheduledRun } from '../server/scheduler.ts';
+import { activeOrFirstReviewScorer } from '../server/ml/models.ts';
+import { recordScheduledBatches } from '../server/scheduler.ts';
 
 declare global {
   namespace GraphileWorker {
@@ -14,14 +14,11 @@ declare global {
 
 export const start_review_scoring: Task = async (_payload, helpers) => {
   await helpers.withPgClient(async (client) => {
-    if (!(await activeModel(client, 'review_scorer'))) {
-      const trained = await trainAndStoreReviewScorer(client);
-      helpers.logger.info(trained ? 'trained a first review scorer' : 'no labelled reviews to train a review scorer on yet', trained ? { metrics: trained.metrics } : {});
-    }
+    if (!(await activeOrFirstReviewScorer(client))) helpers.logger.warn('no labelled reviews to train a review scorer on yet');
     const { rows } = await client.query<{ id: string; tenant_id: string; total_items: number }>(
       'select b.id, b.tenant_id, b.total_items from app_public.tenants t cross join lateral app_private.start_review_scoring(t.id) b',
     );
-    await recordScheduledRun(client, 'start_review_scoring', rows.map((row) => row.id));
+    await recordScheduledBatches(client, 'start_review_scoring', rows.map((row) => row.id));
     helpers.logger.info('review scoring started', { batches: rows.length, chunks: rows.reduce((sum, row) => sum + row.total_items, 0) });
   });
 };

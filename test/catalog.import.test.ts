@@ -492,14 +492,19 @@ describe('finishline import --watch', () => {
     const ok = await runCli(['import', fixture('good.csv'), '--tenant-name', 'catalog-tenant', '--watch'], env);
     expect(ok.stdout).toMatch(/1\/1 done, 0 failed/);
     const batchId = /batch ([0-9a-f-]{36})/.exec(ok.stdout)![1];
-    const status = await runCli(['status', batchId], env);
+    const status = await runCli(['status', batchId, '--tenant-name', 'catalog-tenant'], env);
     expect(status.stdout).toContain(`batch ${batchId} (import_catalog): completed`);
-    const notAnId = await runCli(['status', 'last-night'], env);
+    // Another tenant's batch is not there for a tenant, as through the server.
+    await runCli(['tenant', 'someone-else'], env);
+    const theirs = await runCli(['status', batchId, '--tenant-name', 'someone-else'], env);
+    expect(theirs.code).toBe(1);
+    expect(lastLogLine(theirs)).toMatchObject({ error: `batch ${batchId} not found` });
+    const notAnId = await runCli(['status', 'last-night', '--tenant-name', 'catalog-tenant'], env);
     expect(notAnId.code).toBe(1);
     expect(notAnId.stdout).toContain('last-night is not a batch id (a UUID)');
 
     // Read by something that stops reading (`finishline status … | head -1`): a quiet stop.
-    const child = spawn(process.execPath, [cli, 'status', batchId], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'status', batchId, '--tenant-name', 'catalog-tenant'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.destroy();
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

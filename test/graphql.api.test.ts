@@ -206,6 +206,10 @@ describe('tenant isolation', () => {
   test('anonymous requests see nothing and change nothing', async () => {
     const read = await graphql(server.url, `{ allBatches(first: 100) { nodes { id } } }`);
     expect(read).toMatchObject({ status: 200, data: { allBatches: { nodes: [] } } });
+    // A batch one may not see is null, as for any row.
+    const one = await graphql(server.url, `query ($id: UUID!) { batchById(id: $id) { id statusSummary { status } } }`, { id: batchOfA });
+    expect(one).toMatchObject({ status: 200, data: { batchById: null } });
+    expect(one.errors).toBeUndefined();
     // Only the kind it tried: scoring runs started by the admin test may still be appearing.
     const before = await db.pool.query(`select count(*)::int as n from app_public.batches where kind = 'noop'`);
     const write = await graphql(server.url, SUBMIT, { kind: 'noop', items: [{}] });

@@ -88,6 +88,23 @@ export async function trainAndStoreReviewScorer(db: Queryable, seed = 1): Promis
   return { versionId: version.id, activated: activate, metrics };
 }
 
+/**
+ * The active review scorer, trained first if there is none yet (a fresh installation scored
+ * "now", by an admin, before the nightly run ever trained one); null when there are no labelled
+ * reviews of both verdicts to train on. Chunks of one run ask at once: a lock keeps it to one
+ * training, and the others then use its result.
+ */
+export async function activeOrFirstReviewScorer(db: Queryable): Promise<ActiveModel | null> {
+  const active = await activeModel(db, 'review_scorer');
+  if (active) return active;
+  await db.query(`select pg_advisory_lock(hashtext('finishline first review scorer'))`);
+  try {
+    return (await activeModel(db, 'review_scorer')) ?? ((await trainAndStoreReviewScorer(db)) ? activeModel(db, 'review_scorer') : null);
+  } finally {
+    await db.query(`select pg_advisory_unlock(hashtext('finishline first review scorer'))`);
+  }
+}
+
 /** The seller scorer has no weights to learn: its graph and prior make a version. */
 export async function ensureSellerScorer(db: Queryable): Promise<void> {
   if (await activeModel(db, 'seller_scorer')) return;
