@@ -38,7 +38,7 @@ const JWT_SECRET = 'finishline-bench-api-secret-0123456789ab';
 /** The worker whose heartbeat the benchmark fakes (see createData). */
 const BENCH_WORKER_ID = 'bench-api-worker';
 
-const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+const cliPath = fileURLToPath(new URL('../server/cli/main.ts', import.meta.url));
 
 const QUERY = `query BatchStatus($id: UUID!) {
   batchStatusSummaryByBatchId(batchId: $id) {

@@ -26,7 +26,6 @@ import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { signToken } from '../server/auth.ts';
-import { NODE_FLAGS } from '../server/config.ts';
 import { openBenchDatabase, positiveIntegerFromEnv, until, type BenchDatabase } from './support.ts';
 
 const BATCHES = positiveIntegerFromEnv('BENCH_BATCHES', 10_000);
@@ -45,7 +44,7 @@ const BATCH_PAGE_P95_TARGET_MS = 500;
 const MESSAGES_PER_BATCH_PER_S_TARGET = 1;
 const JWT_SECRET = 'finishline-bench-dashboard-secret-0123456789';
 const FAKE_WORKER_ID = 'bench-dashboard-worker';
-const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+const cliPath = fileURLToPath(new URL('../server/cli/main.ts', import.meta.url));
 
 // The documents the pages send, from the pages themselves (plain JavaScript modules: imported by
 // path at run time, as tsc does not read them).
@@ -154,7 +153,7 @@ async function createPageData(bench: BenchDatabase): Promise<PageData> {
 // Processes
 
 async function startChild(command: 'serve' | 'worker', env: Record<string, string>): Promise<{ url?: string; pid: number; output(): string }> {
-  const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, cliPath, command], {
+  const child: ChildProcess = spawn(process.execPath, [cliPath, command], {
     env: { ...process.env, PORT: '0', JWT_SECRET, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -16,7 +16,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { NODE_FLAGS } from '../server/config.ts';
 import { RAW_TASK, type RawWorkerMessage } from './raw_worker.ts';
 import { openBenchDatabase, peakRssMb, positiveIntegerFromEnv, until, within } from './support.ts';
 
@@ -25,7 +24,7 @@ const CONCURRENCY = positiveIntegerFromEnv('WORKER_CONCURRENCY', 4);
 const ENQUEUE_ITEMS = 1_000_000;
 const TARGET = { ratio: 1.0, finalizationMs: 100, enqueueSeconds: 30, rssMb: 300 };
 const POLL_MS = 20;
-const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+const cliPath = fileURLToPath(new URL('../server/cli/main.ts', import.meta.url));
 const rawWorkerPath = fileURLToPath(new URL('./raw_worker.ts', import.meta.url));
 const say = (line: string) => process.stdout.write(`${line}\n`);
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
@@ -62,7 +61,7 @@ interface Child {
 /** Starts a Node script as a worker process; its output goes to a buffer, never to our stdout. */
 function startChild(name: string, args: string[], env: Record<string, string>): Child {
   // Same Node flags for both workers: only the engine differs.
-  const proc = spawn(process.execPath, [...NODE_FLAGS, ...args], {
+  const proc = spawn(process.execPath, [...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });

@@ -20,7 +20,6 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { csvRows } from '../server/catalog/import_file.ts';
 import { validateRow } from '../server/catalog/rows.ts';
 import { uploadCatalogFile } from '../server/catalog/upload.ts';
-import { NODE_FLAGS } from '../server/config.ts';
 import { uuidV7 } from '../server/uuid.ts';
 import { openBenchDatabase, peakRssMb, positiveIntegerFromEnv, until, within } from './support.ts';
 
@@ -29,7 +28,7 @@ const PAGES = positiveIntegerFromEnv('BENCH_PAGES', 2000);
 const HOSTS = 20;
 const TARGET_SHARE_OF_COPY = 0.25;
 const TARGET_RSS_MB = 300;
-const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+const cliPath = fileURLToPath(new URL('../server/cli/main.ts', import.meta.url));
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 /** The catalog; `withIds` puts first on each row the id an import would give it (for the products-shaped COPY). */
@@ -125,7 +124,7 @@ async function main(): Promise<void> {
     const uploadSeconds = (performance.now() - started) / 1000;
     say(`upload (streamed):    ${(sizeMb / uploadSeconds).toFixed(1)} MB/s (${uploadSeconds.toFixed(2)} s)`);
 
-    const worker = spawn(process.execPath, [...NODE_FLAGS, cliPath, 'worker'], {
+    const worker = spawn(process.execPath, [cliPath, 'worker'], {
       // (SCRAPE_ALLOW_PRIVATE_ADDRESSES: the pages scraped below are served on loopback.)
       env: { ...process.env, DATABASE_URL: dbUrl, WORKER_CONCURRENCY: '2', LOG_LEVEL: 'warning', SCRAPE_ALLOW_PRIVATE_ADDRESSES: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],

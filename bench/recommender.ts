@@ -7,7 +7,6 @@
 // RECOMMENDER_SIZES overrides the catalogue sizes (comma-separated).
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS } from '../server/config.ts';
 import { generateMarketplace } from '../server/demo/generate.ts';
 import { EMBEDDING_DIMENSIONS, NEIGHBOURS, corpusTensor, embedProducts, nearestNeighbours, recommenderModels, retrainRecommender } from '../server/ml/recommender.ts';
 import { openBenchDatabase } from './support.ts';
@@ -17,7 +16,7 @@ const SIZES = (process.env.RECOMMENDER_SIZES ?? '1000,10000,100000').split(',').
 const BASELINE_FULL_LIMIT = 10_000;
 const BASELINE_SAMPLE = 1_000;
 const CHANGES = 5;
-const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+const cliPath = fileURLToPath(new URL('../server/cli/main.ts', import.meta.url));
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 /** Plain TypeScript: every query against every product, keeping the best NEIGHBOURS + 1. */
@@ -90,7 +89,7 @@ async function main() {
     }
 
     // One change → its recommendations, through the triggers, the job queue and a worker.
-    const worker = spawn(process.execPath, [...NODE_FLAGS, cliPath, 'worker'], {
+    const worker = spawn(process.execPath, [cliPath, 'worker'], {
       env: { ...process.env, DATABASE_URL: bench.url, WORKER_CONCURRENCY: '2', LOG_LEVEL: 'warning', RETRAIN_DEBOUNCE_SECONDS: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

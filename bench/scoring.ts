@@ -9,7 +9,6 @@
 // The last line printed is one JSON object with every figure.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS } from '../server/config.ts';
 import { generateMarketplace } from '../server/demo/generate.ts';
 import { activeModel, trainAndStoreReviewScorer } from '../server/ml/models.ts';
 import { FEATURE_COUNT, featurize, type ReviewFeatureRow } from '../server/ml/review_features.ts';
@@ -24,7 +23,7 @@ const PRODUCTS = SELLERS * 10;
 const NAIVE_REVIEWS = Math.min(20_000, REVIEWS);
 const TARGET_SECONDS = 60;
 const TARGET_SPEEDUP = 20;
-const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+const cliPath = fileURLToPath(new URL('../server/cli/main.ts', import.meta.url));
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(): Promise<void> {
@@ -67,7 +66,7 @@ async function main(): Promise<void> {
     // Those scores count as stale for the run below, which scores everything.
     await client.query('truncate app_public.review_scores');
 
-    const worker = spawn(process.execPath, [...NODE_FLAGS, cliPath, 'worker'], {
+    const worker = spawn(process.execPath, [cliPath, 'worker'], {
       env: { ...process.env, DATABASE_URL: dbUrl, WORKER_CONCURRENCY: String(CONCURRENCY), LOG_LEVEL: 'warning' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

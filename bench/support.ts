@@ -5,9 +5,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../server/embedded_postgres.ts';
+import { startEmbeddedPostgres } from '../server/db/embedded_postgres.ts';
 import { createLog } from '../server/log.ts';
-import { migrate } from '../server/migrate.ts';
+import { migrate } from '../server/db/migrate.ts';
 
 export interface BenchDatabase {
   /** A scratch directory, removed at the end. */

@@ -42,16 +42,12 @@ export class AuthError extends Error {
 }
 
 /**
- * JWT_SECRET, or, for the embedded default (no DATABASE_URL), a secret generated on first start
- * and kept in the data directory. A shared server without JWT_SECRET is refused: tokens must
- * outlive any one process.
+ * The configured secret (JWT_SECRET), or, for the embedded default (no DATABASE_URL), a secret
+ * generated on first start and kept in the data directory. A shared server without JWT_SECRET is
+ * refused: tokens must outlive any one process.
  */
-export function resolveJwtSecret(options: { dataDir: string; embedded: boolean }): string {
-  const fromEnv = process.env.JWT_SECRET;
-  if (fromEnv) {
-    if (fromEnv.length < 32) throw new Error('JWT_SECRET must be at least 32 characters');
-    return fromEnv;
-  }
+export function resolveJwtSecret(options: { configured: string | undefined; dataDir: string; embedded: boolean }): string {
+  if (options.configured) return options.configured;
   if (!options.embedded) throw new Error('JWT_SECRET is not set (it is generated only for the embedded database)');
   const file = path.join(options.dataDir, 'jwt-secret');
   if (!fs.existsSync(file)) {

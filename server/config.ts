@@ -1,14 +1,65 @@
-// Configuration, from the environment only; every variable is listed in the README.
+// Configuration, from the environment only. Every variable finishline reads is read here (and
+// listed in the README's table, which a test keeps the same), each by the one parser of its type,
+// and a bad value is refused with one kind of message: "<NAME> must be …, not "<value>"".
 import path from 'node:path';
 
-function integer(name: string, fallback: number, min = 0): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    throw new Error(`${name} must be an integer of at least ${min}, not "${raw}"`);
-  }
+type Env = NodeJS.ProcessEnv;
+
+/** The raw value of a setting, or undefined when unset or empty. */
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function refuse(name: string, what: string, value: string): never {
+  throw new Error(`${name} must be ${what}, not "${value}"`);
+}
+
+function integer(env: Env, name: string, fallback: number, min: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < min) refuse(name, `an integer of at least ${min}`, value);
+  return parsed;
+}
+
+function text(env: Env, name: string): string | undefined;
+function text(env: Env, name: string, fallback: string): string;
+function text(env: Env, name: string, fallback?: string): string | undefined {
+  return raw(env, name) ?? fallback;
+}
+
+function secret(env: Env, name: string, minLength: number): string | undefined {
+  const value = raw(env, name);
+  if (value !== undefined && value.length < minLength) throw new Error(`${name} must be at least ${minLength} characters long`);
   return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!(values as readonly string[]).includes(value)) refuse(name, `one of ${values.join(', ')}`, value);
+  return value as T;
+}
+
+function flag(env: Env, name: string): boolean {
+  const value = raw(env, name);
+  if (value === undefined) return false;
+  if (value !== '0' && value !== '1') refuse(name, '0 or 1', value);
+  return value === '1';
+}
+
+function cronSchedule(env: Env, name: string): string | undefined {
+  const value = raw(env, name)?.trim();
+  if (value !== undefined && !/^(\S+\s+){4}\S+$/.test(value)) refuse(name, 'five crontab fields, like "0 2 * * *"', value);
+  return value;
+}
+
+export const LOG_LEVELS = ['debug', 'info', 'warning', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export function logLevel(env: Env = process.env): LogLevel {
+  return oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info');
 }
 
 export interface Config {
@@ -17,30 +68,92 @@ export interface Config {
   /** Where the embedded database and generated secrets live. */
   dataDir: string;
   port: number;
+  /** HS256 secret of the tokens; generated and kept in dataDir for the embedded database when unset. */
+  jwtSecret: string | undefined;
+  graphileEnv: 'production' | 'development';
   /** How long one GraphQL request's statement may run in the database. */
   graphqlStatementTimeoutMs: number;
   workerConcurrency: number;
+  /** start_review_scoring's schedule instead of the crontab's. */
+  reviewScoringCron: string | undefined;
   /** A recommender retrain runs this long after the last product change of a burst... */
   retrainDebounceSeconds: number;
   /** ...and never later than this after the first change it has not seen. */
   retrainMaxWaitSeconds: number;
+  logLevel: LogLevel;
+  /** For the batch commands: a running server and a token, instead of database access. */
+  server: { url: string | undefined; token: string | undefined };
 }
 
-export function loadConfig(): Config {
+export function loadConfig(env: Env = process.env): Config {
   return {
-    databaseUrl: process.env.DATABASE_URL || undefined,
-    dataDir: path.resolve(process.env.FINISHLINE_DATA_DIR || '.finishline'),
-    port: integer('PORT', 5678, 0),
-    graphqlStatementTimeoutMs: integer('GRAPHQL_STATEMENT_TIMEOUT_MS', 5000, 1),
-    workerConcurrency: integer('WORKER_CONCURRENCY', 4, 1),
-    retrainDebounceSeconds: integer('RETRAIN_DEBOUNCE_SECONDS', 30),
-    retrainMaxWaitSeconds: integer('RETRAIN_MAX_WAIT_SECONDS', 300),
+    databaseUrl: text(env, 'DATABASE_URL'),
+    dataDir: path.resolve(text(env, 'FINISHLINE_DATA_DIR', '.finishline')),
+    port: integer(env, 'PORT', 5678, 0),
+    jwtSecret: secret(env, 'JWT_SECRET', 32),
+    graphileEnv: oneOf(env, 'GRAPHILE_ENV', ['production', 'development'], 'production'),
+    graphqlStatementTimeoutMs: integer(env, 'GRAPHQL_STATEMENT_TIMEOUT_MS', 5000, 1),
+    workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 4, 1),
+    reviewScoringCron: cronSchedule(env, 'REVIEW_SCORING_CRON'),
+    retrainDebounceSeconds: integer(env, 'RETRAIN_DEBOUNCE_SECONDS', 30, 0),
+    retrainMaxWaitSeconds: integer(env, 'RETRAIN_MAX_WAIT_SECONDS', 300, 0),
+    logLevel: logLevel(env),
+    server: { url: text(env, 'FINISHLINE_SERVER'), token: text(env, 'FINISHLINE_TOKEN') },
   };
 }
 
+export interface ScrapeConfig {
+  /** Requests in flight to one host at once, across all worker processes (SCRAPE_MAX_PER_HOST). */
+  maxPerHost: number;
+  /** One request, from connecting to the last byte of the body (SCRAPE_TIMEOUT_MS). */
+  timeoutMs: number;
+  /**
+   * Until the response starts: DNS, connect, TLS and the server's headers (SCRAPE_CONNECT_TIMEOUT_MS).
+   * Node's built-in fetch has no separate connect timeout short of undici's own 10 s.
+   */
+  connectTimeoutMs: number;
+  /** The largest body read, after decompression; a larger one fails the item (SCRAPE_MAX_BYTES). */
+  maxBytes: number;
+  /** Redirects followed per page (SCRAPE_MAX_REDIRECTS). */
+  maxRedirects: number;
+  /**
+   * A 429 or 503 whose Retry-After is at most this long is waited out within the attempt (the
+   * host's slot given back meanwhile), as is a pause of its host that another request was asked
+   * for (SCRAPE_MAX_RETRY_AFTER_WAIT_MS).
+   */
+  maxRetryAfterWaitMs: number;
+  /**
+   * A longer Retry-After puts the item back until the host is ready (the attempt that got the 429
+   * counts; items held back by the pause spend none), up to this long; a host asking for a longer
+   * pause fails the item (SCRAPE_MAX_RETRY_AFTER_MS).
+   */
+  maxRetryAfterMs: number;
+  /** How long an item waits for a free slot of its host before its attempt fails (SCRAPE_HOST_WAIT_MS). */
+  hostWaitMs: number;
+  userAgent: string;
+  /** Whether URLs may name loopback, private or reserved addresses (SCRAPE_ALLOW_PRIVATE_ADDRESSES=1); refused by default. */
+  allowPrivateAddresses: boolean;
+}
+
+export const DEFAULT_USER_AGENT = 'finishline-scraper/0.1 (+https://github.com/finishline/finishline)';
+
 /**
- * Node flags for finishline's processes (npm scripts, the bin, tests and benchmarks all use them).
- * V8's default young generation on a large machine lets a streaming import reach ~300 MB of
- * garbage before collecting; 16 MB semi-spaces keep it near 200 MB, at no cost in speed.
+ * The scraper's settings. Read when the first page is scraped, not when the worker starts, so
+ * that a bad value fails the items that need it rather than every other kind of work. Every worker
+ * should use the same SCRAPE_MAX_PER_HOST: the limit is kept in the database, but each worker says
+ * what it is.
  */
-export const NODE_FLAGS = ['--max-semi-space-size=16'];
+export function loadScrapeConfig(env: Env = process.env): ScrapeConfig {
+  return {
+    maxPerHost: integer(env, 'SCRAPE_MAX_PER_HOST', 2, 1),
+    timeoutMs: integer(env, 'SCRAPE_TIMEOUT_MS', 15_000, 1),
+    connectTimeoutMs: integer(env, 'SCRAPE_CONNECT_TIMEOUT_MS', 5_000, 1),
+    maxBytes: integer(env, 'SCRAPE_MAX_BYTES', 5 * 1024 * 1024, 1),
+    maxRedirects: integer(env, 'SCRAPE_MAX_REDIRECTS', 5, 0),
+    maxRetryAfterWaitMs: integer(env, 'SCRAPE_MAX_RETRY_AFTER_WAIT_MS', 5_000, 0),
+    maxRetryAfterMs: integer(env, 'SCRAPE_MAX_RETRY_AFTER_MS', 600_000, 0),
+    hostWaitMs: integer(env, 'SCRAPE_HOST_WAIT_MS', 30_000, 0),
+    userAgent: text(env, 'SCRAPE_USER_AGENT', DEFAULT_USER_AGENT),
+    allowPrivateAddresses: flag(env, 'SCRAPE_ALLOW_PRIVATE_ADDRESSES'),
+  };
+}

@@ -1,12 +1,13 @@
 // Structured logs: one JSON object per line on stdout, from the server and the worker alike.
 import { format, inspect } from 'node:util';
 import { Logger, type LogFunctionFactory } from 'graphile-worker';
+import { logLevel, type LogLevel } from './config.ts';
 
-type Level = 'debug' | 'info' | 'warning' | 'error';
+type Level = LogLevel;
 type Fields = Record<string, unknown>;
 
 const levels: Record<Level, number> = { debug: 10, info: 20, warning: 30, error: 40 };
-const minimum = levels[(process.env.LOG_LEVEL as Level | undefined) ?? 'info'] ?? levels.info;
+const minimum = levels[logLevel()];
 
 function write(level: Level, msg: string, fields: Fields): void {
   if (levels[level] < minimum) return;

@@ -1,5 +1,5 @@
 // Kind `fail`: fails with the payload's `message`; with `fail_times: n`, only its first n attempts.
-import { itemTask, type ChunkPayload } from '../server/item_task.ts';
+import { itemTask, type ChunkPayload } from '../server/worker/item_task.ts';
 
 declare global {
   namespace GraphileWorker {

@@ -2,7 +2,7 @@
 // one transaction, so that a crash mid-file leaves nothing half-imported and the retry starts
 // clean. Invalid rows are reported in the item's result; a file that is not a catalog fails.
 import { importCatalogFile } from '../server/catalog/import_file.ts';
-import { itemTask, type ChunkPayload } from '../server/item_task.ts';
+import { itemTask, type ChunkPayload } from '../server/worker/item_task.ts';
 import { isUuid } from '../server/uuid.ts';
 
 declare global {

@@ -1,6 +1,6 @@
 // Kind `noop`: does nothing, after `sleep_ms` if asked; stands for work in tests and benchmarks.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { itemTask, type ChunkPayload } from '../server/item_task.ts';
+import { itemTask, type ChunkPayload } from '../server/worker/item_task.ts';
 
 declare global {
   namespace GraphileWorker {

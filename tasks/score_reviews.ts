@@ -1,6 +1,6 @@
 // Kind `score_reviews`: one item is a chunk of review ids. One query reads the chunk's features,
 // the active review_scorer (ONNX, onnxruntime-node) runs once, one statement writes the scores.
-import { PermanentItemError, idList, itemTask, type ChunkPayload } from '../server/item_task.ts';
+import { PermanentItemError, idList, itemTask, type ChunkPayload } from '../server/worker/item_task.ts';
 import { activeOrFirstReviewScorer } from '../server/ml/models.ts';
 import { FEATURE_COUNT, featurize, type ReviewFeatureRow } from '../server/ml/review_features.ts';
 import { scoreReviews } from '../server/ml/scoring.ts';

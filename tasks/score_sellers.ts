@@ -1,6 +1,6 @@
 // Kind `score_sellers`: one item is a chunk of seller ids. One query reads their subgraph of
 // products and scored reviews, the seller_scorer graph model runs once, one statement writes.
-import { idList, itemTask, type ChunkPayload } from '../server/item_task.ts';
+import { idList, itemTask, type ChunkPayload } from '../server/worker/item_task.ts';
 import { activeModel, ensureSellerScorer } from '../server/ml/models.ts';
 import { scoreSellers } from '../server/ml/scoring.ts';
 

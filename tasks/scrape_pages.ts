@@ -9,11 +9,11 @@
 // that asked for a pause (Retry-After) is tried again when the pause ends.
 import type { Agent } from 'undici';
 import { scrapeDispatcher } from '../server/scrape/address_guard.ts';
-import { loadScrapeConfig, type ScrapeConfig } from '../server/scrape/config.ts';
+import { loadScrapeConfig, type ScrapeConfig } from '../server/config.ts';
 import { fetchPage, type FetchedPage } from '../server/scrape/fetch_page.ts';
 import { databaseHostLimiter, RetryAfterError } from '../server/scrape/host_limiter.ts';
 import { decodeBody, parsePage } from '../server/scrape/parse_page.ts';
-import { itemTask, PermanentItemError, storable, type ChunkPayload } from '../server/item_task.ts';
+import { itemTask, PermanentItemError, storable, type ChunkPayload } from '../server/worker/item_task.ts';
 
 declare global {
   namespace GraphileWorker {

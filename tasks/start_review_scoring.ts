@@ -2,7 +2,7 @@
 // review scorer if there is none yet; each run's finalization starts its seller run.
 import type { Task } from 'graphile-worker';
 import { activeOrFirstReviewScorer } from '../server/ml/models.ts';
-import { recordScheduledBatches } from '../server/scheduler.ts';
+import { recordScheduledBatches } from '../server/worker/scheduler.ts';
 
 declare global {
   namespace GraphileWorker {

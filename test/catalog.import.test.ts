@@ -4,7 +4,6 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -25,6 +24,7 @@ import {
   waitForSummary,
   type WorkerProcess,
 } from './helpers.ts';
+import { CLI_PATH } from './processes.ts';
 
 const db = useTestDatabase();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-catalogs-'));
@@ -480,7 +480,7 @@ describe('rows that cannot be stored or read', () => {
 
 describe('finishline import --watch', () => {
   test('uploads, follows the batch to its summary, and exits 1 when an item failed', async () => {
-    const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+    const cli = CLI_PATH;
     const env = { ...process.env, DATABASE_URL: db.url };
     const failed = await runCli(['import', fixture('bom.csv'), fixture('binary.csv'), '--tenant-name', 'catalog-tenant', '--watch'], env);
     expect(failed.code).toBe(1);
@@ -556,7 +556,7 @@ describe('finishline import --server --token (no database access)', () => {
       const token = signToken(TEST_JWT_SECRET, { role: 'app_user', tenant_id: tenant, sub: 'cli' });
       const file = path.join(dir, 'by-token.csv');
       fs.writeFileSync(file, 'seller,sku,name,price,stock\nToken Shop,TOKEN-1,Lamp by token,12.50,3\nToken Shop,TOKEN-2,Shade by token,4.00,10\n');
-      const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+      const cli = CLI_PATH;
       const run = promisify(execFile);
       // No DATABASE_URL: the server is the only way in.
       const env = { ...process.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', FINISHLINE_TOKEN: token };

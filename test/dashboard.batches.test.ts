@@ -3,7 +3,7 @@
 // uploaded through the page. A real server, worker and PostgreSQL.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createSignInCode, signInUrl } from '../server/sign_in.ts';
+import { createSignInCode, signInUrl } from '../server/http/sign_in.ts';
 import { launchBrowser, type TestBrowser } from './browser.ts';
 import { checkPage, isSamePage, markPage, openPage, signIn, tokenFor } from './dashboard_pages.ts';
 import {

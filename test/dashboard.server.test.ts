@@ -1,8 +1,8 @@
 // The dashboard's HTTP side without a browser: its pages and assets (all served by finishline,
 // no CDN), GraphiQL at /graphiql linking back, the sign-in mutation, and the SQL it reads.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { dashboardWeight, loadDashboardAssets } from '../server/dashboard.ts';
-import { createSignInCode } from '../server/sign_in.ts';
+import { dashboardWeight, loadDashboardAssets } from '../server/http/dashboard.ts';
+import { createSignInCode } from '../server/http/sign_in.ts';
 import { tokenFor } from './dashboard_pages.ts';
 import { asRole, createTenant, graphql, startServerProcess, submitBatch, useTestDatabase, type ServerProcess } from './helpers.ts';
 

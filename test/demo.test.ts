@@ -2,7 +2,8 @@
 // the shapes the models rely on (empty sellers, unreviewed products, skewed popularity) and a
 // hidden fake-review process that shows in the labels without any one feature giving it away.
 import { beforeAll, describe, expect, test } from 'vitest';
-import { createRandom, DEFAULT_EPOCH, generateMarketplace, type GenerateMarketplaceResult } from '../server/demo/generate.ts';
+import { DEFAULT_EPOCH, generateMarketplace, type GenerateMarketplaceResult } from '../server/demo/generate.ts';
+import { createRandom } from '../server/random.ts';
 import { createTenant, useTestDatabase } from './helpers.ts';
 
 const db = useTestDatabase();

@@ -131,6 +131,7 @@ for (const [fault, inject] of Object.entries(FAULTS)) {
       try {
         // The fault strikes once a quarter of the items are done.
         await waitFor(async () => {
+          if (worker.exitCode() !== null) throw new Error(`the worker exited:\n${worker.output().slice(-3000)}`);
           const { rows } = await pool.query<{ done: number }>('select succeeded_items + failed_items as done from app_public.batch_status_summary where batch_id = $1', [batchId]);
           return rows[0].done >= ITEMS / 4;
         }, { timeoutMs: 60_000, intervalMs: 100, what: 'a quarter of the batch' });
@@ -145,7 +146,12 @@ for (const [fault, inject] of Object.entries(FAULTS)) {
           } catch {
             return null;
           }
-        }, { timeoutMs: 120_000, intervalMs: 100, what: 'the batch to finish with its summary' });
+        }, { timeoutMs: 60_000, intervalMs: 100, what: 'the batch to finish with its summary' }).catch(async (error: Error) => {
+          // What the worker said, and where the batch stands: what a failure here needs to be understood.
+          const status = await pool.query('select * from app_public.batch_status_summary where batch_id = $1', [batchId]).then((r) => r.rows[0], () => null);
+          const notes = worker.output().split('\n').filter((line) => line && !line.includes('"level":"info"')).slice(-40).join('\n');
+          throw new Error(`${error.message}\nbatch: ${JSON.stringify(status)}\nworker (warnings and errors, last 40):\n${notes}`);
+        });
 
         const { rows: [items] } = await pool.query<{ n: number; succeeded: number; over_one: number }>(
           `select count(*)::int as n, count(*) filter (where status = 'succeeded')::int as succeeded,

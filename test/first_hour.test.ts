@@ -3,53 +3,27 @@
 // (the one-statement form too), followed live and summarised; the scheduler's view; scoring "now"
 // on a fresh install; the sellers and status commands; /metrics through promtool; a clean stop
 // whose every log line is JSON; and the embedded server's port kept across restarts.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { NODE_FLAGS } from '../server/config.ts';
 import { graphql, lastLogLine, runCli, waitFor } from './helpers.ts';
+import { startFinishline, type FinishlineProcess } from './processes.ts';
 
-const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-first-hour-'));
-// As a new user runs it: no DATABASE_URL, the data directory of the checkout's (here a fresh one).
-const { DATABASE_URL: _url, JWT_SECRET: _secret, ...inherited } = process.env;
-const env = { ...inherited, FINISHLINE_DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info' };
+// As a new user runs it: no DATABASE_URL (empty is unset), the data directory of the checkout's
+// (here a fresh one).
+const env = { ...process.env, DATABASE_URL: '', JWT_SECRET: '', FINISHLINE_DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info' };
 
-interface Started {
-  child: ChildProcess;
-  url: string;
-  output(): string;
-  stop(): Promise<number | null>;
-}
+type Started = FinishlineProcess;
 
-async function start(): Promise<Started> {
-  const child = spawn(process.execPath, [...NODE_FLAGS, cliPath, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`finishline start exited:\n${output}`);
-    return /"url":"(http:\/\/localhost:\d+)\/graphql"/.exec(output)?.[1];
-  }, { timeoutMs: 90_000, what: 'finishline start to listen' });
-  return {
-    child,
-    url,
-    output: () => output,
-    async stop() {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}
+const start = () => startFinishline('start', env, { timeoutMs: 90_000 });
 
 const cli = (...args: string[]) => runCli(args, env);
 
@@ -63,7 +37,7 @@ beforeAll(async () => {
   adminToken = (await cli('token', '--role', 'app_admin')).stdout.trim();
 }, 120_000);
 afterAll(async () => {
-  if (first?.child.exitCode === null) await first.stop();
+  await first?.stop();
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 

@@ -5,9 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedPostgres } from '../server/embedded_postgres.ts';
+import { startEmbeddedPostgres } from '../server/db/embedded_postgres.ts';
 import { createLog } from '../server/log.ts';
-import { migrate } from '../server/migrate.ts';
+import { migrate } from '../server/db/migrate.ts';
 import { databaseUrl } from './database_url.ts';
 
 declare module 'vitest' {

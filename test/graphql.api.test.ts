@@ -1,6 +1,5 @@
 // The GraphQL API over HTTP, against a real `finishline serve` and a real worker process.
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -16,6 +15,7 @@ import {
   type ServerProcess,
   type WorkerProcess,
 } from './helpers.ts';
+import { CLI_PATH } from './processes.ts';
 
 const db = useTestDatabase();
 let server: ServerProcess;
@@ -226,7 +226,7 @@ describe('tenant isolation', () => {
   });
 
   test('`finishline token` mints a token the server accepts', async () => {
-    const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+    const cli = CLI_PATH;
     const token = execFileSync(process.execPath, [cli, 'token', '--role', 'app_user', '--tenant-name', 'tenant-a'], {
       env: { ...process.env, DATABASE_URL: db.url, JWT_SECRET: TEST_JWT_SECRET },
       encoding: 'utf8',

@@ -3,7 +3,7 @@
 import '../server/env.ts';
 import fs from 'node:fs';
 import { expect, test } from 'vitest';
-import { createPostGraphile, printSchemaSDL, schemaPath } from '../server/graphql.ts';
+import { createPostGraphile, printSchemaSDL, schemaPath } from '../server/http/graphql.ts';
 import { createLog } from '../server/log.ts';
 import { useTestDatabase } from './helpers.ts';
 

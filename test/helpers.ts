@@ -1,12 +1,13 @@
 // Test helpers: a database cloned from the template per test file, real worker processes, and
 // acting as a tenant the way a GraphQL request would (role + JWT claims in the transaction).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { NODE_FLAGS } from '../server/config.ts';
 import { databaseUrl } from './database_url.ts';
+import { CLI_PATH, killAll, startFinishline, waitFor, type FinishlineProcess } from './processes.ts';
+
+export { waitFor };
 
 export interface TestDatabase {
   name: string;
@@ -14,8 +15,6 @@ export interface TestDatabase {
   /** Connects as the database owner (no row level security). */
   pool: pg.Pool;
 }
-
-const cliPath = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
 
 /** One `finishline` command run to its end: its exit code and output (its log is JSON lines on stdout). */
 export interface CliRun {
@@ -27,7 +26,7 @@ export interface CliRun {
 /** Runs `finishline <args>` with exactly these environment variables; resolves whatever the exit code. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [cliPath, ...args], { env }, (error, stdout, stderr) =>
+    execFile(process.execPath, [CLI_PATH, ...args], { env }, (error, stdout, stderr) =>
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }));
   });
 }
@@ -36,7 +35,6 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> 
 export function lastLogLine(run: CliRun): Record<string, unknown> {
   return JSON.parse(run.stdout.trim().split('\n').pop()!);
 }
-const running = new Set<WorkerProcess>();
 
 /**
  * A fresh database for this test file, cloned from the migrated template; `settings` become
@@ -59,7 +57,7 @@ export function useTestDatabase(settings: Record<string, string> = {}): TestData
     db.pool.on('error', () => {});
   });
   afterAll(async () => {
-    await Promise.all([...running].map((worker) => worker.kill()));
+    await killAll();
     await db.pool?.end();
     if (!process.env.KEEP_TEST_DATABASES) await admin.query(`drop database if exists ${db.name} with (force)`);
     await admin.end();
@@ -67,79 +65,15 @@ export function useTestDatabase(settings: Record<string, string> = {}): TestData
   return db;
 }
 
-export interface WorkerProcess {
-  pid: number;
-  /** Everything it logged so far. */
-  output(): string;
-  /** Its exit code once it has exited; null while it runs. */
-  exitCode(): number | null;
-  /** Sends SIGTERM (or the given signal) and waits for it to exit; resolves with its exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-  /** SIGKILL: a crash, with no chance to clean up. */
-  kill(): Promise<number | null>;
-}
+/** A `finishline worker` or `finishline serve` of the tests. */
+export type WorkerProcess = FinishlineProcess;
+export type ServerProcess = FinishlineProcess;
 
-/** Starts `finishline worker` as a real process and waits until it has registered its heartbeat. */
-export async function startWorkerProcess(
-  db: TestDatabase,
-  options: { concurrency?: number; env?: Record<string, string> } = {},
-): Promise<WorkerProcess> {
-  const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, cliPath, 'worker'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: db.url,
-      WORKER_CONCURRENCY: String(options.concurrency ?? 4),
-      LOG_LEVEL: 'info',
-      ...options.env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** Starts `finishline worker` on the test database and waits until it has registered its heartbeat. */
+export function startWorkerProcess(db: TestDatabase, options: { concurrency?: number; env?: Record<string, string> } = {}): Promise<WorkerProcess> {
+  return startFinishline('worker', { DATABASE_URL: db.url, WORKER_CONCURRENCY: String(options.concurrency ?? 4), LOG_LEVEL: 'info', ...options.env }, {
+    ready: async () => ((await db.pool.query('select 1 from app_private.workers')).rowCount ?? 0) > 0,
   });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const worker: WorkerProcess = {
-    pid: child.pid!,
-    output: () => output,
-    exitCode: () => child.exitCode ?? (child.signalCode ? -1 : null),
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const code = await exited;
-      running.delete(worker);
-      return code;
-    },
-    kill() {
-      return worker.stop('SIGKILL');
-    },
-  };
-  running.add(worker);
-  await waitFor(
-    async () => {
-      if (child.exitCode !== null) throw new Error(`worker exited early:\n${output}`);
-      return output.includes('"msg":"worker started"') && (await workerRegistered(db, child.pid!));
-    },
-    { timeoutMs: 20_000, what: 'the worker to start' },
-  );
-  return worker;
-}
-
-async function workerRegistered(db: TestDatabase, pid: number): Promise<boolean> {
-  const { rowCount } = await db.pool.query('select 1 from app_private.workers where pid = $1', [pid]);
-  return (rowCount ?? 0) > 0;
-}
-
-/** Polls until `check` returns a truthy value, and returns it. */
-export async function waitFor<T>(
-  check: () => Promise<T | false | null | undefined> | T | false | null | undefined,
-  { timeoutMs = 30_000, intervalMs = 50, what = 'a condition' }: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
 }
 
 export async function createTenant(db: TestDatabase, name = `tenant-${randomBytes(4).toString('hex')}`): Promise<string> {
@@ -233,42 +167,9 @@ export async function waitForSummary(db: TestDatabase, batchId: string, timeoutM
 
 export const TEST_JWT_SECRET = 'finishline-test-secret-that-is-long-enough';
 
-export interface ServerProcess extends WorkerProcess {
-  url: string;
-}
-
-/** Starts `finishline serve` (GraphQL only, on a free port) as a real process. */
-export async function startServerProcess(db: TestDatabase, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, cliPath, 'serve'], {
-    env: { ...process.env, DATABASE_URL: db.url, PORT: '0', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await waitFor(
-    () => {
-      if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
-      return /"url":"(http:\/\/localhost:\d+)\/graphql"/.exec(output)?.[1];
-    },
-    { timeoutMs: 30_000, what: 'the GraphQL server to listen' },
-  );
-  const server: ServerProcess = {
-    pid: child.pid!,
-    url,
-    output: () => output,
-    exitCode: () => child.exitCode ?? (child.signalCode ? -1 : null),
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const code = await exited;
-      running.delete(server);
-      return code;
-    },
-    kill: () => server.stop('SIGKILL'),
-  };
-  running.add(server);
-  return server;
+/** Starts `finishline serve` (the HTTP server only, on a free port) on the test database. */
+export function startServerProcess(db: TestDatabase, env: Record<string, string> = {}): Promise<ServerProcess> {
+  return startFinishline('serve', { DATABASE_URL: db.url, PORT: '0', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...env });
 }
 
 export interface GraphQLResult<T = Record<string, any>> {

@@ -7,12 +7,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { signToken } from '../server/auth.ts';
 import { createTenant, graphql, runCli, startServerProcess, TEST_JWT_SECRET, useTestDatabase, waitFor, type ServerProcess } from './helpers.ts';
+import { CLI_PATH } from './processes.ts';
 
 const db = useTestDatabase();
 const admin = new pg.Client({ connectionString: inject('adminUrl') });
@@ -146,7 +146,7 @@ describe('finishline scrape --server', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-scrape-'));
     const file = path.join(dir, 'urls.txt');
     fs.writeFileSync(file, Array.from({ length: 3_000 }, (_, i) => `https://shop-${i % 7}.example.com/catalog/products/${i}?ref=finishline-test\n`).join(''));
-    const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+    const cli = CLI_PATH;
     // No DATABASE_URL: the server is the only way in.
     const env = { ...process.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', FINISHLINE_TOKEN: token };
     const { stdout } = await promisify(execFile)(process.execPath, [cli, 'scrape', file, '--server', server.url], { env }).finally(() =>

@@ -2,12 +2,12 @@
 // shoppers see what is approved and review it. Every refused case is checked, as the database
 // owner, to have written nothing.
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { JWT_AUDIENCE, signToken, type Claims } from '../server/auth.ts';
 import { createTenant, graphql, startServerProcess, TEST_JWT_SECRET, useTestDatabase, type GraphQLResult, type ServerProcess } from './helpers.ts';
+import { CLI_PATH } from './processes.ts';
 
 const execFileAsync = promisify(execFile);
 const db = useTestDatabase();
@@ -545,7 +545,7 @@ describe('tokens', () => {
   });
 
   test('`finishline token` mints seller (by id or by name) and shopper tokens the server accepts', async () => {
-    const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
+    const cli = CLI_PATH;
     // Asynchronously: a blocked event loop would miss the server closing idle keep-alive sockets.
     const mint = async (...args: string[]) =>
       (await execFileAsync(process.execPath, [cli, 'token', ...args], { env: { ...process.env, DATABASE_URL: db.url, JWT_SECRET: TEST_JWT_SECRET }, encoding: 'utf8' })).stdout.trim();

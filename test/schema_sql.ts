@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { createLog } from '../server/log.ts';
-import { migrate } from '../server/migrate.ts';
+import { migrate } from '../server/db/migrate.ts';
 import { databaseUrl } from './database_url.ts';
 
 const run = promisify(execFile);

@@ -176,7 +176,7 @@ describe('the crontab', () => {
         const { rows } = await asRole(db, 'app_admin', {}, (client) =>
           client.query(`select * from app_public.scheduler_status where task_identifier = 'start_review_scoring'`),
         );
-        return rows[0]?.last_run_at ? rows[0] : null;
+        return rows[0]?.last_batch_id ? rows[0] : null;
       },
       { timeoutMs: 75_000, intervalMs: 500, what: 'the crontab to start a run' },
     );

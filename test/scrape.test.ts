@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobHelpers } from 'graphile-worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { PermanentItemError } from '../server/item_task.ts';
+import { PermanentItemError } from '../server/worker/item_task.ts';
 import { networkError, parseRetryAfter } from '../server/scrape/fetch_page.ts';
 import { blockedAddressReason, scrapeDispatcher } from '../server/scrape/address_guard.ts';
 import { fetchPage } from '../server/scrape/fetch_page.ts';

@@ -9,7 +9,7 @@
 // same. A new embedding specification, a first build or a large change rebuilds everything.
 import * as ort from 'onnxruntime-node';
 import type pg from 'pg';
-import { createRandom } from '../demo/generate.ts';
+import { createRandom } from '../random.ts';
 import { productEmbeddingModel, similaritySearchModel } from './onnx_models.ts';
 import { PRODUCT_FEATURE_BUCKETS, productFeatures, type ProductText } from './product_features.ts';
 import { loadSession } from './scoring.ts';

@@ -4,9 +4,9 @@
 // thrown as PermanentItemError, so that the item fails at once).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { PermanentItemError } from '../item_task.ts';
+import { PermanentItemError } from '../worker/item_task.ts';
 import { blockedAddressReason } from './address_guard.ts';
-import type { ScrapeConfig } from './config.ts';
+import type { ScrapeConfig } from '../config.ts';
 import { RetryAfterError, type HostLimiter } from './host_limiter.ts';
 
 export type FetchOptions = Pick<

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobHelpers } from 'graphile-worker';
-import { RetryItemLaterError } from '../item_task.ts';
+import { RetryItemLaterError } from '../worker/item_task.ts';
 
 /** Gives the slot back; never throws (a slot that cannot be released lapses on its own). */
 export type Release = () => Promise<void>;

@@ -2,7 +2,7 @@
 // description, canonical URL and language, and the products it lists in JSON-LD.
 import { TextDecoder } from 'node:util';
 import { Parser } from 'htmlparser2';
-import { PermanentItemError } from '../item_task.ts';
+import { PermanentItemError } from '../worker/item_task.ts';
 
 /** A product as record_scraped_page takes it; validated here (the SKU may be left to the database). */
 export interface ScrapedProduct {

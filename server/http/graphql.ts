@@ -9,11 +9,11 @@ import { SafeError } from 'postgraphile/grafast';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'postgraphile/graphql';
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { BatchProgressPlugin } from './batch_progress.ts';
-import { AuthError, claimsFromAuthorization, pgSettingsFor, type Claims } from './auth.ts';
+import { AuthError, claimsFromAuthorization, pgSettingsFor, type Claims } from '../auth.ts';
 import { RURU_DASHBOARD_LINK } from './dashboard.ts';
 import { makeMaskError } from './graphql_errors.ts';
 import { LIMITS, limitsPlugin } from './graphql_limits.ts';
-import type { Log } from './log.ts';
+import type { Log } from '../log.ts';
 import { makeSignInPlugin } from './sign_in.ts';
 
 declare global {
@@ -123,7 +123,7 @@ export function createPostGraphile(options: GraphQLOptions): GraphQLService {
   };
 }
 
-export const schemaPath = fileURLToPath(new URL('../schema.graphql', import.meta.url));
+export const schemaPath = fileURLToPath(new URL('../../schema.graphql', import.meta.url));
 
 /** The schema as SDL, sorted, as committed in schema.graphql (tests fail when it is stale). */
 export async function printSchemaSDL({ pgl }: GraphQLService): Promise<string> {

@@ -6,12 +6,12 @@ import type { Duplex } from 'node:stream';
 import type pg from 'pg';
 import type { PostGraphileInstance } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/node';
-import { AuthError, claimsFromAuthorization } from './auth.ts';
-import { CATALOG_UPLOAD_PATH, catalogUploadHandler } from './catalog/http_upload.ts';
+import { AuthError, claimsFromAuthorization } from '../auth.ts';
+import { CATALOG_UPLOAD_PATH, catalogUploadHandler } from './catalog_upload.ts';
 import { dashboardHandler } from './dashboard.ts';
 import { RETRY_AFTER_SECONDS, requestOutcome } from './graphql_errors.ts';
 import { checkHealth } from './health.ts';
-import type { Log } from './log.ts';
+import type { Log } from '../log.ts';
 import { createMetrics } from './metrics.ts';
 
 /**

@@ -9,19 +9,23 @@
 // starts at once (with backoff while the database stays away), and once the old one has finished
 // what it was running, what it still holds goes back to the queue with its attempts unspent.
 import { EventEmitter } from 'node:events';
-import os from 'node:os';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { run, type Runner, type WorkerEvents } from 'graphile-worker';
-import { taskList } from '../tasks/index.ts';
-import { isDatabaseUnavailable, whileUnavailable } from './database_errors.ts';
-import { runningItems } from './item_task.ts';
-import { parsedCrontab, recordingScheduledRuns, registerSchedules } from './scheduler.ts';
-import { workerLogger, type Log } from './log.ts';
+import { run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
+import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
+import { workerLogger, type Log } from '../log.ts';
+import { startLiveness } from './liveness.ts';
+import { parsedCrontab, recordingScheduledRuns, registerSchedules, type CrontabOptions } from './scheduler.ts';
 
 export interface WorkerOptions {
   connectionString: string;
   concurrency: number;
+  /** The tasks: one file each, named after its identifier (Graphile Worker's convention). */
+  taskDirectory: string;
+  crontab: CrontabOptions;
   log: Log;
   /** The recommender's debounce and ceiling, written to app_private.recommender_settings. */
   retrain: { debounceSeconds: number; maxWaitSeconds: number };
@@ -56,14 +60,22 @@ export function isLostLocalQueueReturn(error: unknown): boolean {
   return error instanceof Error && error.message.includes('returning jobs from local queue to database queue');
 }
 
-export async function startWorker({ connectionString, concurrency, log, retrain }: WorkerOptions): Promise<Worker> {
+/** The tasks of a directory: each `<identifier>.ts` file's default export (the crontab lives there too). */
+async function loadTasks(directory: string): Promise<TaskList> {
+  const files = fs.readdirSync(directory).filter((file) => file.endsWith('.ts'));
+  return Object.fromEntries(await Promise.all(files.map(async (file) =>
+    [path.basename(file, '.ts'), (await import(pathToFileURL(path.join(directory, file)).href)).default])));
+}
+
+export async function startWorker({ connectionString, concurrency, taskDirectory, crontab: crontabOptions, log, retrain }: WorkerOptions): Promise<Worker> {
   // Up to two connections per job (an import streams a file on one while copying on the other),
   // plus what Graphile Worker needs for itself.
   const pool = new pg.Pool({ connectionString, max: concurrency * 2 + 4, application_name: 'finishline worker' });
   pool.on('error', (error) => log.warn('idle worker database connection lost', { error: error.message }));
   pool.on('connect', (client) => client.on('error', (error) => log.warn('worker database connection lost', { error: error.message })));
 
-  const crontab = parsedCrontab();
+  const crontab = parsedCrontab(crontabOptions);
+  const tasks = recordingScheduledRuns(await loadTasks(taskDirectory), crontab.items);
   const staleAfterMs = await whileUnavailable(async () => {
     // The product triggers read these when they enqueue a retrain (every process sets the same).
     await pool.query(
@@ -124,7 +136,7 @@ export async function startWorker({ connectionString, concurrency, log, retrain 
     });
     const runner = await run({
       pgPool: pool,
-      taskList: recordingScheduledRuns(taskList, crontab.items),
+      taskList: tasks,
       parsedCronItems: crontab.items,
       concurrency,
       noHandleSignals: true,
@@ -190,93 +202,4 @@ export async function startWorker({ connectionString, concurrency, log, retrain 
     })());
 
   return { stop, done };
-}
-
-interface Liveness {
-  /** A pool of this process, which beats and holds its lock from now on. */
-  add(id: string): void;
-  /** Gives back what the pool holds (forget_worker) and stops beating for it. */
-  forget(id: string, options?: { upToMs?: number }): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/**
- * A connection of the worker's own: it beats for each pool of the process (which also holds an
- * advisory lock for the pool as long as the connection lives, so that a busy event loop is not
- * mistaken for a dead process), and it listens for cancelled batches, whose running items are
- * aborted. It reconnects, with backoff, whenever the database drops it.
- */
-function startLiveness({ connectionString, concurrency, log, beatEveryMs }: { connectionString: string; concurrency: number; log: Log; beatEveryMs: number }): Liveness {
-  let client: pg.Client | null = null;
-  let connected: Promise<void> = Promise.resolve();
-  const ids = new Set<string>();
-  let stopped = false;
-  let beating = false;
-
-  const beat = async () => {
-    if (!client || beating) return;
-    beating = true;
-    try {
-      for (const id of ids) {
-        const { rows } = await client.query<{ repaired: number }>(
-          'select app_private.record_worker_heartbeat($1, $2, $3, $4) as repaired',
-          [id, os.hostname(), process.pid, concurrency],
-        );
-        if (rows[0].repaired > 0) log.warn('gave back the items and jobs of workers that stopped', { workers: rows[0].repaired });
-      }
-    } catch (error) {
-      if (!isDatabaseUnavailable(error)) log.error('heartbeat failed', { error: (error as Error).message });
-    } finally {
-      beating = false;
-    }
-  };
-
-  const connect = async () => {
-    for (let delay = 100; !stopped; delay = Math.min(delay * 2, 2000)) {
-      const candidate = new pg.Client({ connectionString, application_name: 'finishline worker' });
-      candidate.on('error', () => {});
-      try {
-        await candidate.connect();
-        candidate.on('notification', ({ payload }) => {
-          if (!payload) return;
-          const aborted = runningItems.cancelBatch(payload);
-          if (aborted > 0) log.info('batch cancelled: aborted its running items', { batch_id: payload, items: aborted });
-        });
-        await candidate.query('listen finishline_batch_cancelled');
-        candidate.on('end', () => {
-          client = null;
-          if (!stopped) connected = connect();
-        });
-        client = candidate;
-        await beat();
-        return;
-      } catch {
-        await candidate.end().catch(() => {});
-        await sleep(delay);
-      }
-    }
-  };
-  connected = connect();
-  const timer = setInterval(() => void beat(), beatEveryMs);
-
-  return {
-    add(id) {
-      ids.add(id);
-      void beat();
-    },
-    async forget(id, { upToMs } = {}) {
-      await whileUnavailable(async () => {
-        await connected;
-        if (!client) throw Object.assign(new Error('Connection terminated: the liveness connection is reconnecting'), { code: '08006' });
-        const { rows } = await client.query<{ released: number }>('select app_private.forget_worker($1) as released', [id]);
-        if (rows[0].released > 0) log.warn('gave back items the worker still held', { worker_id: id, items: rows[0].released });
-      }, { log, what: 'giving back what the worker held', upToMs });
-      ids.delete(id);
-    },
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await client?.end().catch(() => {});
-    },
-  };
 }

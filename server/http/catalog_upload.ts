@@ -5,7 +5,7 @@ import type http from 'node:http';
 import type pg from 'pg';
 import { AuthError, claimsFromAuthorization } from '../auth.ts';
 import type { Log } from '../log.ts';
-import { CatalogFileTooLarge, storeCatalogFile } from './upload.ts';
+import { CatalogFileTooLarge, storeCatalogFile } from '../catalog/upload.ts';
 
 export const CATALOG_UPLOAD_PATH = '/catalog-files/';
 

@@ -1,7 +1,7 @@
 // GET /health: 200 when the database answers, its migrations are current and a worker's
 // heartbeat is fresh; 503 with the reasons otherwise.
 import type pg from 'pg';
-import { pendingMigrations } from './migrate.ts';
+import { pendingMigrations } from '../db/migrate.ts';
 
 export interface Health {
   ok: boolean;

@@ -6,8 +6,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { isSafeError } from 'postgraphile/grafast';
 import { GraphQLError } from 'postgraphile/graphql';
-import { isDatabaseUnavailable } from './database_errors.ts';
-import type { Log } from './log.ts';
+import { isDatabaseUnavailable } from '../db/errors.ts';
+import type { Log } from '../log.ts';
 
 /** PostgreSQL's codes for mistakes of the client's, answered with their own message. */
 const PASSED_THROUGH = new Set(['23502', '23503', '23505', '23514', '22P02', '22023', '42501']);

@@ -1,8 +1,8 @@
 // Which PostgreSQL to use: the server named by DATABASE_URL, or an embedded one under ./.finishline/.
 import pg from 'pg';
-import type { Config } from './config.ts';
+import type { Config } from '../config.ts';
 import { startEmbeddedPostgres } from './embedded_postgres.ts';
-import type { Log } from './log.ts';
+import type { Log } from '../log.ts';
 
 export interface Database {
   connectionString: string;
@@ -33,4 +33,17 @@ export async function openDatabase(config: Config, log: Log): Promise<Database> 
   const server = await startEmbeddedPostgres(config.dataDir, { log: (msg) => log.info(msg) });
   await ensureDatabase(server.adminUrl, EMBEDDED_DATABASE_NAME);
   return { connectionString: server.urlFor(EMBEDDED_DATABASE_NAME), embedded: true, stop: () => server.stop() };
+}
+
+/** Runs `fn` with a client of the database (started, if embedded, for as long as it takes). */
+export async function withDatabaseClient<T>(config: Config, log: Log, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const database = await openDatabase(config, log);
+  const client = new pg.Client({ connectionString: database.connectionString });
+  try {
+    await client.connect();
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+    await database.stop();
+  }
 }

@@ -5,17 +5,17 @@ import fs from 'node:fs';
 import { parseCrontab, type ParsedCronItem, type Task, type TaskList } from 'graphile-worker';
 import type pg from 'pg';
 
-export const crontabPath = new URL('../tasks/crontab', import.meta.url);
+/** Where the crontab is, and start_review_scoring's schedule when it is configured (REVIEW_SCORING_CRON). */
+export interface CrontabOptions {
+  file: string;
+  reviewScoringSchedule: string | undefined;
+}
 
-const fivePartSchedule = /^(\S+\s+){4}\S+$/;
-
-/** The checked-in crontab, with REVIEW_SCORING_CRON (if set) as start_review_scoring's schedule. */
-export function crontabText(): string {
-  const text = fs.readFileSync(crontabPath, 'utf8');
-  const override = process.env.REVIEW_SCORING_CRON?.trim();
-  if (!override) return text;
-  if (!fivePartSchedule.test(override)) throw new Error(`REVIEW_SCORING_CRON must have five fields, like "0 2 * * *", not "${override}"`);
-  return text.replace(/^(\S+\s+){5}(start_review_scoring\b.*)$/m, `${override} $2`);
+/** The checked-in crontab, with the configured schedule of start_review_scoring instead of its own. */
+function crontabText({ file, reviewScoringSchedule }: CrontabOptions): string {
+  const text = fs.readFileSync(file, 'utf8');
+  if (!reviewScoringSchedule) return text;
+  return text.replace(/^(\S+\s+){5}(start_review_scoring\b.*)$/m, `${reviewScoringSchedule} $2`);
 }
 
 function scheduleOf(text: string, task: string): string {
@@ -42,8 +42,8 @@ function periodOf(item: ParsedCronItem, from: Date): number {
   return next && after ? (after.getTime() - next.getTime()) / 1000 : 24 * 3600;
 }
 
-export function parsedCrontab(): { text: string; items: ParsedCronItem[] } {
-  const text = crontabText();
+export function parsedCrontab(options: CrontabOptions): { text: string; items: ParsedCronItem[] } {
+  const text = crontabText(options);
   return { text, items: parseCrontab(text) };
 }
 

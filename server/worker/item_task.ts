@@ -8,7 +8,7 @@
 // failed because of it goes back to the queue with its attempt unspent.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobHelpers, Task } from 'graphile-worker';
-import { isDatabaseUnavailable, whileUnavailable } from './database_errors.ts';
+import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
 
 export interface ChunkPayload {
   batch_id: string;

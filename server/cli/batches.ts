@@ -3,12 +3,16 @@
 // running server with a token (`--server`, `--token`: files go up by PUT /catalog-files/…, the
 // rest through GraphQL); `--watch` follows a batch to its summary with a progress bar.
 import fs from 'node:fs';
-import { Readable } from 'node:stream';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { uploadCatalogFile, type UploadedFile } from './catalog/upload.ts';
+import { uploadCatalogFile, type UploadedFile } from '../catalog/upload.ts';
+import type { Config } from '../config.ts';
+import { openDatabase } from '../db/database.ts';
+import type { Log } from '../log.ts';
+import { isUuid } from '../uuid.ts';
 import { tenantIdByName } from './tenants.ts';
-import { isUuid } from './uuid.ts';
 
 export interface BatchCommandOptions {
   /** Database mode: the database, and the tenant by id or name. */
@@ -278,4 +282,39 @@ export async function watchBatch(batchId: string, options: BatchCommandOptions):
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   });
+}
+
+/**
+ * `import`, `scrape` and `status`, as a tenant: against the database (--tenant or --tenant-name),
+ * or through a running server (--server and --token, or FINISHLINE_SERVER and FINISHLINE_TOKEN).
+ * Resolves with the exit code.
+ */
+export async function runBatchCommand(command: 'import' | 'scrape' | 'status', config: Config, quiet: Log, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      tenant: { type: 'string' },
+      'tenant-name': { type: 'string' },
+      server: { type: 'string' },
+      token: { type: 'string' },
+      watch: { type: 'boolean', default: false },
+    },
+  });
+  const run = (options: BatchCommandOptions) =>
+    command === 'import' ? importFiles(positionals, options)
+    : command === 'scrape' ? scrapeUrls(positionals[0], options)
+    : printStatus(positionals[0], options);
+  const serverUrl = values.server ?? config.server.url;
+  const token = values.token ?? config.server.token;
+  if (serverUrl) {
+    if (!token) throw new Error('--server needs --token (an app_user token of the tenant: npm run token)');
+    return run({ serverUrl, token, watch: values.watch });
+  }
+  const database = await openDatabase(config, quiet);
+  try {
+    return await run({ connectionString: database.connectionString, tenant: values.tenant, tenantName: values['tenant-name'], watch: values.watch });
+  } finally {
+    await database.stop();
+  }
 }

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 /** Where the browser's code lives. */
-export const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
+export const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
 
 /** Paths of the dashboard's pages (client-side routes): each is answered with index.html. */
 const PAGE_PATH = /^\/(?:batches(?:\/[0-9a-fA-F-]{36})?|submit|schedules|models|workers|sign-in)?\/?$/;

@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { runMigrations } from 'graphile-worker';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
-import { workerLogger, type Log } from './log.ts';
+import { workerLogger, type Log } from '../log.ts';
 
-export const migrationsDir = fileURLToPath(new URL('../migrations', import.meta.url));
+export const migrationsDir = fileURLToPath(new URL('../../migrations', import.meta.url));
 
 export async function migrate(connectionString: string, log: Log): Promise<void> {
   await runMigrations({ connectionString, logger: workerLogger });

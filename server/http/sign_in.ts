@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { withPgClientTransaction, type PgExecutor } from 'postgraphile/@dataplan/pg';
 import { lambda } from 'postgraphile/grafast';
 import { extendSchema, gql } from 'postgraphile/utils';
-import { signToken, type Claims } from './auth.ts';
+import { signToken, type Claims } from '../auth.ts';
 
 /** How long a printed link works (once). */
 export const SIGN_IN_CODE_VALID_SECONDS = 3600;

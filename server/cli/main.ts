@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// finishline's command line: which command does what (the usage below), and nothing else.
+import '../env.ts';
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config.ts';
+import { EMBEDDED_DATABASE_NAME, openDatabase } from '../db/database.ts';
+import { runningEmbeddedUrl } from '../db/embedded_postgres.ts';
+import { migrate } from '../db/migrate.ts';
+import { createLog, log } from '../log.ts';
+import { runBatchCommand } from './batches.ts';
+import { runLongLived } from './processes.ts';
+import { printDemo, printSellers, printTenant } from './tenants.ts';
+import { printSignInLink, printToken } from './tokens.ts';
+
+/** For commands whose stdout is their answer (token, tenant): only warnings and errors. */
+const quietLog = { ...createLog(), info: () => {}, debug: () => {} };
+
+const usage = `usage: finishline <command> [options]
+
+commands:
+  start     migrate, then run the worker (with its crontab) and the HTTP server (dashboard,
+            GraphQL) in one process; uses an embedded PostgreSQL under ./.finishline/ when
+            DATABASE_URL is unset, and then prints a one-time link that signs the dashboard in
+            as the demo tenant's operator (with DATABASE_URL only when asked: --sign-in-link)
+  worker    run a worker only (start as many as you like against one DATABASE_URL)
+  serve     run the HTTP server only
+  schema    write schema.graphql (the GraphQL schema as SDL)
+  migrate   apply the database migrations and exit
+  import    upload catalog files and import them as one batch: import <files...>
+  scrape    scrape the pages listed in a file (one URL per line): scrape <file-of-urls>
+  status    print a batch's state (and its summary when finished): status <batch-id>
+            (as a tenant, directly against the database: --tenant <uuid> or --tenant-name
+            <name>; or through a running server: --server <url> --token <jwt of an app_user>,
+            also from FINISHLINE_SERVER and FINISHLINE_TOKEN; --watch follows the batch with a
+            progress bar; with --watch or status, the exit code is 1 when the batch has failed
+            items)
+  database-url
+            print the database's URL (DATABASE_URL, or the embedded server's while \`start\` runs)
+  tenant    print the id of the tenant of that name, created if new: tenant <name>
+  sellers   list a tenant's sellers, one per line: name, a tab, id (for token --seller-id):
+            sellers --tenant-name <name> | --tenant <uuid>
+  demo      generate a demo marketplace for a tenant (created if new):
+            demo [--tenant-name demo] [--sellers 50] [--products 500] [--reviews 5000] [--seed 1]
+  sign-in-link
+            print a link that signs the dashboard in, once, within an hour: [--role app_user|
+            app_admin] [--tenant <uuid> | --tenant-name <name>] [--url http://localhost:5678];
+            an app_admin link without a tenant is the installation's operator
+  token     print a JWT: --role app_user|app_admin|app_seller|app_shopper
+            [--tenant <uuid> | --tenant-name <name>] [--sub <subject>]
+            [--expires-in 1h] (tokens expire after an hour unless told: 8h, 7d, ...)
+            app_seller also needs --seller-id <uuid> or --seller-name <name> (of that tenant);
+            app_shopper needs --sub, e.g. token --role app_shopper --tenant-name demo --sub alice
+`;
+
+async function main(): Promise<void> {
+  const [command, ...args] = process.argv.slice(2);
+  const config = loadConfig();
+  switch (command) {
+    case 'start':
+    case 'worker':
+    case 'serve': {
+      const { values } = parseArgs({ args, options: { 'sign-in-link': { type: 'boolean', default: false } } });
+      return runLongLived(command, config, { signInLink: values['sign-in-link'] });
+    }
+    case 'migrate': {
+      const database = await openDatabase(config, log);
+      try {
+        await migrate(database.connectionString, log);
+      } finally {
+        await database.stop();
+      }
+      return;
+    }
+    case 'schema': {
+      // Written from the database, migrated first: printed from an unmigrated one, the file would
+      // hold PostGraphile's error schema instead.
+      const database = await openDatabase(config, quietLog);
+      try {
+        await migrate(database.connectionString, quietLog);
+        const { createPostGraphile, printSchemaSDL, schemaPath } = await import('../http/graphql.ts');
+        const graphql = createPostGraphile({ connectionString: database.connectionString, jwtSecret: 'unused-for-printing-the-schema', statementTimeoutMs: config.graphqlStatementTimeoutMs, log: quietLog });
+        fs.writeFileSync(schemaPath, await printSchemaSDL(graphql));
+        await graphql.release();
+      } finally {
+        await database.stop();
+      }
+      return;
+    }
+    case 'import':
+    case 'scrape':
+    case 'status':
+      process.exit(await runBatchCommand(command, config, quietLog, args));
+    case 'database-url': {
+      // For psql and other tools; without DATABASE_URL, only while `npm start` runs the server.
+      const url = config.databaseUrl ?? runningEmbeddedUrl(config.dataDir, EMBEDDED_DATABASE_NAME);
+      if (!url) throw new Error(`DATABASE_URL is not set and no embedded PostgreSQL runs under ${config.dataDir}: start one with \`npm start\``);
+      process.stdout.write(`${url}\n`);
+      return;
+    }
+    case 'tenant':
+      return printTenant(config, quietLog, args);
+    case 'sellers':
+      return printSellers(config, quietLog, args);
+    case 'demo':
+      return printDemo(config, quietLog, args);
+    case 'token':
+      return printToken(config, quietLog, args);
+    case 'sign-in-link':
+      return printSignInLink(config, quietLog, args);
+    default:
+      process.stderr.write(usage);
+      process.exit(command ? 2 : 0);
+  }
+}
+
+// Output read by something that stops reading (`finishline status … | head -1`): stop quietly,
+// as other command-line tools do, instead of crashing on the unhandled EPIPE.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(0);
+});
+
+main().catch((error: unknown) => {
+  log.error('finishline failed', { error: error instanceof Error ? error.message : String(error) });
+  process.exit(1);
+});

@@ -1,0 +1,151 @@
+// The long-running commands: `start` (migrations, a worker and the HTTP server in one process),
+// `worker` and `serve`. Each runs until SIGINT or SIGTERM, then stops its parts in order, the
+// database last; an error nothing caught ends it non-zero, for its supervisor to restart it.
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { resolveJwtSecret } from '../auth.ts';
+import type { Config } from '../config.ts';
+import { openDatabase, type Database } from '../db/database.ts';
+import { whileUnavailable } from '../db/errors.ts';
+import { migrate, pendingMigrations } from '../db/migrate.ts';
+// (The HTTP server is imported where it is used: PostGraphile adds ~60 MB to a process, and
+// `finishline worker` never serves.)
+import type { HttpServer } from '../http/server.ts';
+import { createSignInCode, signInUrl } from '../http/sign_in.ts';
+import { log, routeConsoleToLog } from '../log.ts';
+import { isLostLocalQueueReturn, startWorker } from '../worker/worker.ts';
+import { loadDemoOnFirstStart } from './tenants.ts';
+
+/** The task list and crontab the worker runs: one file a task, named after its identifier. */
+const TASK_DIRECTORY = fileURLToPath(new URL('../../tasks', import.meta.url));
+const CRONTAB_FILE = fileURLToPath(new URL('../../tasks/crontab', import.meta.url));
+
+interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/**
+ * An error nothing caught means a state nobody planned for: the process says why and exits
+ * non-zero, for its supervisor to start it again, rather than run on half-alive. The one known
+ * exception is Graphile Worker's local queue failing to return its jobs to a database that went
+ * away; the worker recovers from that by itself.
+ */
+function exitOnUnexpectedErrors(): void {
+  const unexpected = (error: unknown) => {
+    if (isLostLocalQueueReturn(error)) {
+      log.warn('Graphile Worker could not return its locally queued jobs to the database: they are unlocked when the worker recovers', { error: (error as Error).message });
+      return;
+    }
+    log.error('unexpected error: exiting', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    process.exit(1);
+  };
+  process.on('uncaughtException', unexpected);
+  process.on('unhandledRejection', unexpected);
+}
+
+/** Runs until SIGINT/SIGTERM (or a crash), then stops the parts in order, the database last. */
+async function runUntilSignalled(parts: Stoppable[], crashed: Promise<void>): Promise<never> {
+  let stopping = false;
+  const shutdown = async (reason: string, code: number) => {
+    if (stopping) {
+      log.warn('second signal: exiting at once', { reason });
+      process.exit(1);
+    }
+    stopping = true;
+    log.info('shutting down', { reason });
+    for (const part of parts) await part.stop().catch((error: unknown) => log.error('shutdown step failed', { error: String(error) }));
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT', 0));
+  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+  await crashed.catch((error: unknown) => shutdown(`crash: ${error instanceof Error ? error.message : String(error)}`, 1));
+  return new Promise<never>(() => {});
+}
+
+async function serveHttp(config: Config, database: Database): Promise<{ server: HttpServer; stop(): Promise<void> }> {
+  const jwtSecret = resolveJwtSecret({ configured: config.jwtSecret, dataDir: config.dataDir, embedded: database.embedded });
+  // Uploads, /health and /metrics share these; a request waits at most 5 s for one (then fails).
+  const pool = new pg.Pool({ connectionString: database.connectionString, max: 4, connectionTimeoutMillis: 5_000, application_name: 'finishline server' });
+  pool.on('error', (error) => log.warn('idle database connection lost', { error: error.message }));
+  const [{ createPostGraphile }, { startHttpServer }] = await Promise.all([import('../http/graphql.ts'), import('../http/server.ts')]);
+  const graphql = createPostGraphile({ connectionString: database.connectionString, jwtSecret, statementTimeoutMs: config.graphqlStatementTimeoutMs, log });
+  const server = await startHttpServer({ port: config.port, pgl: graphql.pgl, pool, jwtSecret, log });
+  return {
+    server,
+    async stop() {
+      await server.close();
+      await graphql.release();
+      await pool.end();
+    },
+  };
+}
+
+function runWorker(config: Config, connectionString: string) {
+  return startWorker({
+    connectionString,
+    concurrency: config.workerConcurrency,
+    taskDirectory: TASK_DIRECTORY,
+    crontab: { file: CRONTAB_FILE, reviewScoringSchedule: config.reviewScoringCron },
+    log,
+    retrain: { debounceSeconds: config.retrainDebounceSeconds, maxWaitSeconds: config.retrainMaxWaitSeconds },
+  });
+}
+
+/** A process started while its database is still coming up waits for it; one missing migrations is refused. */
+async function requireCurrentSchema(database: Database): Promise<void> {
+  const pool = new pg.Pool({ connectionString: database.connectionString, max: 1 });
+  pool.on('error', () => {});
+  try {
+    const pending = await whileUnavailable(() => pendingMigrations(pool), { log, what: 'checking the migrations' });
+    if (pending.length > 0) throw new Error(`the database is missing migrations (${pending.join(', ')}): run \`npm run migrate\` first`);
+  } finally {
+    await pool.end();
+  }
+}
+
+/**
+ * `npm start` on the embedded database (or with --sign-in-link): a link that signs the dashboard
+ * in as the demo tenant's operator, as Jupyter prints one. Never by default on a shared server,
+ * whose log others may read.
+ */
+async function logDemoSignInLink(client: pg.Client, port: number): Promise<void> {
+  const { rows } = await client.query<{ id: string }>("select id from app_public.tenants where name = 'demo'");
+  if (!rows[0]) {
+    log.info('no tenant named "demo": for a sign-in link, run finishline sign-in-link --tenant-name <name>');
+    return;
+  }
+  const code = await createSignInCode(client, { role: 'app_user', tenantId: rows[0].id });
+  log.info('dashboard: open this link to sign in as the demo tenant\'s operator (it works once, within an hour)', { sign_in_url: signInUrl(`http://localhost:${port}`, code) });
+}
+
+/** Runs `fn` with a client of the database, for the start's one-off steps. */
+async function withClient<T>(database: Database, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: database.connectionString });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function runLongLived(command: 'start' | 'worker' | 'serve', config: Config, flags: { signInLink: boolean }): Promise<never> {
+  routeConsoleToLog();
+  exitOnUnexpectedErrors();
+  const database = await openDatabase(config, log);
+  if (command === 'start') {
+    await migrate(database.connectionString, log);
+    if (database.embedded) await withClient(database, loadDemoOnFirstStart);
+    const worker = await runWorker(config, database.connectionString);
+    const http = await serveHttp(config, database);
+    if (database.embedded || flags.signInLink) await withClient(database, (client) => logDemoSignInLink(client, http.server.port));
+    return runUntilSignalled([http, worker, database], worker.done);
+  }
+  await requireCurrentSchema(database);
+  if (command === 'worker') {
+    const worker = await runWorker(config, database.connectionString);
+    return runUntilSignalled([worker, database], worker.done);
+  }
+  const http = await serveHttp(config, database);
+  return runUntilSignalled([http, database], new Promise(() => {}));
+}

@@ -1,0 +1,93 @@
+// A worker process's liveness connection: it beats for each Graphile Worker pool of the process,
+// holding an advisory lock for the pool as long as the connection lives (so that a busy event
+// loop is not taken for a dead process), and it listens for cancelled batches, whose running items
+// it aborts. It reconnects, with backoff, whenever the database drops it.
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
+import type { Log } from '../log.ts';
+import { runningItems } from './item_task.ts';
+
+export interface Liveness {
+  /** A pool of this process, which beats and holds its lock from now on. */
+  add(id: string): void;
+  /** Gives back what the pool holds (forget_worker) and stops beating for it. */
+  forget(id: string, options?: { upToMs?: number }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function startLiveness({ connectionString, concurrency, log, beatEveryMs }: { connectionString: string; concurrency: number; log: Log; beatEveryMs: number }): Liveness {
+  let client: pg.Client | null = null;
+  let connected: Promise<void> = Promise.resolve();
+  const ids = new Set<string>();
+  let stopped = false;
+  let beating = false;
+
+  const beat = async () => {
+    if (!client || beating) return;
+    beating = true;
+    try {
+      for (const id of ids) {
+        const { rows } = await client.query<{ repaired: number }>(
+          'select app_private.record_worker_heartbeat($1, $2, $3, $4) as repaired',
+          [id, os.hostname(), process.pid, concurrency],
+        );
+        if (rows[0].repaired > 0) log.warn('gave back the items and jobs of workers that stopped', { workers: rows[0].repaired });
+      }
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) log.error('heartbeat failed', { error: (error as Error).message });
+    } finally {
+      beating = false;
+    }
+  };
+
+  const connect = async () => {
+    for (let delay = 100; !stopped; delay = Math.min(delay * 2, 2000)) {
+      const candidate = new pg.Client({ connectionString, application_name: 'finishline worker' });
+      candidate.on('error', () => {});
+      try {
+        await candidate.connect();
+        candidate.on('notification', ({ payload }) => {
+          if (!payload) return;
+          const aborted = runningItems.cancelBatch(payload);
+          if (aborted > 0) log.info('batch cancelled: aborted its running items', { batch_id: payload, items: aborted });
+        });
+        await candidate.query('listen finishline_batch_cancelled');
+        candidate.on('end', () => {
+          client = null;
+          if (!stopped) connected = connect();
+        });
+        client = candidate;
+        await beat();
+        return;
+      } catch {
+        await candidate.end().catch(() => {});
+        await sleep(delay);
+      }
+    }
+  };
+  connected = connect();
+  const timer = setInterval(() => void beat(), beatEveryMs);
+
+  return {
+    add(id) {
+      ids.add(id);
+      void beat();
+    },
+    async forget(id, { upToMs } = {}) {
+      await whileUnavailable(async () => {
+        await connected;
+        if (!client) throw Object.assign(new Error('Connection terminated: the liveness connection is reconnecting'), { code: '08006' });
+        const { rows } = await client.query<{ released: number }>('select app_private.forget_worker($1) as released', [id]);
+        if (rows[0].released > 0) log.warn('gave back items the worker still held', { worker_id: id, items: rows[0].released });
+      }, { log, what: 'giving back what the worker held', upToMs });
+      ids.delete(id);
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await client?.end().catch(() => {});
+    },
+  };
+}
