@@ -2368,17 +2368,29 @@ COMMENT ON FUNCTION app_private.settle_batch(p_batch_id uuid) IS 'Moves a batch 
 CREATE FUNCTION app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text) RETURNS TABLE(id bigint, tenant_id uuid, payload jsonb, attempts integer)
     LANGUAGE sql
     AS $$
-  update app_public.batch_items i set
-    status = 'processing',
-    locked_by = p_worker_id,
-    attempts = i.attempts + 1,
-    started_at = now(),
-    run_after = null
+  with claimed as (
+    update app_public.batch_items i set
+      status = 'processing',
+      locked_by = p_worker_id,
+      attempts = i.attempts + 1,
+      started_at = now(),
+      run_after = null
+    where i.batch_id = p_batch_id
+      and i.id = any(p_item_ids)
+      and i.status = 'pending'
+      and (i.run_after is null or i.run_after <= now())
+    returning i.id, i.tenant_id, i.payload, i.attempts
+  )
+  select * from claimed
+  union all
+  -- Items this worker claimed already: a claim that committed while its answer was lost to a
+  -- broken connection is claimed again by its retry, not left `processing` for good.
+  select i.id, i.tenant_id, i.payload, i.attempts
+  from app_public.batch_items i
   where i.batch_id = p_batch_id
     and i.id = any(p_item_ids)
-    and i.status = 'pending'
-    and (i.run_after is null or i.run_after <= now())
-  returning i.id, i.tenant_id, i.payload, i.attempts
+    and i.status = 'processing'
+    and i.locked_by = p_worker_id
 $$;
 
 
@@ -2386,7 +2398,7 @@ $$;
 -- Name: FUNCTION start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text) IS 'Claims the chunk''s items that are still pending and due, for one worker, with their tenant and payload; items already claimed, finished or cancelled are skipped, so a job that runs twice does no work twice.';
+COMMENT ON FUNCTION app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text) IS 'Claims the chunk''s items that are still pending and due, for one worker, with their tenant and payload, and returns those the worker holds already (its claim''s answer was lost) with their attempt unchanged. Items finished, cancelled or held by another worker are skipped, so a job that runs twice does no work twice; the worker skips the items it is running in another job.';
 
 
 --

@@ -1,6 +1,8 @@
-// A worker process that loses its pool, a worker that died holding a batch's summary job, a
-// cancelled batch whose items are running, and a worker killed mid-batch with default settings.
+// A worker process that loses its pool, a claim whose answer is lost, a worker that died holding
+// a batch's summary job, a cancelled batch whose items are running, and a worker killed mid-batch
+// with default settings.
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { startConnectionCutter } from './connection_cutter.ts';
 import { asTenant, createTenant, startWorkerProcess, statusOf, submitBatch, useTestDatabase, waitFor, waitForSummary, type WorkerProcess } from './helpers.ts';
 
 const db = useTestDatabase();
@@ -50,6 +52,25 @@ describe('a worker process whose Graphile Worker pool stops on its own', () => {
       expect(process.exitCode()).toBeNull();
     } finally {
       await db.pool.query('drop trigger test_refuse_first_completion on graphile_worker._private_jobs');
+    }
+  });
+});
+
+describe('a claim that committed while its connection broke', () => {
+  test('is claimed again by its retry: the items run, on their first attempt, instead of staying processing', async () => {
+    const cutter = await startConnectionCutter(db.url);
+    try {
+      await worker({ env: { DATABASE_URL: cutter.url } });
+      // The only answer that carries an item's payload is the claim's.
+      cutter.arm('cut-after-claim');
+      const batch = await submitBatch(db, tenant, 'noop', Array.from({ length: 20 }, () => ({ tag: 'cut-after-claim' })));
+      expect(await waitForSummary(db, batch.id, 30_000)).toMatchObject({ status: 'completed', succeeded_items: 20 });
+      expect(cutter.cuts()).toBe(1);
+      const { rows: [{ most }] } = await db.pool.query('select max(attempts) as most from app_public.batch_items where batch_id = $1', [batch.id]);
+      expect(most).toBe(1);
+    } finally {
+      await Promise.all(workers.splice(0).map((started) => started.stop()));
+      await cutter.close();
     }
   });
 });

@@ -43,11 +43,25 @@ export class BatchCancelledError extends Error {
 }
 
 /**
- * The items this process is running, by batch: cancelling a batch (the database notifies every
- * worker) aborts their handlers' signals, so that they stop and free their worker's slot.
+ * The items this process holds: the ids its chunk jobs claimed, so that two jobs of one worker
+ * never run the same item (start_items hands a worker back what it holds already), and the
+ * running ones by batch, so that cancelling a batch (the database notifies every worker) aborts
+ * their handlers' signals and frees their worker's slots.
  */
 class RunningItems {
+  private readonly held = new Set<string>();
   private readonly byBatch = new Map<string, Set<AbortController>>();
+
+  /** Of the items a job claimed, those no other job of this process holds, held until `release`. */
+  hold<T extends { id: string }>(claimed: T[]): T[] {
+    const mine = claimed.filter((item) => !this.held.has(item.id));
+    for (const item of mine) this.held.add(item.id);
+    return mine;
+  }
+
+  release(items: Array<{ id: string }>): void {
+    for (const item of items) this.held.delete(item.id);
+  }
 
   /** A controller for one item of the batch, and the function to call when the item is done. */
   track(batchId: string): [AbortController, () => void] {
@@ -166,36 +180,46 @@ export function itemTask<P>(handler: ItemHandler<P>): Task {
     const workerId = helpers.job.locked_by;
     if (!workerId) throw new Error('job has no locked_by: cannot claim items');
     // Should the claim never succeed (a shutdown while the database is away), the job fails and
-    // Graphile Worker runs it again: its items are still pending.
-    const { rows: items } = await retried(
+    // Graphile Worker runs it again: its items are still pending, or held by this worker.
+    const { rows: claimed } = await retried(
       () => helpers.query<ClaimedItem>('select id, tenant_id, payload, attempts from app_private.start_items($1, $2::bigint[], $3)', [payload.batch_id, payload.item_ids, workerId]),
       helpers, 'claiming items',
     );
+    const items = runningItems.hold(claimed);
     // Nothing left to do: finished, cancelled, or claimed by another run of this job.
     if (items.length === 0) return;
-
-    const done: Outcome[] = [];
-    let lastFlush = Date.now();
-    let recording = Promise.resolve();
-    const flush = () => {
-      const outcomes = done.splice(0);
-      lastFlush = Date.now();
-      recording = recording.then(() => recordOutcomes(helpers, workerId, payload.batch_id, outcomes));
-      return recording;
-    };
-    let next = 0;
-    const lane = async () => {
-      while (next < items.length) {
-        const item = items[next++];
-        done.push(helpers.abortSignal.aborted
-          ? { id: item.id, error: null, result: null, permanent: false, interrupted: true }
-          : await runItem(handler, item, payload.batch_id, helpers));
-        if (Date.now() - lastFlush >= FLUSH_INTERVAL_MS) await flush();
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(handler.concurrency ?? 1, items.length) }, lane));
-    await flush();
+    try {
+      await runChunk(handler, items, payload.batch_id, workerId, helpers);
+    } finally {
+      // The chunk fails only when the worker stops: the items it did not record are given back
+      // by forget_worker, or by the sweeper once the worker is seen dead.
+      runningItems.release(items);
+    }
   };
+}
+
+async function runChunk<P>(handler: ItemHandler<P>, items: ClaimedItem[], batchId: string, workerId: string, helpers: JobHelpers): Promise<void> {
+  const done: Outcome[] = [];
+  let lastFlush = Date.now();
+  let recording = Promise.resolve();
+  const flush = () => {
+    const outcomes = done.splice(0);
+    lastFlush = Date.now();
+    recording = recording.then(() => recordOutcomes(helpers, workerId, batchId, outcomes));
+    return recording;
+  };
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const item = items[next++];
+      done.push(helpers.abortSignal.aborted
+        ? { id: item.id, error: null, result: null, permanent: false, interrupted: true }
+        : await runItem(handler, item, batchId, helpers));
+      if (Date.now() - lastFlush >= FLUSH_INTERVAL_MS) await flush();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(handler.concurrency ?? 1, items.length) }, lane));
+  await flush();
 }
 
 /**
