@@ -1,4 +1,4 @@
-// A worker process that loses its pool, a claim whose answer is lost, a worker that died holding
+// A worker process that loses its pool, one whose pool wedges, a claim whose answer is lost, a worker that died holding
 // a batch's summary job, a cancelled batch whose items are running, and a worker killed mid-batch
 // with default settings.
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
@@ -52,6 +52,32 @@ describe('a worker process whose Graphile Worker pool stops on its own', () => {
       expect(process.exitCode()).toBeNull();
     } finally {
       await db.pool.query('drop trigger test_refuse_first_completion on graphile_worker._private_jobs');
+    }
+  });
+});
+
+describe('a worker pool whose first fetch of jobs met an outage', () => {
+  test('is replaced, instead of living on without fetching another job', async () => {
+    // Graphile Worker looks its task ids up on a pool's first fetch and keeps the failed promise
+    // when that fails; here the database refuses the first lookup as a shutting-down server would.
+    await db.pool.query(`
+      create sequence public.test_task_lookup_faults;
+      create function public.test_refuse_first_task_lookup() returns trigger language plpgsql as $$
+      begin
+        if nextval('public.test_task_lookup_faults') = 1 then
+          raise exception 'terminating connection due to administrator command' using errcode = '57P01';
+        end if;
+        return null;
+      end $$;
+      create trigger test_refuse_first_task_lookup before insert on graphile_worker._private_tasks
+        for each statement execute function public.test_refuse_first_task_lookup();`);
+    try {
+      const process = await worker();
+      const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
+      expect(await waitForSummary(db, batch.id, 30_000)).toMatchObject({ status: 'completed', succeeded_items: 2 });
+      expect(process.output()).toContain('its job fetching is wedged on an error it keeps');
+    } finally {
+      await db.pool.query('drop trigger test_refuse_first_task_lookup on graphile_worker._private_tasks');
     }
   });
 });

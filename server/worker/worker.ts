@@ -8,15 +8,18 @@
 // a database that went away. So runners are supervised: when a pool stops on its own, a new one
 // starts at once (with backoff while the database stays away), and once the old one has finished
 // what it was running, what it still holds goes back to the queue with its attempts unspent.
+// A pool can also wedge without stopping: Graphile Worker keeps the failed promise of its first
+// lookup of task ids and rejects every later fetch with it, so a pool whose first fetch met an
+// outage never fetches again; it is told by that same error coming back, and replaced.
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
+import { Logger, run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
 import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
-import { workerLogger, type Log } from '../log.ts';
+import { workerLogFactory, type Log } from '../log.ts';
 import { startLiveness } from './liveness.ts';
 import { parsedCrontab, recordingScheduledRuns, registerSchedules, type CrontabOptions } from './scheduler.ts';
 
@@ -41,6 +44,9 @@ export interface Worker {
 // How many jobs a worker locks ahead of running them; batching the fetch is what makes
 // Graphile Worker fast, and a chunk job already carries many items.
 const LOCAL_QUEUE_SIZE = 50;
+
+/** Fetches failing in a row after which a pool counts as wedged even with new errors each time. */
+const MAX_FAILED_FETCHES = 10;
 
 /** Delays before starting a new runner after one stopped, growing while the database stays away. */
 const RESTART_MS = { first: 200, max: 5000 };
@@ -99,9 +105,11 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
    * still holds goes back with its attempts unspent; its heartbeat went on meanwhile, so that
    * no other worker took its items while it ran them.
    */
-  const retire = ({ id, idle }: { id: string; idle: () => Promise<void> }) => {
+  const retire = ({ runner, id, idle }: { runner: Runner; id: string; idle: () => Promise<void> }) => {
     const retired = (async () => {
       await Promise.race([idle(), sleep(RETIRE_WITHIN_MS)]);
+      // A wedged pool is still running: stop it (one that shut down already says so).
+      await Promise.race([runner.stop().catch(() => {}), sleep(RETIRE_WITHIN_MS)]);
       await liveness.forget(id);
     })().catch((error: unknown) => log.error('could not give back what a stopped worker pool held', { worker_id: id, error: (error as Error).message }));
     retiring.add(retired);
@@ -134,6 +142,24 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
     events.on('job:error', ({ job, error }) => {
       log.error('job failed', { task: job.task_identifier, job_id: job.id, attempts: job.attempts, error });
     });
+    // Its local queue says nothing of a failed fetch but in its log.
+    let lastFetchError: unknown;
+    let failedFetches = 0;
+    events.on('localQueue:getJobs:complete', () => {
+      lastFetchError = undefined;
+      failedFetches = 0;
+    });
+    const logger = new Logger((scope) => {
+      const write = workerLogFactory(scope);
+      return (level, message, meta) => {
+        write(level, message, meta);
+        if (!message.startsWith('Error occurred fetching jobs')) return;
+        const error = (meta as { error?: unknown } | undefined)?.error;
+        if (error !== undefined && error === lastFetchError) died(`its job fetching is wedged on an error it keeps: ${String(error)}`);
+        else if (++failedFetches >= MAX_FAILED_FETCHES) died(`${failedFetches} fetches of jobs failed in a row: ${String(error)}`);
+        lastFetchError = error;
+      };
+    });
     const runner = await run({
       pgPool: pool,
       taskList: tasks,
@@ -141,7 +167,7 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
       concurrency,
       noHandleSignals: true,
       events,
-      logger: workerLogger,
+      logger,
       preset: {
         worker: {
           localQueue: { size: LOCAL_QUEUE_SIZE },
