@@ -53,7 +53,7 @@ export function routeConsoleToLog(): void {
 }
 
 /** Graphile Worker's logger, writing the same JSON lines (job and task ids become fields). */
-export const workerLogFactory: LogFunctionFactory = (scope) => (level, message, meta) => {
+const workerLogFactory: LogFunctionFactory = (scope) => (level, message, meta) => {
   const { job, ...fields } = (meta ?? {}) as Fields & { job?: { id?: string } };
   // One line per finished job is noise at info level: a batch of a million items makes thousands.
   const quiet = message.startsWith('Completed task');

@@ -499,8 +499,8 @@ describe('the per-host limit', () => {
   test('never more than SCRAPE_MAX_PER_HOST requests at a time to one host, across two worker processes', async () => {
     const site = await newSite();
     // Batches one after another, one job each: a worker fetches jobs until all its 4 slots are
-    // busy and one more waits in its local queue; then it ignores new jobs, and the other worker
-    // takes them. So six batches cannot all go to one process.
+    // busy; then it ignores new jobs, and the other worker takes them. So six batches cannot all
+    // go to one process.
     const batches: Array<{ id: string }> = [];
     for (let b = 0; b < 6; b++) {
       const urls = Array.from({ length: 4 }, (_, i) => ({ url: `${site.origin}/product-page?n=${b * 4 + i}` }));

@@ -13,7 +13,7 @@ import { migrate, pendingMigrations } from '../db/migrate.ts';
 import type { HttpServer } from '../http/server.ts';
 import { createSignInCode, signInUrl } from '../http/sign_in.ts';
 import { log, routeConsoleToLog } from '../log.ts';
-import { isLostLocalQueueReturn, startWorker } from '../worker/worker.ts';
+import { startWorker } from '../worker/worker.ts';
 import { loadDemoOnFirstStart } from './tenants.ts';
 
 /** The task list and crontab the worker runs: one file a task, named after its identifier. */
@@ -26,16 +26,10 @@ interface Stoppable {
 
 /**
  * An error nothing caught means a state nobody planned for: the process says why and exits
- * non-zero, for its supervisor to start it again, rather than run on half-alive. The one known
- * exception is Graphile Worker's local queue failing to return its jobs to a database that went
- * away; the worker recovers from that by itself.
+ * non-zero, for its supervisor to start it again, rather than run on half-alive.
  */
 function exitOnUnexpectedErrors(): void {
   const unexpected = (error: unknown) => {
-    if (isLostLocalQueueReturn(error)) {
-      log.warn('Graphile Worker could not return its locally queued jobs to the database: they are unlocked when the worker recovers', { error: (error as Error).message });
-      return;
-    }
     log.error('unexpected error: exiting', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
     process.exit(1);
   };

@@ -4,22 +4,21 @@
 //
 // Graphile Worker shuts its pool down when the database fails a statement it does not retry (a
 // job's completion, its LISTEN); its runner's promise then resolves as after a clean stop, or
-// never settles, and its local queue can throw where nothing catches it while it returns jobs to
-// a database that went away. So runners are supervised: when a pool stops on its own, a new one
-// starts at once (with backoff while the database stays away), and once the old one has finished
-// what it was running, what it still holds goes back to the queue with its attempts unspent.
-// A pool can also wedge without stopping: Graphile Worker keeps the failed promise of its first
-// lookup of task ids and rejects every later fetch with it, so a pool whose first fetch met an
-// outage never fetches again; it is told by that same error coming back, and replaced.
+// never settles. So runners are supervised: when a pool stops on its own, a new one starts at
+// once (with backoff while the database stays away), and once the old one has finished what it
+// was running, what it still holds goes back to the queue with its attempts unspent. A pool can
+// also wedge without stopping: Graphile Worker keeps the failed promise of its first lookup of
+// task ids and rejects every later fetch with it, so a pool whose first fetch met an outage never
+// fetches again; it is told by that same error coming back, and replaced.
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { Logger, run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
+import { run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
 import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
-import { workerLogFactory, type Log } from '../log.ts';
+import { workerLogger, type Log } from '../log.ts';
 import { startLiveness } from './liveness.ts';
 import { parsedCrontab, recordingScheduledRuns, registerSchedules, type CrontabOptions } from './scheduler.ts';
 
@@ -41,12 +40,11 @@ export interface Worker {
   done: Promise<void>;
 }
 
-// How many jobs a worker locks ahead of running them; batching the fetch is what makes
-// Graphile Worker fast, and a chunk job already carries many items.
-const LOCAL_QUEUE_SIZE = 50;
-
-/** Fetches failing in a row after which a pool counts as wedged even with new errors each time. */
-const MAX_FAILED_FETCHES = 10;
+/**
+ * A pool whose fetches of jobs have all failed for this long while it runs counts as wedged, even
+ * with a new error each time: a pool that cannot fetch is no pool.
+ */
+const WEDGED_AFTER_MS = 60_000;
 
 /** Delays before starting a new runner after one stopped, growing while the database stays away. */
 const RESTART_MS = { first: 200, max: 5000 };
@@ -56,15 +54,6 @@ const RESTART_MS = { first: 200, max: 5000 };
  * given back anyway: Graphile Worker aborts them after gracefulShutdownAbortTimeout (10 s).
  */
 const RETIRE_WITHIN_MS = 12_000;
-
-/**
- * Graphile Worker's local queue throws this where nothing catches it when it cannot return its
- * jobs to a database that went away during a shutdown of its pool. The jobs stay locked by
- * that pool, and forget_worker (or the sweeper) unlocks them; the process goes on.
- */
-export function isLostLocalQueueReturn(error: unknown): boolean {
-  return error instanceof Error && error.message.includes('returning jobs from local queue to database queue');
-}
 
 /** The tasks of a directory: each `<identifier>.ts` file's default export (the crontab lives there too). */
 async function loadTasks(directory: string): Promise<TaskList> {
@@ -142,23 +131,18 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
     events.on('job:error', ({ job, error }) => {
       log.error('job failed', { task: job.task_identifier, job_id: job.id, attempts: job.attempts, error });
     });
-    // Its local queue says nothing of a failed fetch but in its log.
     let lastFetchError: unknown;
-    let failedFetches = 0;
-    events.on('localQueue:getJobs:complete', () => {
+    let failingSince: number | undefined;
+    const fetched = () => {
       lastFetchError = undefined;
-      failedFetches = 0;
-    });
-    const logger = new Logger((scope) => {
-      const write = workerLogFactory(scope);
-      return (level, message, meta) => {
-        write(level, message, meta);
-        if (!message.startsWith('Error occurred fetching jobs')) return;
-        const error = (meta as { error?: unknown } | undefined)?.error;
-        if (error !== undefined && error === lastFetchError) died(`its job fetching is wedged on an error it keeps: ${String(error)}`);
-        else if (++failedFetches >= MAX_FAILED_FETCHES) died(`${failedFetches} fetches of jobs failed in a row: ${String(error)}`);
-        lastFetchError = error;
-      };
+      failingSince = undefined;
+    };
+    events.on('worker:getJob:empty', fetched);
+    events.on('job:start', fetched);
+    events.on('worker:getJob:error', ({ error }) => {
+      if (error === lastFetchError) died(`its job fetching is wedged on an error it keeps: ${String(error)}`);
+      else if (Date.now() - (failingSince ??= Date.now()) > WEDGED_AFTER_MS) died(`its fetches of jobs failed for ${WEDGED_AFTER_MS / 1000} s: ${String(error)}`);
+      lastFetchError = error;
     });
     const runner = await run({
       pgPool: pool,
@@ -167,10 +151,11 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
       concurrency,
       noHandleSignals: true,
       events,
-      logger,
+      logger: workerLogger,
+      // No local queue: each of the pool's slots fetches a job when it is free, so a worker never
+      // holds chunks it cannot start while another worker idles.
       preset: {
         worker: {
-          localQueue: { size: LOCAL_QUEUE_SIZE },
           completeJobBatchDelay: 0,
           failJobBatchDelay: 0,
           gracefulShutdownAbortTimeout: 10_000,
