@@ -13,14 +13,13 @@
 // With DATABASE_URL, the server must allow creating databases: the benchmark creates
 // finishline_benchapi_<pid> there and drops it at the end. Human-readable lines come first; the
 // last line is one JSON object with every figure. Exits non-zero on any failed or wrong response.
-import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { pgSettingsFor, signToken } from '../server/auth.ts';
-import { openBenchDatabase, positiveIntegerFromEnv } from './support.ts';
+import { startFinishline } from '../test/processes.ts';
+import { keepOutput, onLoopback, openBenchDatabase, positiveIntegerFromEnv, runBench } from './support.ts';
 
 const BATCHES = positiveIntegerFromEnv('BENCH_BATCHES', 10_000);
 const ITEMS_PER_BATCH = positiveIntegerFromEnv('BENCH_ITEMS_PER_BATCH', 100);
@@ -38,8 +37,6 @@ const JWT_SECRET = 'finishline-bench-api-secret-0123456789ab';
 /** The worker whose heartbeat the benchmark fakes (see createData). */
 const BENCH_WORKER_ID = 'bench-api-worker';
 
-const cliPath = fileURLToPath(new URL('../server/cli/main.ts', import.meta.url));
-
 const QUERY = `query BatchStatus($id: UUID!) {
   batchStatusSummaryByBatchId(batchId: $id) {
     batchId status totalItems pendingItems processingItems succeededItems failedItems progress stuckReason hasSummary
@@ -56,32 +53,6 @@ const SET_SETTINGS_SQL = 'select set_config(el->>0, el->>1, true) from json_arra
  * repeated here: importing graphql.ts would load PostGraphile into the load generator's process.
  */
 const STATEMENT_TIMEOUT_MS = 5000;
-
-// ---------------------------------------------------------------------------------------------
-// Clean-up: every resource registers how to release it; they are released in reverse order, once,
-// on success, failure, a signal or the overall timeout.
-
-type Cleanup = () => Promise<void>;
-const cleanups: Cleanup[] = [];
-let cleaning: Promise<void> | undefined;
-
-function onCleanup(cleanup: Cleanup): void {
-  cleanups.push(cleanup);
-}
-
-function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const cleanup = cleanups.pop()!;
-      await cleanup().catch((error: unknown) => process.stderr.write(`clean-up step failed: ${describe(error)}\n`));
-    }
-  })();
-  return cleaning;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? error.message) : String(error);
-}
 
 function say(line: string): void {
   process.stdout.write(line + '\n');
@@ -226,47 +197,11 @@ async function createData(url: string, database: string): Promise<BenchData> {
 // ---------------------------------------------------------------------------------------------
 // The server, as a child process whose output is kept for a failure report.
 
-interface ServerChild {
-  url: string;
-  output(): string;
-}
-
-async function startServer(databaseUrl: string): Promise<ServerChild> {
-  const child: ChildProcess = spawn(process.execPath, [cliPath, 'serve'], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', JWT_SECRET, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  onCleanup(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(killer);
-  });
-  // A failure anywhere later prints what the server said.
-  onCleanup(async () => {
-    if (failed) process.stderr.write(`--- finishline serve output ---\n${output}\n--- end of server output ---\n`);
-  });
-
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const listening = output
-      .split('\n')
-      .filter((line) => line.includes('GraphQL server listening'))
-      .map((line) => JSON.parse(line) as { url?: string })[0];
-    if (listening?.url) {
-      // The log names localhost; the load goes to the loopback address itself.
-      const port = new URL(listening.url).port;
-      return { url: `http://127.0.0.1:${port}/graphql`, output: () => output };
-    }
-    if (child.exitCode !== null) throw new Error('finishline serve exited before listening');
-    if (Date.now() > deadline) throw new Error('finishline serve did not listen within 30 s');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** `finishline serve` on the database; resolves with its GraphQL endpoint on the loopback address. */
+async function startServer(databaseUrl: string): Promise<string> {
+  const server = await startFinishline('serve', { DATABASE_URL: databaseUrl, PORT: '0', JWT_SECRET, LOG_LEVEL: 'info' });
+  keepOutput('finishline serve', server);
+  return `${onLoopback(server.url)}/graphql`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -465,13 +400,10 @@ function round(value: number, digits = 2): number {
   return Math.round(value * factor) / factor;
 }
 
-let failed = false;
-
 async function main(): Promise<Record<string, unknown>> {
   say(`bench:api: the batch status over GraphQL against plain SQL (${BATCHES.toLocaleString('en-US')} batches × ${ITEMS_PER_BATCH} items)`);
   const setupStarted = performance.now();
   const bench = await openBenchDatabase('api');
-  onCleanup(() => bench.cleanUp());
   const database = { url: bench.url, source: process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded' };
   const databaseName = new URL(database.url).pathname.slice(1);
   const { rows: versionRows } = await bench.client.query<{ version: string; random_page_cost: string }>(
@@ -493,12 +425,12 @@ async function main(): Promise<Record<string, unknown>> {
     throw new Error(`expected ${BATCHES} batches and ${BATCHES * ITEMS_PER_BATCH} items`);
   }
 
-  const server = await startServer(database.url);
+  const serverUrl = await startServer(database.url);
   const requests = prepareRequests(data.batches);
 
-  say(`GraphQL: warming up for ${GRAPHQL_WARMUP_S} s, then ${CONNECTIONS} connections for ${DURATION_S} s at ${server.url}`);
-  const warmup = await loadGraphQL(server.url, requests, GRAPHQL_WARMUP_S);
-  const graphql = await loadGraphQL(server.url, requests, DURATION_S);
+  say(`GraphQL: warming up for ${GRAPHQL_WARMUP_S} s, then ${CONNECTIONS} connections for ${DURATION_S} s at ${serverUrl}`);
+  const warmup = await loadGraphQL(serverUrl, requests, GRAPHQL_WARMUP_S);
+  const graphql = await loadGraphQL(serverUrl, requests, DURATION_S);
   const problems = [warmup, graphql].reduce((n, run) => n + run.non2xx + run.wrongResponses + run.connectionErrors + run.timeouts, 0);
   if (problems > 0) {
     const run = graphql.firstProblem || graphql.non2xx || graphql.connectionErrors ? graphql : warmup;
@@ -517,7 +449,7 @@ async function main(): Promise<Record<string, unknown>> {
 
   const sqlClient = new pg.Client({ connectionString: database.url });
   await sqlClient.connect();
-  onCleanup(() => sqlClient.end());
+  bench.onCleanup(() => sqlClient.end());
   const asOwner = ownerQuery(sqlClient);
   await loadSql(sqlClient, data.batches, SQL_WARMUP_S, asOwner);
   const sql = await loadSql(sqlClient, data.batches, DURATION_S, asOwner);
@@ -562,30 +494,4 @@ async function main(): Promise<Record<string, unknown>> {
   };
 }
 
-const overallTimer = setTimeout(() => {
-  failed = true;
-  process.stderr.write(`bench:api: gave up after ${OVERALL_TIMEOUT_MS / 1000} s\n`);
-  void cleanUp().finally(() => process.exit(1));
-}, OVERALL_TIMEOUT_MS);
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    failed = true;
-    process.stderr.write(`bench:api: ${signal}, cleaning up\n`);
-    void cleanUp().finally(() => process.exit(1));
-  });
-}
-
-try {
-  const figures = await main();
-  await cleanUp();
-  // The last line: every figure, for scripts.
-  say(JSON.stringify(figures));
-  clearTimeout(overallTimer);
-  process.exit(0);
-} catch (error) {
-  failed = true;
-  process.stderr.write(`bench:api failed: ${describe(error)}\n`);
-  await cleanUp();
-  process.exit(1);
-}
+runBench('bench:api', main, { timeoutMs: OVERALL_TIMEOUT_MS });

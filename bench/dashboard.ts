@@ -17,16 +17,15 @@
 //   BENCH_BATCHES=1000 BENCH_BIG_BATCH_ITEMS=10000 BENCH_ITEMS_PER_BATCH=10 npm run bench:dashboard   # quick
 //
 // Human-readable lines first; the last line is one JSON object with every figure.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { signToken } from '../server/auth.ts';
-import { openBenchDatabase, positiveIntegerFromEnv, until, type BenchDatabase } from './support.ts';
+import { startFinishline } from '../test/processes.ts';
+import { keepOutput, onLoopback, openBenchDatabase, positiveIntegerFromEnv, runBench, type BenchDatabase } from './support.ts';
 
 const BATCHES = positiveIntegerFromEnv('BENCH_BATCHES', 10_000);
 const BIG_BATCH_ITEMS = positiveIntegerFromEnv('BENCH_BIG_BATCH_ITEMS', 100_000);
@@ -44,7 +43,6 @@ const BATCH_PAGE_P95_TARGET_MS = 500;
 const MESSAGES_PER_BATCH_PER_S_TARGET = 1;
 const JWT_SECRET = 'finishline-bench-dashboard-secret-0123456789';
 const FAKE_WORKER_ID = 'bench-dashboard-worker';
-const cliPath = fileURLToPath(new URL('../server/cli/main.ts', import.meta.url));
 
 // The documents the pages send, from the pages themselves (plain JavaScript modules: imported by
 // path at run time, as tsc does not read them).
@@ -55,11 +53,6 @@ const { BATCHES_QUERY, PAGE_SIZE, PROGRESS_SUBSCRIPTION } = (await import(String
 };
 const { BATCH_QUERY } = (await import(String(new URL('../web/pages/batch.js', import.meta.url)))) as { BATCH_QUERY: string };
 
-const cleanups: Array<() => Promise<void>> = [];
-let failed = false;
-async function cleanUp(): Promise<void> {
-  for (const step of cleanups.splice(0).reverse()) await step().catch((error: unknown) => process.stderr.write(`clean-up step failed: ${String(error)}\n`));
-}
 const say = (line: string) => process.stdout.write(line + '\n');
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 
@@ -150,37 +143,6 @@ async function createPageData(bench: BenchDatabase): Promise<PageData> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Processes
-
-async function startChild(command: 'serve' | 'worker', env: Record<string, string>): Promise<{ url?: string; pid: number; output(): string }> {
-  const child: ChildProcess = spawn(process.execPath, [cliPath, command], {
-    env: { ...process.env, PORT: '0', JWT_SECRET, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  cleanups.push(async () => {
-    if (failed) process.stderr.write(`--- finishline ${command} output ---\n${output.slice(-5000)}\n`);
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(killer);
-  });
-  const stillRunning = () => {
-    if (child.exitCode !== null) throw new Error(`finishline ${command} exited:\n${output}`);
-  };
-  if (command === 'worker') {
-    await until('the worker to start', async () => (output.includes('"msg":"worker started"') ? true : undefined), { stillRunning });
-    return { pid: child.pid!, output: () => output };
-  }
-  const url = await until('the server to listen', async () => /"url":"http:\/\/localhost:(\d+)\/graphql"/.exec(output)?.[1], { stillRunning });
-  return { url: `http://127.0.0.1:${url}`, pid: child.pid!, output: () => output };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Measuring
 
 function percentile(sorted: number[], p: number): number {
@@ -235,26 +197,27 @@ async function timeSql(client: pg.Client, sql: string, values: unknown[], count:
 async function measurePages(): Promise<{ figures: Record<string, unknown>; bench: BenchDatabase; serverUrl: string }> {
   const setupStarted = performance.now();
   const bench = await openBenchDatabase('dashboard');
-  cleanups.push(() => bench.cleanUp());
   say(`database: PostgreSQL ${bench.serverVersion} (${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded'})`);
   const data = await createPageData(bench);
   const setupSeconds = (performance.now() - setupStarted) / 1000;
   say(`setup: ${TENANTS} tenants, ${BATCHES.toLocaleString('en')} batches, ${data.items.toLocaleString('en')} items (one batch of ${BIG_BATCH_ITEMS.toLocaleString('en')}) in ${setupSeconds.toFixed(1)} s`);
-  const server = await startChild('serve', { DATABASE_URL: bench.url });
+  const server = await startFinishline('serve', { DATABASE_URL: bench.url, PORT: '0', JWT_SECRET, LOG_LEVEL: 'info' });
+  keepOutput('finishline serve', server);
+  const serverUrl = onLoopback(server.url);
   const operatorToken = signToken(JWT_SECRET, { role: 'app_user', tenant_id: data.tenantIds[0] }, '2h');
   const installationToken = signToken(JWT_SECRET, { role: 'app_admin' }, '2h');
   const page = { kind: null, status: null, tenantId: null, createdAfter: null, createdBefore: null, first: PAGE_SIZE, offset: 0, severalTenants: false };
   const tenantBatches = Math.ceil(BATCHES / TENANTS);
   const batchesPage = {
-    first: await timeRequests(server.url!, operatorToken, BATCHES_QUERY, () => page, REQUESTS_PER_VARIANT),
-    filtered: await timeRequests(server.url!, operatorToken, BATCHES_QUERY, () => ({ ...page, kind: 'noop', status: 'processing', createdAfter: new Date(Date.now() - 86_400_000).toISOString() }), REQUESTS_PER_VARIANT),
-    deep: await timeRequests(server.url!, operatorToken, BATCHES_QUERY, () => ({ ...page, offset: Math.floor(Math.random() * (tenantBatches - PAGE_SIZE)) }), REQUESTS_PER_VARIANT),
-    everyTenant: await timeRequests(server.url!, installationToken, BATCHES_QUERY, () => ({ ...page, severalTenants: true }), REQUESTS_PER_VARIANT),
+    first: await timeRequests(serverUrl, operatorToken, BATCHES_QUERY, () => page, REQUESTS_PER_VARIANT),
+    filtered: await timeRequests(serverUrl, operatorToken, BATCHES_QUERY, () => ({ ...page, kind: 'noop', status: 'processing', createdAfter: new Date(Date.now() - 86_400_000).toISOString() }), REQUESTS_PER_VARIANT),
+    deep: await timeRequests(serverUrl, operatorToken, BATCHES_QUERY, () => ({ ...page, offset: Math.floor(Math.random() * (tenantBatches - PAGE_SIZE)) }), REQUESTS_PER_VARIANT),
+    everyTenant: await timeRequests(serverUrl, installationToken, BATCHES_QUERY, () => ({ ...page, severalTenants: true }), REQUESTS_PER_VARIANT),
   };
   for (const [name, timing] of Object.entries(batchesPage)) say(describeTiming(`batches page (${name})`, timing));
   const batchPage = {
-    first: await timeRequests(server.url!, operatorToken, BATCH_QUERY, () => ({ id: data.bigBatchId, errorContains: null, failedOffset: 0 }), REQUESTS_PER_VARIANT),
-    searched: await timeRequests(server.url!, operatorToken, BATCH_QUERY, () => ({ id: data.bigBatchId, errorContains: `said ${500 + Math.floor(Math.random() * 7)}`, failedOffset: 20 }), REQUESTS_PER_VARIANT),
+    first: await timeRequests(serverUrl, operatorToken, BATCH_QUERY, () => ({ id: data.bigBatchId, errorContains: null, failedOffset: 0 }), REQUESTS_PER_VARIANT),
+    searched: await timeRequests(serverUrl, operatorToken, BATCH_QUERY, () => ({ id: data.bigBatchId, errorContains: `said ${500 + Math.floor(Math.random() * 7)}`, failedOffset: 20 }), REQUESTS_PER_VARIANT),
   };
   for (const [name, timing] of Object.entries(batchPage)) say(describeTiming(`page of the ${BIG_BATCH_ITEMS.toLocaleString('en')}-item batch (${name})`, timing));
   const baseline = await timeSql(bench.client, 'select * from app_public.batch_status_summary where tenant_id = $1 order by created_at desc limit 50', [data.tenantIds[0]], REQUESTS_PER_VARIANT);
@@ -277,7 +240,7 @@ async function measurePages(): Promise<{ figures: Record<string, unknown>; bench
     batch_page_p95_target_met: batchP95 < BATCH_PAGE_P95_TARGET_MS,
     postgres_version: bench.serverVersion,
   };
-  return { figures, bench, serverUrl: server.url! };
+  return { figures, bench, serverUrl };
 }
 
 /** The LISTEN channel of a batch's progress (as server/graphql.ts's batchProgressTopic names it). */
@@ -310,7 +273,7 @@ async function measureLiveCost(bench: BenchDatabase, serverUrl: string): Promise
   // What the database announces: every NOTIFY of these batches' progress.
   const listener = new pg.Client({ connectionString: bench.url });
   await listener.connect();
-  cleanups.push(() => listener.end());
+  bench.onCleanup(() => listener.end());
   const notifies = new Map<string, number>();
   const byChannel = new Map(batchIds.map((id) => [progressChannel(tenantId, id), id]));
   let counting = false;
@@ -323,17 +286,14 @@ async function measureLiveCost(bench: BenchDatabase, serverUrl: string): Promise
   // What the server sends: the batches page's subscriptions, one per row, over one websocket.
   const messages = new Map<string, number>();
   const ws = createClient({ url: `${serverUrl.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` } });
-  cleanups.push(async () => ws.dispose());
+  bench.onCleanup(async () => ws.dispose());
   for (const batchId of batchIds) {
     ws.subscribe({ query: PROGRESS_SUBSCRIPTION, variables: { batchId } }, {
       next: (result) => {
         if (result.errors) throw new Error(JSON.stringify(result.errors));
         if (counting) messages.set(batchId, (messages.get(batchId) ?? 0) + 1);
       },
-      error: (error) => {
-        failed = true;
-        process.stderr.write(`subscription failed: ${JSON.stringify(error)}\n`);
-      },
+      error: (error) => process.stderr.write(`subscription failed: ${JSON.stringify(error)}\n`),
       complete: () => {},
     });
   }
@@ -385,7 +345,7 @@ async function measureLiveCost(bench: BenchDatabase, serverUrl: string): Promise
     `server sent ${mean(messageRates).toFixed(2)} messages per batch per second (most: ${maxMessages.toFixed(2)}); ` +
     `the database announced ${mean(notifyRates).toFixed(2)} changes per batch per second. ` +
     `Target <= ${MESSAGES_PER_BATCH_PER_S_TARGET}: ${targetMet ? 'met' : 'MISSED'}`);
-  await cleanUp();
+  await bench.cleanUp();
   return {
     live_batches: LIVE_BATCHES,
     live_window_s: round(seconds),
@@ -397,23 +357,9 @@ async function measureLiveCost(bench: BenchDatabase, serverUrl: string): Promise
   };
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    failed = true;
-    void cleanUp().finally(() => process.exit(1));
-  });
-}
-
-try {
+runBench('bench:dashboard', async () => {
   say(`bench:dashboard: the dashboard's page data and live updates (${BATCHES.toLocaleString('en')} batches)`);
   const pages = await measurePages();
   const live = await measureLiveCost(pages.bench, pages.serverUrl);
-  await cleanUp();
-  say(JSON.stringify({ ...pages.figures, ...live }));
-  process.exit(0);
-} catch (error) {
-  failed = true;
-  process.stderr.write(`bench:dashboard failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  await cleanUp();
-  process.exit(1);
-}
+  return { ...pages.figures, ...live };
+});

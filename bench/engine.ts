@@ -16,15 +16,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { startFinishline, waitFor, type FinishlineProcess } from '../test/processes.ts';
 import { RAW_TASK, type RawWorkerMessage } from './raw_worker.ts';
-import { openBenchDatabase, peakRssMb, positiveIntegerFromEnv, until, within } from './support.ts';
+import { keepOutput, openBenchDatabase, peakRssMb, PHASE_TIMEOUT_MS, positiveIntegerFromEnv, runBench, stillRunning, within, workerRegistered, type BenchDatabase } from './support.ts';
 
 const ITEMS = positiveIntegerFromEnv('BENCH_ITEMS', 100_000);
 const CONCURRENCY = positiveIntegerFromEnv('WORKER_CONCURRENCY', 4);
 const ENQUEUE_ITEMS = 1_000_000;
 const TARGET = { ratio: 1.0, finalizationMs: 100, enqueueSeconds: 30, rssMb: 300 };
 const POLL_MS = 20;
-const cliPath = fileURLToPath(new URL('../server/cli/main.ts', import.meta.url));
 const rawWorkerPath = fileURLToPath(new URL('./raw_worker.ts', import.meta.url));
 const say = (line: string) => process.stdout.write(`${line}\n`);
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
@@ -33,19 +33,7 @@ const now = () => performance.timeOrigin + performance.now();
 const report = (label: string, figure: string, ok?: boolean) =>
   say(`${`${label}:`.padEnd(34)}${figure}${ok === undefined ? '' : ok ? ' ok' : ' MISSED'}`);
 
-// Every resource registers its release; they run in reverse order, once, whatever happened.
-const cleanups: Array<() => Promise<void>> = [];
-const children: Child[] = [];
-let cleaning: Promise<void> | undefined;
-function cleanUp(): Promise<void> {
-  return (cleaning ??= (async () => {
-    for (const cleanup of cleanups.reverse()) {
-      await cleanup().catch((error: unknown) => process.stderr.write(`clean-up step failed: ${String(error)}\n`));
-    }
-  })());
-}
-
-/** Throws once `child` has exited: whatever waits for its work would wait forever. */
+/** Throws once the raw worker has exited: whatever waits for its work would wait forever. */
 function assertRunning(child: Child): void {
   if (child.exited) throw new Error(`${child.name} exited unexpectedly (${child.exited})`);
 }
@@ -58,10 +46,13 @@ interface Child {
   exited: string | undefined;
 }
 
-/** Starts a Node script as a worker process; its output goes to a buffer, never to our stdout. */
-function startChild(name: string, args: string[], env: Record<string, string>): Child {
-  // Same Node flags for both workers: only the engine differs.
-  const proc = spawn(process.execPath, [...args], {
+/**
+ * Starts the raw worker (not finishline: it talks to us over IPC); its output goes to a buffer,
+ * never to our stdout, and it is killed at clean-up.
+ */
+function startRawWorker(bench: BenchDatabase, name: string, env: Record<string, string>): Child {
+  // Same Node flags as the finishline worker: only the engine differs.
+  const proc = spawn(process.execPath, [rawWorkerPath], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
@@ -69,8 +60,8 @@ function startChild(name: string, args: string[], env: Record<string, string>): 
   proc.stdout?.on('data', (chunk: Buffer) => (child.output += chunk.toString()));
   proc.stderr?.on('data', (chunk: Buffer) => (child.output += chunk.toString()));
   proc.once('exit', (code, signal) => (child.exited = signal ?? `code ${code}`));
-  children.push(child);
-  cleanups.push(async () => void (child.exited || proc.kill('SIGKILL')));
+  keepOutput(name, { output: () => child.output });
+  bench.onCleanup(async () => void (child.exited || proc.kill('SIGKILL')));
   return child;
 }
 
@@ -104,7 +95,8 @@ async function scalar<T>(db: pg.Client, sql: string, params: unknown[] = []): Pr
 
 interface Baseline { jobsPerS: number; seconds: number; enqueueSeconds: number; rssMb: number }
 
-async function runBaseline(db: pg.Client, dbUrl: string): Promise<Baseline> {
+async function runBaseline(bench: BenchDatabase): Promise<Baseline> {
+  const { client: db, url: dbUrl } = bench;
   let started = now();
   await db.query(
     `select count(*) from graphile_worker.add_jobs(array(
@@ -113,7 +105,7 @@ async function runBaseline(db: pg.Client, dbUrl: string): Promise<Baseline> {
     [RAW_TASK, ITEMS],
   );
   const enqueueSeconds = (now() - started) / 1000;
-  const worker = startChild('raw graphile-worker', [rawWorkerPath], {
+  const worker = startRawWorker(bench, 'raw graphile-worker', {
     DATABASE_URL: dbUrl,
     WORKER_CONCURRENCY: String(CONCURRENCY),
     BENCH_JOBS: String(ITEMS),
@@ -124,10 +116,10 @@ async function runBaseline(db: pg.Client, dbUrl: string): Promise<Baseline> {
   started = await startedAt;
   await ranAll;
   // Every task has run; the jobs are done once their completion is committed (deleted).
-  const finished = await until('the baseline jobs', async () => {
+  const finished = await waitFor(async () => {
     const empty = await scalar<boolean>(db, 'select not exists (select 1 from graphile_worker.jobs) as value');
-    return empty ? now() : undefined;
-  }, { pollMs: POLL_MS, stillRunning: () => assertRunning(worker) });
+    return empty && now();
+  }, { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: POLL_MS, what: 'the baseline jobs', stillRunning: () => assertRunning(worker) });
   const seconds = (finished - started) / 1000;
   const rssMb = peakRssMb(worker.process.pid!);
   await stopChild(worker);
@@ -153,27 +145,21 @@ async function submitNoopBatch(db: pg.Client, tenantId: string, items: number): 
   }
 }
 
-async function runFinishline(db: pg.Client, dbUrl: string, tenantId: string): Promise<{ result: Finishline; worker: Child }> {
-  const worker = startChild('finishline worker', [cliPath, 'worker'], {
-    DATABASE_URL: dbUrl,
-    WORKER_CONCURRENCY: String(CONCURRENCY),
-    LOG_LEVEL: 'info',
+async function runFinishline(db: pg.Client, dbUrl: string, tenantId: string): Promise<{ result: Finishline; worker: FinishlineProcess }> {
+  const worker = await startFinishline('worker', { DATABASE_URL: dbUrl, WORKER_CONCURRENCY: String(CONCURRENCY), LOG_LEVEL: 'info' }, {
+    ready: workerRegistered(db),
   });
-  const pid = worker.process.pid;
-  await until('worker start', async () => {
-    const { rowCount } = await db.query('select 1 from app_private.workers where pid = $1', [pid]);
-    return rowCount ? true : undefined;
-  }, { pollMs: POLL_MS, stillRunning: () => assertRunning(worker) });
+  keepOutput('finishline worker', worker);
 
   const started = now();
   const batchId = await submitNoopBatch(db, tenantId, ITEMS);
   const submitSeconds = (now() - started) / 1000;
-  const finished = await until('the run summary', async () => {
+  const finished = await waitFor(async () => {
     const { rowCount } = await db.query('select 1 from app_public.run_summaries where batch_id = $1', [batchId]);
-    return rowCount ? now() : undefined;
-  }, { pollMs: POLL_MS, stillRunning: () => assertRunning(worker) });
+    return rowCount && now();
+  }, { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: POLL_MS, what: 'the run summary', stillRunning: stillRunning(worker) });
   const seconds = (finished - started) / 1000;
-  const rssMb = peakRssMb(worker.process.pid!);
+  const rssMb = peakRssMb(worker.pid);
 
   // From the database's own timestamps (each is its transaction's start time). 0 means the
   // transaction that finished the last item finished the batch; below 0, an item's transaction
@@ -204,9 +190,8 @@ async function runEnqueue(db: pg.Client, tenantId: string): Promise<{ seconds: n
   return { seconds, jobs: jobsAfter - jobsBefore };
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<Record<string, unknown>> {
   const bench = await within('creating the database', openBenchDatabase('engine'));
-  cleanups.push(() => bench.cleanUp());
   const { url: dbUrl, client: db } = bench;
   // graphile-worker's batched fetch plans a full scan of its jobs table under the default 4.
   await db.query(`alter database ${db.database} set random_page_cost = 1.1`);
@@ -215,7 +200,7 @@ async function main(): Promise<void> {
   const randomPageCost = await scalar<string>(db, "select current_setting('random_page_cost') as value");
   say(`PostgreSQL ${version}, random_page_cost = ${randomPageCost}, concurrency ${CONCURRENCY}, ${ITEMS} items`);
 
-  const baseline = await within('the baseline', runBaseline(db, dbUrl));
+  const baseline = await within('the baseline', runBaseline(bench));
   report('baseline (raw graphile-worker)', `${baseline.jobsPerS.toFixed(0)} jobs/s (${baseline.seconds.toFixed(2)} s; enqueue took ${baseline.enqueueSeconds.toFixed(2)} s)`);
 
   const tenantId = await scalar<string>(db, `insert into app_public.tenants (name) values ('bench') returning id as value`);
@@ -227,13 +212,13 @@ async function main(): Promise<void> {
   report('summary latency', `${fl.summaryLatencyMs.toFixed(1)} ms (batch finished to run summary written)`);
   report('finishline worker peak RSS', `${fl.rssMb.toFixed(0)} MB (target < ${TARGET.rssMb} MB)`, fl.rssMb < TARGET.rssMb);
   report('baseline worker peak RSS', `${baseline.rssMb.toFixed(0)} MB`);
-  await stopChild(worker);
+  await within('stopping the finishline worker', worker.stop());
 
   const enqueue = await within('the 1M enqueue', runEnqueue(db, tenantId));
   const enqueueItemsPerS = ENQUEUE_ITEMS / enqueue.seconds;
   report(`enqueue of ${ENQUEUE_ITEMS} items`, `${enqueue.seconds.toFixed(2)} s, ${enqueueItemsPerS.toFixed(0)} items/s, ${enqueue.jobs} jobs (target < ${TARGET.enqueueSeconds} s)`, enqueue.seconds < TARGET.enqueueSeconds);
 
-  say(JSON.stringify({
+  return {
     baseline_jobs_per_s: Math.round(baseline.jobsPerS),
     finishline_items_per_s: Math.round(fl.itemsPerS),
     ratio: Number(ratio.toFixed(3)),
@@ -251,27 +236,7 @@ async function main(): Promise<void> {
     items: ITEMS,
     random_page_cost: Number(randomPageCost),
     postgres_version: version,
-  }));
+  };
 }
 
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-  process.once(signal, () => {
-    process.stderr.write(`bench:engine: ${signal}, cleaning up\n`);
-    void cleanUp().finally(() => process.exit(code));
-  });
-}
-
-main()
-  .then(async () => {
-    await cleanUp();
-    process.exit(0);
-  })
-  .catch(async (error: unknown) => {
-    // After a signal, clean-up is under way and the error is only its echo.
-    if (!cleaning) {
-      process.stderr.write(`bench:engine failed: ${error instanceof Error ? error.stack : String(error)}\n`);
-      for (const child of children) process.stderr.write(`--- ${child.name} output ---\n${child.output}\n`);
-    }
-    await cleanUp();
-    process.exit(1);
-  });
+runBench('bench:engine', main);

@@ -1,13 +1,16 @@
 // What the benchmarks share: a fresh, migrated database of their own (on DATABASE_URL's server,
-// or an embedded one in a temporary directory), clean-up that runs however they end, and the
-// time limits and polling of their phases.
+// or an embedded one in a temporary directory), one clean-up registry that runs however they end
+// (and stops every finishline process they started), and the time limits of their phases.
+// Processes are started, and conditions polled, with test/processes.ts, as the tests do.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { inspect } from 'node:util';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../server/db/embedded_postgres.ts';
 import { createLog } from '../server/log.ts';
 import { migrate } from '../server/db/migrate.ts';
+import { killAll, type FinishlineProcess } from '../test/processes.ts';
 
 export interface BenchDatabase {
   /** A scratch directory, removed at the end. */
@@ -16,12 +19,102 @@ export interface BenchDatabase {
   /** Connected to `url`. */
   client: pg.Client;
   serverVersion: string;
-  /** Registers more clean-up; everything runs in reverse order by `cleanUp`. */
+  /** Registers more clean-up (the benchmark's one registry): see `onCleanup`. */
   onCleanup(step: () => Promise<void>): void;
+  /** See `cleanUp`. */
   cleanUp(): Promise<void>;
 }
 
 const silent = { ...createLog(), info: () => {}, debug: () => {} };
+
+// ---------------------------------------------------------------------------------------------
+// The one clean-up registry of a benchmark process.
+
+const steps: Array<() => Promise<void>> = [];
+let cleaning: Promise<void> = Promise.resolve();
+/** What the processes a benchmark started said, printed should it fail. */
+const outputs = new Map<string, { output(): string }>();
+
+/** Registers a clean-up step: `cleanUp` runs the steps in reverse order of registration. */
+export function onCleanup(step: () => Promise<void>): void {
+  steps.push(step);
+}
+
+/**
+ * Runs the steps registered so far in reverse order, each once, and kills any finishline process
+ * still running (openBenchDatabase has them killed before their database goes away, after the
+ * benchmark's own steps). Calls made meanwhile wait for it.
+ */
+export function cleanUp(): Promise<void> {
+  cleaning = cleaning.then(async () => {
+    for (const step of steps.splice(0).reverse()) {
+      await step().catch((error: unknown) => process.stderr.write(`clean-up step failed: ${describe(error)}\n`));
+    }
+    await killAll();
+  });
+  return cleaning;
+}
+
+/** Keeps `child`'s output under `name`, for the report of a benchmark that fails. */
+export function keepOutput(name: string, child: { output(): string }): void {
+  outputs.set(name, child);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : inspect(error);
+}
+
+/**
+ * Runs a benchmark: its figures become the last line on stdout (one JSON object) once everything
+ * is cleaned up. A failure, SIGINT, SIGTERM or `timeoutMs` passing cleans up too, after printing
+ * on stderr what went wrong and what its processes said; the exit status says which.
+ */
+export function runBench(name: string, main: () => Promise<Record<string, unknown>>, { timeoutMs }: { timeoutMs?: number } = {}): void {
+  let ending: Promise<never> | undefined;
+  // The first way to end wins: after a signal, main's failure is only its echo.
+  const fail = (why: string, code: number) =>
+    (ending ??= (async () => {
+      process.stderr.write(`${name}: ${why}\n`);
+      for (const [label, child] of outputs) process.stderr.write(`--- ${label} output ---\n${child.output().slice(-20_000)}\n--- end of ${label} output ---\n`);
+      await cleanUp();
+      process.exit(code);
+    })());
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => void fail(`${signal}, cleaning up`, code));
+  }
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => void fail(`gave up after ${timeoutMs / 1000} s`, 1), timeoutMs);
+  main().then(
+    async (figures) => {
+      if (ending) return;
+      clearTimeout(timer);
+      await cleanUp();
+      process.stdout.write(`${JSON.stringify(figures)}\n`);
+      process.exit(0);
+    },
+    (error: unknown) => void fail(`failed: ${describe(error)}`, 1),
+  );
+}
+
+/** A `stillRunning` for waitFor: fails once `child` has exited, since what it waits for never comes. */
+export function stillRunning(child: FinishlineProcess, name = 'finishline worker'): () => void {
+  return () => {
+    if (child.exitCode() !== null) throw new Error(`${name} exited (${child.exitCode()}):\n${child.output().slice(-5000)}`);
+  };
+}
+
+/** A `ready` for a worker: its heartbeat is in app_private.workers (only one worker runs at a time). */
+export function workerRegistered(client: pg.Client): () => Promise<boolean> {
+  return async () => ((await client.query('select 1 from app_private.workers')).rowCount ?? 0) > 0;
+}
+
+/** `url` (a server's, as it logs it: localhost) on the loopback address itself, as the load goes. */
+export function onLoopback(url: string): string {
+  const loopback = new URL(url);
+  loopback.hostname = '127.0.0.1';
+  return loopback.origin;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** A benchmark setting from the environment: a positive integer, or the fallback when unset. */
 export function positiveIntegerFromEnv(name: string, fallback: number): number {
@@ -48,65 +141,43 @@ export async function within<T>(what: string, promise: Promise<T>): Promise<T> {
   }
 }
 
-/**
- * Polls `check` every `pollMs` until it returns a value. Fails past PHASE_TIMEOUT_MS, or at once
- * when `stillRunning` throws (say, because the worker process it waits for has exited).
- */
-export async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  { pollMs = 100, stillRunning = () => {} }: { pollMs?: number; stillRunning?: () => void } = {},
-): Promise<T> {
-  const deadline = Date.now() + PHASE_TIMEOUT_MS;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    stillRunning();
-    if (Date.now() > deadline) throw new Error(`${what} took longer than ${PHASE_TIMEOUT_MS / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
-}
-
 /** Peak resident set size (VmHWM) of a running process, in MB. */
 export function peakRssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
-/** A fresh, migrated database named after the benchmark; `cleanUp` drops it (and the embedded server). */
-export async function openBenchDatabase(name: string): Promise<BenchDatabase> {
+/**
+ * A fresh, migrated database named after the benchmark, on `serverUrl` (by default DATABASE_URL's
+ * server, or an embedded one when that is unset); `cleanUp` drops it (and the embedded server).
+ */
+export async function openBenchDatabase(name: string, { serverUrl = process.env.DATABASE_URL }: { serverUrl?: string } = {}): Promise<BenchDatabase> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `finishline-bench-${name}-`));
   // The embedded server runs as the postgres user, who must be able to reach its data directory.
   fs.chmodSync(dir, 0o755);
-  const steps: Array<() => Promise<void>> = [async () => fs.rmSync(dir, { recursive: true, force: true })];
-  const cleanUp = async () => {
-    for (const step of steps.splice(0).reverse()) await step().catch(() => {});
-  };
-  try {
-    let serverUrl = process.env.DATABASE_URL;
-    if (!serverUrl) {
-      const server = await startEmbeddedPostgres(path.join(dir, 'pg'));
-      steps.push(() => server.stop());
-      serverUrl = server.adminUrl;
-    }
-    const database = `finishline_bench${name}_${process.pid}`;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`create database ${database}`);
-    steps.push(async () => {
-      await admin.query(`drop database if exists ${database} with (force)`);
-      await admin.end();
-    });
-    const url = new URL(serverUrl);
-    url.pathname = `/${database}`;
-    await migrate(url.toString(), silent);
-    const client = new pg.Client({ connectionString: url.toString() });
-    await client.connect();
-    steps.push(() => client.end());
-    const { rows: [{ server_version }] } = await client.query<{ server_version: string }>('show server_version');
-    return { dir, url: url.toString(), client, serverVersion: server_version, onCleanup: (step) => steps.push(step), cleanUp };
-  } catch (error) {
-    await cleanUp();
-    throw error;
+  onCleanup(async () => fs.rmSync(dir, { recursive: true, force: true }));
+  if (!serverUrl) {
+    const server = await startEmbeddedPostgres(path.join(dir, 'pg'));
+    onCleanup(() => server.stop());
+    serverUrl = server.adminUrl;
   }
+  const database = `finishline_bench${name}_${process.pid}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`create database ${database}`);
+  onCleanup(async () => {
+    await admin.query(`drop database if exists ${database} with (force)`);
+    await admin.end();
+  });
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  await migrate(url.toString(), silent);
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  onCleanup(() => client.end());
+  // The benchmark's processes go before its database, and after what it registers from now on
+  // (a client of a server closes before the server).
+  onCleanup(killAll);
+  const { rows: [{ server_version }] } = await client.query<{ server_version: string }>('show server_version');
+  return { dir, url: url.toString(), client, serverVersion: server_version, onCleanup, cleanUp };
 }
