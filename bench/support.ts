@@ -147,6 +147,17 @@ export function peakRssMb(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
+/** Runs one statement on a connection of its own. */
+async function onServer(url: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
 /**
  * A fresh, migrated database named after the benchmark, on `serverUrl` (by default DATABASE_URL's
  * server, or an embedded one when that is unset); `cleanUp` drops it (and the embedded server).
@@ -162,13 +173,9 @@ export async function openBenchDatabase(name: string, { serverUrl = process.env.
     serverUrl = server.adminUrl;
   }
   const database = `finishline_bench${name}_${process.pid}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${database}`);
-  onCleanup(async () => {
-    await admin.query(`drop database if exists ${database} with (force)`);
-    await admin.end();
-  });
+  await onServer(serverUrl, `create database ${database}`);
+  // A connection of its own at the end: one held all along would not outlive a server restart.
+  onCleanup(() => onServer(serverUrl, `drop database if exists ${database} with (force)`));
   const url = new URL(serverUrl);
   url.pathname = `/${database}`;
   await migrate(url.toString(), silent);
