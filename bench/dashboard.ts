@@ -243,7 +243,7 @@ async function measurePages(): Promise<{ figures: Record<string, unknown>; bench
   return { figures, bench, serverUrl };
 }
 
-/** The LISTEN channel of a batch's progress (as server/graphql.ts's batchProgressTopic names it). */
+/** The LISTEN channel of a batch's progress (as batchProgressTopic in server/http/batch_progress.ts names it). */
 function progressChannel(tenantId: string, batchId: string): string {
   return `batch_progress:${createHash('md5').update(`${tenantId}:${batchId}`).digest('hex')}`;
 }

@@ -1,6 +1,6 @@
 // The baseline of bench:engine: plain Graphile Worker running one no-op task, configured like
-// finishline's worker (server/worker.ts) so that only the engine differs: same pool size, local
-// queue, batched completion, and a process of its own. Run by bench/engine.ts, not by hand:
+// finishline's worker (server/worker/worker.ts) so that only the engine differs: same pool size,
+// local queue, batched completion, and a process of its own. Run by bench/engine.ts, not by hand:
 //
 //   DATABASE_URL=... WORKER_CONCURRENCY=4 BENCH_JOBS=100000 node bench/raw_worker.ts
 //
@@ -13,9 +13,9 @@ import { Logger, run, type TaskList } from 'graphile-worker';
 
 export const RAW_TASK = 'bench_raw_noop';
 /**
- * As LOCAL_QUEUE_SIZE in server/worker.ts. Also the baseline's best: from about 170 up, the batched
- * fetch on a freshly filled (not yet analyzed) jobs table is planned as a bitmap scan and sort of
- * the whole table (~200 ms per fetch at 100,000 jobs) instead of an index scan (~4 ms).
+ * As LOCAL_QUEUE_SIZE in server/worker/worker.ts. Also the baseline's best: from about 170 up, the
+ * batched fetch on a freshly filled (not yet analyzed) jobs table is planned as a bitmap scan and
+ * sort of the whole table (~200 ms per fetch at 100,000 jobs) instead of an index scan (~4 ms).
  */
 const LOCAL_QUEUE_SIZE = 50;
 
@@ -40,7 +40,7 @@ const taskList: TaskList = {
 async function main(): Promise<void> {
   const concurrency = Number(process.env.WORKER_CONCURRENCY || 4);
   const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: concurrency * 2 + 4 });
-  // As in server/worker.ts: graphile-worker insists on error handlers on the pool and its clients.
+  // As in server/worker/worker.ts: graphile-worker insists on error handlers on the pool and its clients.
   pool.on('error', (error) => process.stderr.write(`idle connection failed: ${error.message}\n`));
   pool.on('connect', (client) => client.on('error', (error) => process.stderr.write(`connection failed: ${error.message}\n`)));
   process.send?.({ startedAt: now() } satisfies RawWorkerMessage);
