@@ -7,10 +7,11 @@
 //    page, and the installation operator's page over every tenant) and the page of the
 //    100,000-item batch (and its failed items searched by error). Baseline: the batches page's
 //    rows read as plain SQL by the database owner.
-// 2. Live cost. In a second database, 50 batches running at once (a kind with chunks of 10 items,
-//    so that their counters move many times a second), a `finishline worker`, and 50
-//    batchProgress subscriptions over one websocket as the batches page holds them: messages per
-//    batch per second at the client, next to the NOTIFYs the database sent (the server's input).
+// 2. Live cost. In the same database, 50 batches running at once (moved along by the benchmark,
+//    10 items a batch every 100 ms, as a worker moves them, so that their counters move many times
+//    a second), and 50 batchProgress subscriptions over one websocket as the batches page holds
+//    them: messages per batch per second at the client, next to the NOTIFYs the database sent
+//    (the server's input).
 //
 //   npm run bench:dashboard                                         # embedded PostgreSQL
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:dashboard
