@@ -22,8 +22,8 @@
 // first; the last line is one JSON object with every figure.
 import pg from 'pg';
 import { startFinishline, waitFor, type FinishlineProcess } from '../test/processes.ts';
-import { startBenchCluster, type BenchCluster } from './postgres_cluster.ts';
-import { keepOutput, openBenchDatabase, PHASE_TIMEOUT_MS, positiveIntegerFromEnv, runBench, stillRunning, within, type BenchDatabase } from './support.ts';
+import { startPostgresCluster, type PostgresCluster } from '../test/postgres_cluster.ts';
+import { keepOutput, onCleanup, openBenchDatabase, PHASE_TIMEOUT_MS, positiveIntegerFromEnv, runBench, stillRunning, within, type BenchDatabase } from './support.ts';
 
 const REPEATS = positiveIntegerFromEnv('FAULT_BENCH_REPEATS', 3);
 const ITEMS = positiveIntegerFromEnv('FAULT_BENCH_ITEMS', 20_000);
@@ -174,7 +174,7 @@ async function restartOnce(setup: Setup, worker: FinishlineProcess, mode: 'fast'
     `${items.succeeded} of ${items.n} items succeeded, ${items.spent} attempts spent on the fault`);
 }
 
-interface Setup { cluster: BenchCluster; bench: BenchDatabase; pool: pg.Pool; tenantId: string }
+interface Setup { cluster: PostgresCluster; bench: BenchDatabase; pool: pg.Pool; tenantId: string }
 
 /** Both kinds of restart, REPEATS batches each, with one worker and one server running throughout. */
 async function measureRestarts(setup: Setup): Promise<Record<string, unknown>> {
@@ -286,8 +286,9 @@ async function measureSigkills(setup: Setup): Promise<Record<string, unknown>> {
 }
 
 runBench('bench:faults', async () => {
-  const cluster = await within('starting the cluster', startBenchCluster());
-  const bench = await within('creating the database', openBenchDatabase('faults', { serverUrl: cluster.adminUrl }));
+  const cluster = await within('starting the cluster', startPostgresCluster({ like: process.env.DATABASE_URL, migrated: false }));
+  onCleanup(() => cluster.remove());
+  const bench = await within('creating the database', openBenchDatabase('faults', { serverUrl: cluster.url('postgres') }));
   // Its connection does not survive the restarts; the pool's connections are replaced as they fail.
   bench.client.on('error', () => {});
   const pool = new pg.Pool({ connectionString: bench.url, max: 4 });

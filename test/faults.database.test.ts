@@ -94,7 +94,7 @@ for (const [fault, inject] of Object.entries(FAULTS)) {
     let tenant: string;
 
     beforeAll(async () => {
-      cluster = await startPostgresCluster();
+      cluster = await startPostgresCluster({ like: process.env.TEST_DATABASE_URL });
       const pool = new pg.Pool({ connectionString: cluster.url(), max: 4, application_name: 'fault test' });
       pool.on('error', () => {});
       target = { name: 'finishline', url: cluster.url(), pool };

@@ -121,7 +121,7 @@ describe('a database outage', () => {
   let outageServer: ServerProcess;
   let outageToken: string;
   beforeAll(async () => {
-    cluster = await startPostgresCluster();
+    cluster = await startPostgresCluster({ like: process.env.TEST_DATABASE_URL });
     const target = { url: cluster.url() } as TestDatabase;
     outageServer = await startServerProcess(target);
     const client = await import('pg').then(({ default: pg }) => new pg.Client({ connectionString: cluster.url() }));

