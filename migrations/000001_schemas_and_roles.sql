@@ -115,11 +115,13 @@ grant execute on function app_private.require_tenant_id() to app_user, app_admin
 create table app_public.tenants (
   id uuid primary key default gen_random_uuid(),
   name text not null unique check (name <> '' and length(name) <= 200),
+  max_running_chunks integer check (max_running_chunks >= 1),
   created_at timestamptz not null default now()
 );
 comment on table app_public.tenants is E'@behavior -insert -update -delete\nAn organisation whose batches, sellers, products and reviews are kept apart from every other.';
 comment on column app_public.tenants.id is 'The tenant''s id; JWTs carry it as the claim `tenant_id`.';
 comment on column app_public.tenants.name is 'A unique, human-readable name.';
+comment on column app_public.tenants.max_running_chunks is 'The most chunk jobs of this tenant that run at once, across all workers; null for no limit. It applies to chunks enqueued after it is set.';
 comment on column app_public.tenants.created_at is 'When the tenant was created.';
 
 alter table app_public.tenants enable row level security;
@@ -129,7 +131,30 @@ create policy select_own on app_public.tenants for select
 create policy manage_as_operator on app_public.tenants for all to app_admin
   using (app_public.current_user_sees_all_tenants()) with check (app_public.current_user_sees_all_tenants());
 grant select on app_public.tenants to app_anonymous, app_user, app_admin;
-grant insert (name), update (name), delete on app_public.tenants to app_admin;
+grant insert (name, max_running_chunks), update (name, max_running_chunks), delete on app_public.tenants to app_admin;
+
+create function app_public.set_tenant_limit(tenant_id uuid, max_running_chunks integer) returns app_public.tenants
+language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+  v_tenant app_public.tenants;
+begin
+  if set_tenant_limit.max_running_chunks < 1 then
+    raise exception 'maxRunningChunks must be 1 or more, or null for no limit' using errcode = 'FLLIM';
+  end if;
+  -- Row level security lets only the installation's operator update tenants.
+  update app_public.tenants t set max_running_chunks = set_tenant_limit.max_running_chunks
+    where t.id = set_tenant_limit.tenant_id
+    returning * into v_tenant;
+  if v_tenant.id is null then
+    raise exception 'only the installation''s operator sets a tenant''s limit' using errcode = 'FLADM';
+  end if;
+  return v_tenant;
+end
+$$;
+comment on function app_public.set_tenant_limit(uuid, integer) is
+  'Sets the most chunk jobs of a tenant that run at once, across all workers (null: no limit), for the chunks enqueued from now on. The installation''s operator only.';
+grant execute on function app_public.set_tenant_limit(uuid, integer) to app_admin;
 
 -- Time-ordered ids for the tables that imports fill by the million (products, reviews). A random
 -- (version 4) UUID lands on a random leaf of every index that holds it (the primary key, and

@@ -10,7 +10,8 @@ create table app_public.batch_kinds (
   max_attempts integer not null default 3 check (max_attempts between 1 and 100),
   retry_delay interval not null default '2 seconds' check (retry_delay >= interval '0'),
   max_retry_delay interval not null default '5 minutes' check (max_retry_delay >= retry_delay),
-  submitted_by_tenants boolean not null default true
+  submitted_by_tenants boolean not null default true,
+  priority smallint not null default 0 check (priority between -2 and 2)
 );
 comment on table app_public.batch_kinds is E'@behavior -insert -update -delete\nThe kinds of work a batch can hold, and how their items are run and retried.';
 comment on column app_public.batch_kinds.kind is 'The name a batch is submitted with, e.g. `noop` or `import_catalog`.';
@@ -20,6 +21,8 @@ comment on column app_public.batch_kinds.chunk_size is 'How many items one job c
 comment on column app_public.batch_kinds.max_attempts is 'Attempts per item, the first included, before the item is `failed`.';
 comment on column app_public.batch_kinds.retry_delay is 'Backoff before the second attempt; it doubles with each further attempt.';
 comment on column app_public.batch_kinds.max_retry_delay is 'The ceiling on the doubling backoff.';
+comment on column app_public.batch_kinds.priority is
+  'The priority of its batches unless they name one: from -2 (runs first) to 2 (yields to every other); 0 by default. A chunk of a lower number runs before any chunk of a higher one.';
 comment on column app_public.batch_kinds.submitted_by_tenants is
   'Whether tenants may submit batches of this kind; false for the kinds only finishline''s own runs start (`score_reviews`, `score_sellers`).';
 
@@ -39,6 +42,7 @@ create table app_public.batches (
   total_items integer not null default 0 check (total_items >= 0),
   metadata jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
   idempotency_key text check (length(idempotency_key) between 1 and 200),
+  priority smallint check (priority between -2 and 2),
   created_at timestamptz not null default now(),
   started_at timestamptz,
   finished_at timestamptz,
@@ -66,6 +70,7 @@ comment on column app_public.batches.status is '`pending` until an item starts, 
 comment on column app_public.batches.total_items is 'How many items the batch holds.';
 comment on column app_public.batches.metadata is 'Free-form JSON object given at submission.';
 comment on column app_public.batches.idempotency_key is 'Submitting again with the same key returns this batch instead of creating another (unique per tenant).';
+comment on column app_public.batches.priority is 'Its priority, from -2 (runs first) to 2; null for its kind''s.';
 comment on column app_public.batches.created_at is 'When the batch was submitted.';
 comment on column app_public.batches.started_at is 'When its first item started.';
 comment on column app_public.batches.finished_at is 'When its last item reached a terminal state.';

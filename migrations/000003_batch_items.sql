@@ -251,6 +251,28 @@ comment on table app_private.chunk_jobs is
 comment on column app_private.chunk_jobs.batch_id is 'The batch whose items the job runs (no foreign key: the row goes with its job, not its batch).';
 comment on column app_private.chunk_jobs.job_id is 'The job''s id in graphile_worker.jobs.';
 
+-- Fair share. Graphile Worker runs the job of the lowest priority number first, so a chunk's
+-- priority is its position in its batch: every batch's first chunk runs before any batch's second,
+-- batches take turns chunk by chunk, and a batch submitted while a big one runs starts at the next
+-- free slot. The batch's priority (or its kind's) comes first, in steps wider than any position.
+create function app_private.chunk_priority(p_batch_priority smallint, p_position bigint) returns smallint
+language sql immutable parallel safe as $$
+  select (p_batch_priority * 10000 + least(p_position, 9999))::smallint
+$$;
+comment on function app_private.chunk_priority(smallint, bigint) is
+  'The Graphile Worker priority of a batch''s chunk: the batch''s priority (-2 to 2) in steps of 10,000, then the chunk''s position in the batch (capped at 9,999: later chunks of a huge batch share it).';
+
+-- A tenant with max_running_chunks L puts its chunks in L named queues of Graphile Worker, which
+-- runs one job of a named queue at a time: at most L of its chunks run at once, whichever workers
+-- are free, and its waiting chunks hold no worker back.
+create function app_private.tenant_queue_name(p_tenant_id uuid, p_max_running_chunks integer, p_position bigint) returns text
+language sql immutable parallel safe as $$
+  select case when p_max_running_chunks is not null
+    then 'finishline_tenant:' || p_tenant_id || ':' || (p_position % p_max_running_chunks) end
+$$;
+comment on function app_private.tenant_queue_name(uuid, integer, bigint) is
+  'The Graphile Worker queue of a tenant''s chunk: one of its max_running_chunks named queues by the chunk''s position, or null (no queue) when the tenant has no limit.';
+
 create function app_private.enqueue_items(p_batch_ids uuid[], p_item_ids bigint[], p_run_at timestamptz default null)
 returns integer
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
@@ -260,16 +282,20 @@ begin
   with job as (
     select * from graphile_worker.add_jobs(array(
       select row(k.task_identifier, json_build_object('batch_id', c.batch_id, 'item_ids', c.item_ids),
-                 null, p_run_at, null, null, null, null)::graphile_worker.job_spec
+                 app_private.tenant_queue_name(t.id, t.max_running_chunks, c.position), p_run_at, null, null,
+                 app_private.chunk_priority(coalesce(b.priority, k.priority), c.position), null)::graphile_worker.job_spec
       from (
-        select u.batch_id, b.kind, array_agg(u.item_id order by u.item_id) as item_ids
+        select u.batch_id, u.position / k.chunk_size as position, array_agg(u.item_id order by u.item_id) as item_ids
         from (select t.batch_id, t.item_id, row_number() over (partition by t.batch_id order by t.item_id) - 1 as position
               from unnest(p_batch_ids, p_item_ids) as t(batch_id, item_id)) u
         join app_public.batches b on b.id = u.batch_id
         join app_public.batch_kinds k on k.kind = b.kind
-        group by u.batch_id, b.kind, u.position / k.chunk_size
+        group by u.batch_id, u.position / k.chunk_size
       ) c
-      join app_public.batch_kinds k on k.kind = c.kind
+      join app_public.batches b on b.id = c.batch_id
+      join app_public.batch_kinds k on k.kind = b.kind
+      join app_public.tenants t on t.id = b.tenant_id
+      order by c.position, c.batch_id
     ))
   ), recorded as (
     insert into app_private.chunk_jobs (batch_id, job_id)
@@ -281,7 +307,7 @@ begin
 end
 $$;
 comment on function app_private.enqueue_items(uuid[], bigint[], timestamptz) is
-  'Enqueues jobs for the given items (parallel arrays of batch and item ids): one job per chunk of the kind''s chunk_size, run by the kind''s task, not before p_run_at, each recorded in chunk_jobs. Returns the number of jobs.';
+  'Enqueues jobs for the given items (parallel arrays of batch and item ids): one job per chunk of the kind''s chunk_size, run by the kind''s task, not before p_run_at, at the priority of its position (chunk_priority), in its tenant''s queues when the tenant has a limit (tenant_queue_name); each recorded in chunk_jobs. Returns the number of jobs.';
 
 create function app_private.tg_batch_items__enqueue_jobs() returns trigger
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$

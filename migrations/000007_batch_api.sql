@@ -7,7 +7,7 @@ create policy select_own on app_public.batches for select
 create policy insert_own on app_public.batches for insert
   with check (app_private.caller_may_see(tenant_id));
 grant select on app_public.batches to app_anonymous, app_user, app_admin;
-grant insert (tenant_id, kind, metadata, idempotency_key) on app_public.batches to app_user, app_admin;
+grant insert (tenant_id, kind, metadata, idempotency_key, priority) on app_public.batches to app_user, app_admin;
 
 alter table app_public.batch_items enable row level security;
 create policy select_own on app_public.batch_items for select
@@ -40,7 +40,8 @@ create function app_public.submit_batch(
   kind text,
   items jsonb,
   metadata jsonb default '{}',
-  idempotency_key text default null
+  idempotency_key text default null,
+  priority smallint default null
 ) returns app_public.batches
 language plpgsql volatile as $$
 #variable_conflict use_column
@@ -68,9 +69,13 @@ begin
   if submit_batch.metadata is null or jsonb_typeof(submit_batch.metadata) <> 'object' then
     raise exception 'metadata must be a JSON object' using errcode = 'FLMET';
   end if;
+  if submit_batch.priority not between -2 and 2 then
+    raise exception 'priority must be from -2 (runs first) to 2, not %', submit_batch.priority
+      using errcode = 'FLPRI';
+  end if;
 
-  insert into app_public.batches (tenant_id, kind, metadata, idempotency_key)
-  values (v_tenant_id, submit_batch.kind, submit_batch.metadata, submit_batch.idempotency_key)
+  insert into app_public.batches (tenant_id, kind, metadata, idempotency_key, priority)
+  values (v_tenant_id, submit_batch.kind, submit_batch.metadata, submit_batch.idempotency_key, submit_batch.priority)
   on conflict (tenant_id, idempotency_key) do nothing
   returning * into v_batch;
   if v_batch.id is null then
@@ -87,8 +92,8 @@ begin
   return app_private.find_batch(v_batch.id);
 end
 $$;
-comment on function app_public.submit_batch(text, jsonb, jsonb, text) is
-  'Submits a batch of the given kind for the current tenant, one item per element of `items` (a JSON array of payload objects). With an `idempotencyKey` already used by this tenant, returns that batch and creates nothing. Its items start when the transaction commits.';
+comment on function app_public.submit_batch(text, jsonb, jsonb, text, smallint) is
+  'Submits a batch of the given kind for the current tenant, one item per element of `items` (a JSON array of payload objects). With an `idempotencyKey` already used by this tenant, returns that batch and creates nothing. `priority` (-2 runs first, 2 yields; null for the kind''s) orders its chunks among other batches''. Its items start when the transaction commits.';
 
 -- Runs as the owner, because the caller may not update items; find_batch checks that the caller
 -- may see the batch, since row level security does not apply here.
@@ -165,7 +170,7 @@ comment on function app_public.request_batch_summary(uuid) is
   'The run summary of a batch: `ready` with the summary; `pending` with `retryAfterSeconds` when the batch finished but its summary is still being written (asking enqueues the work if it was lost); `not_finished` while items are still running.';
 
 grant execute on function
-  app_public.submit_batch(text, jsonb, jsonb, text),
+  app_public.submit_batch(text, jsonb, jsonb, text, smallint),
   app_public.cancel_batch(uuid),
   app_public.retry_failed_items(uuid),
   app_public.request_batch_summary(uuid)

@@ -51,6 +51,12 @@ begin
         select 1 from app_public.batch_items i
         where i.batch_id = p_batch_id and i.status = 'pending' and (i.run_after is null or i.run_after <= now()))
         then 'waiting_for_retry_backoff'
+      when p_pending_items > 0 and p_processing_items = 0 and exists (
+        select 1 from app_public.batches b join app_public.tenants t on t.id = b.tenant_id
+        where b.id = p_batch_id and t.max_running_chunks is not null
+          and (select count(*) from graphile_worker._private_job_queues q
+               where q.queue_name like 'finishline_tenant:' || t.id || ':%' and q.locked_at is not null) >= t.max_running_chunks)
+        then 'waiting_for_tenant_limit'
       when p_pending_items > 0 and p_processing_items = 0 and p_updated_at < now() - interval '5 minutes'
         and not app_private.batch_has_runnable_job(p_batch_id)
         then 'items_without_job'
@@ -107,5 +113,5 @@ comment on column app_public.batch_status_summary.finished_at is 'When it finish
 comment on column app_public.batch_status_summary.last_item_finished_at is 'When an item last reached a terminal state.';
 comment on column app_public.batch_status_summary.has_summary is 'Whether its run summary has been written.';
 comment on column app_public.batch_status_summary.stuck_reason is
-  'Null when all is well (or the batch is finished and summarised). Otherwise why it is not moving: `no_worker_alive` (no worker runs), `items_held_by_dead_worker` and `jobs_held_by_dead_worker` (a worker died holding them; the next heartbeat of a live worker gives them back), `counters_out_of_date` (the counters say items are pending but none is; the sweeper will correct them), `waiting_for_retry_backoff` (every pending item waits for its retry time), `items_without_job` (pending items lost their jobs; the sweeper will enqueue them again); or, for a finished batch, why its summary is not written yet: `summary_held_by_dead_worker` (its job is locked by a worker that died; it is unlocked like that worker''s other jobs), `summary_not_enqueued` (no job will write it; the sweeper enqueues one, and request_batch_summary does at once).';
+  'Null when all is well (or the batch is finished and summarised). Otherwise why it is not moving: `no_worker_alive` (no worker runs), `items_held_by_dead_worker` and `jobs_held_by_dead_worker` (a worker died holding them; the next heartbeat of a live worker gives them back), `counters_out_of_date` (the counters say items are pending but none is; the sweeper will correct them), `waiting_for_retry_backoff` (every pending item waits for its retry time), `waiting_for_tenant_limit` (its tenant runs as many chunks as its max_running_chunks allows, in other batches), `items_without_job` (pending items lost their jobs; the sweeper will enqueue them again); or, for a finished batch, why its summary is not written yet: `summary_held_by_dead_worker` (its job is locked by a worker that died; it is unlocked like that worker''s other jobs), `summary_not_enqueued` (no job will write it; the sweeper enqueues one, and request_batch_summary does at once).';
 grant select on app_public.batch_status_summary to app_anonymous, app_user, app_admin;

@@ -76,10 +76,11 @@ create policy select_own on app_public.seller_scores for select
 grant select on app_public.review_scores, app_public.seller_scores to app_anonymous, app_user, app_admin;
 
 -- Only finishline's own scoring runs start these (submitted_by_tenants false): their items name
--- reviews and sellers by id, which the worker reads past row level security.
-insert into app_public.batch_kinds (kind, description, task_identifier, chunk_size, max_attempts, retry_delay, submitted_by_tenants) values
-  ('score_reviews', 'Scores a chunk of reviews, `{"review_ids": [...]}`, with the active review_scorer: one feature query, one inference, one write.', 'score_reviews', 1, 3, '5 seconds', false),
-  ('score_sellers', 'Scores a chunk of sellers, `{"seller_ids": [...]}`, with the active seller_scorer over their products'' reviews.', 'score_sellers', 1, 3, '5 seconds', false);
+-- reviews and sellers by id, which the worker reads past row level security. Their runs yield to
+-- the tenants' own work (priority 1): a nightly run may take longer, an import should not wait.
+insert into app_public.batch_kinds (kind, description, task_identifier, chunk_size, max_attempts, retry_delay, submitted_by_tenants, priority) values
+  ('score_reviews', 'Scores a chunk of reviews, `{"review_ids": [...]}`, with the active review_scorer: one feature query, one inference, one write.', 'score_reviews', 1, 3, '5 seconds', false, 1),
+  ('score_sellers', 'Scores a chunk of sellers, `{"seller_ids": [...]}`, with the active seller_scorer over their products'' reviews.', 'score_sellers', 1, 3, '5 seconds', false, 1);
 
 -- Which reviews need a score: never scored, edited since, or scored by a version no longer active.
 create function app_private.reviews_due(p_tenant_id uuid) returns setof uuid

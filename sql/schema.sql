@@ -501,6 +501,12 @@ begin
         select 1 from app_public.batch_items i
         where i.batch_id = p_batch_id and i.status = 'pending' and (i.run_after is null or i.run_after <= now()))
         then 'waiting_for_retry_backoff'
+      when p_pending_items > 0 and p_processing_items = 0 and exists (
+        select 1 from app_public.batches b join app_public.tenants t on t.id = b.tenant_id
+        where b.id = p_batch_id and t.max_running_chunks is not null
+          and (select count(*) from graphile_worker._private_job_queues q
+               where q.queue_name like 'finishline_tenant:' || t.id || ':%' and q.locked_at is not null) >= t.max_running_chunks)
+        then 'waiting_for_tenant_limit'
       when p_pending_items > 0 and p_processing_items = 0 and p_updated_at < now() - interval '5 minutes'
         and not app_private.batch_has_runnable_job(p_batch_id)
         then 'items_without_job'
@@ -600,6 +606,24 @@ $_$;
 --
 
 COMMENT ON FUNCTION app_private.check_product(p_sku text, p_name text, p_description text, p_category text, p_price numeric, p_currency text, p_stock integer) IS 'Raises FLINV, naming the field, when a product''s sku, name, description, category, price (at least 0, two decimals at most), currency or stock is out of range.';
+
+
+--
+-- Name: chunk_priority(smallint, bigint); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.chunk_priority(p_batch_priority smallint, p_position bigint) RETURNS smallint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select (p_batch_priority * 10000 + least(p_position, 9999))::smallint
+$$;
+
+
+--
+-- Name: FUNCTION chunk_priority(p_batch_priority smallint, p_position bigint); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.chunk_priority(p_batch_priority smallint, p_position bigint) IS 'The Graphile Worker priority of a batch''s chunk: the batch''s priority (-2 to 2) in steps of 10,000, then the chunk''s position in the batch (capped at 9,999: later chunks of a huge batch share it).';
 
 
 --
@@ -791,16 +815,20 @@ begin
   with job as (
     select * from graphile_worker.add_jobs(array(
       select row(k.task_identifier, json_build_object('batch_id', c.batch_id, 'item_ids', c.item_ids),
-                 null, p_run_at, null, null, null, null)::graphile_worker.job_spec
+                 app_private.tenant_queue_name(t.id, t.max_running_chunks, c.position), p_run_at, null, null,
+                 app_private.chunk_priority(coalesce(b.priority, k.priority), c.position), null)::graphile_worker.job_spec
       from (
-        select u.batch_id, b.kind, array_agg(u.item_id order by u.item_id) as item_ids
+        select u.batch_id, u.position / k.chunk_size as position, array_agg(u.item_id order by u.item_id) as item_ids
         from (select t.batch_id, t.item_id, row_number() over (partition by t.batch_id order by t.item_id) - 1 as position
               from unnest(p_batch_ids, p_item_ids) as t(batch_id, item_id)) u
         join app_public.batches b on b.id = u.batch_id
         join app_public.batch_kinds k on k.kind = b.kind
-        group by u.batch_id, b.kind, u.position / k.chunk_size
+        group by u.batch_id, u.position / k.chunk_size
       ) c
-      join app_public.batch_kinds k on k.kind = c.kind
+      join app_public.batches b on b.id = c.batch_id
+      join app_public.batch_kinds k on k.kind = b.kind
+      join app_public.tenants t on t.id = b.tenant_id
+      order by c.position, c.batch_id
     ))
   ), recorded as (
     insert into app_private.chunk_jobs (batch_id, job_id)
@@ -817,7 +845,7 @@ $$;
 -- Name: FUNCTION enqueue_items(p_batch_ids uuid[], p_item_ids bigint[], p_run_at timestamp with time zone); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.enqueue_items(p_batch_ids uuid[], p_item_ids bigint[], p_run_at timestamp with time zone) IS 'Enqueues jobs for the given items (parallel arrays of batch and item ids): one job per chunk of the kind''s chunk_size, run by the kind''s task, not before p_run_at, each recorded in chunk_jobs. Returns the number of jobs.';
+COMMENT ON FUNCTION app_private.enqueue_items(p_batch_ids uuid[], p_item_ids bigint[], p_run_at timestamp with time zone) IS 'Enqueues jobs for the given items (parallel arrays of batch and item ids): one job per chunk of the kind''s chunk_size, run by the kind''s task, not before p_run_at, at the priority of its position (chunk_priority), in its tenant''s queues when the tenant has a limit (tenant_queue_name); each recorded in chunk_jobs. Returns the number of jobs.';
 
 
 --
@@ -870,6 +898,7 @@ CREATE TABLE app_public.batches (
     total_items integer DEFAULT 0 NOT NULL,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     idempotency_key text,
+    priority smallint,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
@@ -877,6 +906,7 @@ CREATE TABLE app_public.batches (
     CONSTRAINT batches_check1 CHECK (((status <> 'processing'::text) OR (started_at IS NOT NULL))),
     CONSTRAINT batches_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200))),
     CONSTRAINT batches_metadata_check CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT batches_priority_check CHECK (((priority >= '-2'::integer) AND (priority <= 2))),
     CONSTRAINT batches_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'completed'::text, 'completed_with_errors'::text, 'cancelled'::text]))),
     CONSTRAINT batches_total_items_check CHECK ((total_items >= 0))
 );
@@ -937,6 +967,13 @@ COMMENT ON COLUMN app_public.batches.metadata IS 'Free-form JSON object given at
 --
 
 COMMENT ON COLUMN app_public.batches.idempotency_key IS 'Submitting again with the same key returns this batch instead of creating another (unique per tenant).';
+
+
+--
+-- Name: COLUMN batches.priority; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batches.priority IS 'Its priority, from -2 (runs first) to 2; null for its kind''s.';
 
 
 --
@@ -2788,6 +2825,25 @@ COMMENT ON FUNCTION app_private.task_queues_seen_by_caller() IS 'Graphile Worker
 
 
 --
+-- Name: tenant_queue_name(uuid, integer, bigint); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tenant_queue_name(p_tenant_id uuid, p_max_running_chunks integer, p_position bigint) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select case when p_max_running_chunks is not null
+    then 'finishline_tenant:' || p_tenant_id || ':' || (p_position % p_max_running_chunks) end
+$$;
+
+
+--
+-- Name: FUNCTION tenant_queue_name(p_tenant_id uuid, p_max_running_chunks integer, p_position bigint); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tenant_queue_name(p_tenant_id uuid, p_max_running_chunks integer, p_position bigint) IS 'The Graphile Worker queue of a tenant''s chunk: one of its max_running_chunks named queues by the chunk''s position, or null (no queue) when the tenant has no limit.';
+
+
+--
 -- Name: tg__fill_tenant_id_from_parent(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -3942,10 +3998,93 @@ COMMENT ON FUNCTION app_public.search_batches(kind text, status text, tenant_id 
 
 
 --
--- Name: submit_batch(text, jsonb, jsonb, text); Type: FUNCTION; Schema: app_public; Owner: -
+-- Name: tenants; Type: TABLE; Schema: app_public; Owner: -
 --
 
-CREATE FUNCTION app_public.submit_batch(kind text, items jsonb, metadata jsonb DEFAULT '{}'::jsonb, idempotency_key text DEFAULT NULL::text) RETURNS app_public.batches
+CREATE TABLE app_public.tenants (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name text NOT NULL,
+    max_running_chunks integer,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT tenants_max_running_chunks_check CHECK ((max_running_chunks >= 1)),
+    CONSTRAINT tenants_name_check CHECK (((name <> ''::text) AND (length(name) <= 200)))
+);
+
+
+--
+-- Name: TABLE tenants; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TABLE app_public.tenants IS '@behavior -insert -update -delete
+An organisation whose batches, sellers, products and reviews are kept apart from every other.';
+
+
+--
+-- Name: COLUMN tenants.id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.tenants.id IS 'The tenant''s id; JWTs carry it as the claim `tenant_id`.';
+
+
+--
+-- Name: COLUMN tenants.name; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.tenants.name IS 'A unique, human-readable name.';
+
+
+--
+-- Name: COLUMN tenants.max_running_chunks; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.tenants.max_running_chunks IS 'The most chunk jobs of this tenant that run at once, across all workers; null for no limit. It applies to chunks enqueued after it is set.';
+
+
+--
+-- Name: COLUMN tenants.created_at; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.tenants.created_at IS 'When the tenant was created.';
+
+
+--
+-- Name: set_tenant_limit(uuid, integer); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.set_tenant_limit(tenant_id uuid, max_running_chunks integer) RETURNS app_public.tenants
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+declare
+  v_tenant app_public.tenants;
+begin
+  if set_tenant_limit.max_running_chunks < 1 then
+    raise exception 'maxRunningChunks must be 1 or more, or null for no limit' using errcode = 'FLLIM';
+  end if;
+  -- Row level security lets only the installation's operator update tenants.
+  update app_public.tenants t set max_running_chunks = set_tenant_limit.max_running_chunks
+    where t.id = set_tenant_limit.tenant_id
+    returning * into v_tenant;
+  if v_tenant.id is null then
+    raise exception 'only the installation''s operator sets a tenant''s limit' using errcode = 'FLADM';
+  end if;
+  return v_tenant;
+end
+$$;
+
+
+--
+-- Name: FUNCTION set_tenant_limit(tenant_id uuid, max_running_chunks integer); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.set_tenant_limit(tenant_id uuid, max_running_chunks integer) IS 'Sets the most chunk jobs of a tenant that run at once, across all workers (null: no limit), for the chunks enqueued from now on. The installation''s operator only.';
+
+
+--
+-- Name: submit_batch(text, jsonb, jsonb, text, smallint); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.submit_batch(kind text, items jsonb, metadata jsonb DEFAULT '{}'::jsonb, idempotency_key text DEFAULT NULL::text, priority smallint DEFAULT NULL::smallint) RETURNS app_public.batches
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -3973,9 +4112,13 @@ begin
   if submit_batch.metadata is null or jsonb_typeof(submit_batch.metadata) <> 'object' then
     raise exception 'metadata must be a JSON object' using errcode = 'FLMET';
   end if;
+  if submit_batch.priority not between -2 and 2 then
+    raise exception 'priority must be from -2 (runs first) to 2, not %', submit_batch.priority
+      using errcode = 'FLPRI';
+  end if;
 
-  insert into app_public.batches (tenant_id, kind, metadata, idempotency_key)
-  values (v_tenant_id, submit_batch.kind, submit_batch.metadata, submit_batch.idempotency_key)
+  insert into app_public.batches (tenant_id, kind, metadata, idempotency_key, priority)
+  values (v_tenant_id, submit_batch.kind, submit_batch.metadata, submit_batch.idempotency_key, submit_batch.priority)
   on conflict (tenant_id, idempotency_key) do nothing
   returning * into v_batch;
   if v_batch.id is null then
@@ -3995,10 +4138,10 @@ $$;
 
 
 --
--- Name: FUNCTION submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text); Type: COMMENT; Schema: app_public; Owner: -
+-- Name: FUNCTION submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text, priority smallint); Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON FUNCTION app_public.submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text) IS 'Submits a batch of the given kind for the current tenant, one item per element of `items` (a JSON array of payload objects). With an `idempotencyKey` already used by this tenant, returns that batch and creates nothing. Its items start when the transaction commits.';
+COMMENT ON FUNCTION app_public.submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text, priority smallint) IS 'Submits a batch of the given kind for the current tenant, one item per element of `items` (a JSON array of payload objects). With an `idempotencyKey` already used by this tenant, returns that batch and creates nothing. `priority` (-2 runs first, 2 yields; null for the kind''s) orders its chunks among other batches''. Its items start when the transaction commits.';
 
 
 --
@@ -5195,10 +5338,12 @@ CREATE TABLE app_public.batch_kinds (
     retry_delay interval DEFAULT '00:00:02'::interval NOT NULL,
     max_retry_delay interval DEFAULT '00:05:00'::interval NOT NULL,
     submitted_by_tenants boolean DEFAULT true NOT NULL,
+    priority smallint DEFAULT 0 NOT NULL,
     CONSTRAINT batch_kinds_check CHECK ((max_retry_delay >= retry_delay)),
     CONSTRAINT batch_kinds_chunk_size_check CHECK (((chunk_size >= 1) AND (chunk_size <= 10000))),
     CONSTRAINT batch_kinds_kind_check CHECK ((kind ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
     CONSTRAINT batch_kinds_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT batch_kinds_priority_check CHECK (((priority >= '-2'::integer) AND (priority <= 2))),
     CONSTRAINT batch_kinds_retry_delay_check CHECK ((retry_delay >= '00:00:00'::interval))
 );
 
@@ -5265,6 +5410,13 @@ COMMENT ON COLUMN app_public.batch_kinds.max_retry_delay IS 'The ceiling on the 
 --
 
 COMMENT ON COLUMN app_public.batch_kinds.submitted_by_tenants IS 'Whether tenants may submit batches of this kind; false for the kinds only finishline''s own runs start (`score_reviews`, `score_sellers`).';
+
+
+--
+-- Name: COLUMN batch_kinds.priority; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_kinds.priority IS 'The priority of its batches unless they name one: from -2 (runs first) to 2 (yields to every other); 0 by default. A chunk of a lower number runs before any chunk of a higher one.';
 
 
 --
@@ -5434,7 +5586,7 @@ COMMENT ON COLUMN app_public.batch_status_summary.has_summary IS 'Whether its ru
 -- Name: COLUMN batch_status_summary.stuck_reason; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON COLUMN app_public.batch_status_summary.stuck_reason IS 'Null when all is well (or the batch is finished and summarised). Otherwise why it is not moving: `no_worker_alive` (no worker runs), `items_held_by_dead_worker` and `jobs_held_by_dead_worker` (a worker died holding them; the next heartbeat of a live worker gives them back), `counters_out_of_date` (the counters say items are pending but none is; the sweeper will correct them), `waiting_for_retry_backoff` (every pending item waits for its retry time), `items_without_job` (pending items lost their jobs; the sweeper will enqueue them again); or, for a finished batch, why its summary is not written yet: `summary_held_by_dead_worker` (its job is locked by a worker that died; it is unlocked like that worker''s other jobs), `summary_not_enqueued` (no job will write it; the sweeper enqueues one, and request_batch_summary does at once).';
+COMMENT ON COLUMN app_public.batch_status_summary.stuck_reason IS 'Null when all is well (or the batch is finished and summarised). Otherwise why it is not moving: `no_worker_alive` (no worker runs), `items_held_by_dead_worker` and `jobs_held_by_dead_worker` (a worker died holding them; the next heartbeat of a live worker gives them back), `counters_out_of_date` (the counters say items are pending but none is; the sweeper will correct them), `waiting_for_retry_backoff` (every pending item waits for its retry time), `waiting_for_tenant_limit` (its tenant runs as many chunks as its max_running_chunks allows, in other batches), `items_without_job` (pending items lost their jobs; the sweeper will enqueue them again); or, for a finished batch, why its summary is not written yet: `summary_held_by_dead_worker` (its job is locked by a worker that died; it is unlocked like that worker''s other jobs), `summary_not_enqueued` (no job will write it; the sweeper enqueues one, and request_batch_summary does at once).';
 
 
 --
@@ -6054,47 +6206,6 @@ COMMENT ON COLUMN app_public.task_queues.scheduled_jobs IS 'Jobs waiting for the
 --
 
 COMMENT ON COLUMN app_public.task_queues.failed_jobs IS 'Jobs that used all their attempts and stay in the queue for inspection.';
-
-
---
--- Name: tenants; Type: TABLE; Schema: app_public; Owner: -
---
-
-CREATE TABLE app_public.tenants (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    name text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT tenants_name_check CHECK (((name <> ''::text) AND (length(name) <= 200)))
-);
-
-
---
--- Name: TABLE tenants; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON TABLE app_public.tenants IS '@behavior -insert -update -delete
-An organisation whose batches, sellers, products and reviews are kept apart from every other.';
-
-
---
--- Name: COLUMN tenants.id; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.tenants.id IS 'The tenant''s id; JWTs carry it as the claim `tenant_id`.';
-
-
---
--- Name: COLUMN tenants.name; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.tenants.name IS 'A unique, human-readable name.';
-
-
---
--- Name: COLUMN tenants.created_at; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.tenants.created_at IS 'When the tenant was created.';
 
 
 --
@@ -7603,6 +7714,13 @@ GRANT ALL ON FUNCTION app_private.check_product(p_sku text, p_name text, p_descr
 
 
 --
+-- Name: FUNCTION chunk_priority(p_batch_priority smallint, p_position bigint); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.chunk_priority(p_batch_priority smallint, p_position bigint) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION consume_recommender_changes(p_changes_seen bigint[]); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -7719,6 +7837,14 @@ GRANT INSERT(metadata) ON TABLE app_public.batches TO app_admin;
 
 GRANT INSERT(idempotency_key) ON TABLE app_public.batches TO app_user;
 GRANT INSERT(idempotency_key) ON TABLE app_public.batches TO app_admin;
+
+
+--
+-- Name: COLUMN batches.priority; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(priority) ON TABLE app_public.batches TO app_user;
+GRANT INSERT(priority) ON TABLE app_public.batches TO app_admin;
 
 
 --
@@ -8154,6 +8280,13 @@ GRANT ALL ON FUNCTION app_private.task_queues_seen_by_caller() TO app_admin;
 
 
 --
+-- Name: FUNCTION tenant_queue_name(p_tenant_id uuid, p_max_running_chunks integer, p_position bigint); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tenant_queue_name(p_tenant_id uuid, p_max_running_chunks integer, p_position bigint) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION tg__fill_tenant_id_from_parent(); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -8503,12 +8636,45 @@ GRANT ALL ON FUNCTION app_public.search_batches(kind text, status text, tenant_i
 
 
 --
--- Name: FUNCTION submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text); Type: ACL; Schema: app_public; Owner: -
+-- Name: TABLE tenants; Type: ACL; Schema: app_public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app_public.submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION app_public.submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text) TO app_user;
-GRANT ALL ON FUNCTION app_public.submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text) TO app_admin;
+GRANT SELECT ON TABLE app_public.tenants TO app_anonymous;
+GRANT SELECT ON TABLE app_public.tenants TO app_user;
+GRANT SELECT,DELETE ON TABLE app_public.tenants TO app_admin;
+GRANT SELECT ON TABLE app_public.tenants TO app_seller;
+GRANT SELECT ON TABLE app_public.tenants TO app_shopper;
+
+
+--
+-- Name: COLUMN tenants.name; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE app_public.tenants TO app_admin;
+
+
+--
+-- Name: COLUMN tenants.max_running_chunks; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(max_running_chunks),UPDATE(max_running_chunks) ON TABLE app_public.tenants TO app_admin;
+
+
+--
+-- Name: FUNCTION set_tenant_limit(tenant_id uuid, max_running_chunks integer); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.set_tenant_limit(tenant_id uuid, max_running_chunks integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.set_tenant_limit(tenant_id uuid, max_running_chunks integer) TO app_admin;
+
+
+--
+-- Name: FUNCTION submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text, priority smallint); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text, priority smallint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text, priority smallint) TO app_user;
+GRANT ALL ON FUNCTION app_public.submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text, priority smallint) TO app_admin;
 
 
 --
@@ -8731,24 +8897,6 @@ GRANT SELECT ON TABLE app_public.sellers TO app_shopper;
 --
 
 GRANT SELECT ON TABLE app_public.task_queues TO app_admin;
-
-
---
--- Name: TABLE tenants; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT SELECT ON TABLE app_public.tenants TO app_anonymous;
-GRANT SELECT ON TABLE app_public.tenants TO app_user;
-GRANT SELECT,DELETE ON TABLE app_public.tenants TO app_admin;
-GRANT SELECT ON TABLE app_public.tenants TO app_seller;
-GRANT SELECT ON TABLE app_public.tenants TO app_shopper;
-
-
---
--- Name: COLUMN tenants.name; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT INSERT(name),UPDATE(name) ON TABLE app_public.tenants TO app_admin;
 
 
 --

@@ -142,6 +142,7 @@ export interface StatusSummary {
   failed_items: number;
   cancelled_items: number;
   progress: string;
+  started_at: Date | null;
   finished_at: Date | null;
   last_item_finished_at: Date | null;
   has_summary: boolean;

@@ -379,6 +379,13 @@ const FUNCTIONS: Record<string, FunctionCase> = {
     if (role === 'operator') return refusedWith(attempt, ['FLTEN']);
     expect(attempt.value).toEqual([{ tenant_id: A.tenant }]);
   } },
+  set_tenant_limit: { callers: ['admin', 'operator'], async check(role, call) {
+    // A tenant's admin may not lift its own tenant's limit; the operator sets any tenant's.
+    const own = await call('select max_running_chunks from app_public.set_tenant_limit($1, 3)', [A.tenant]);
+    const other = await call('select max_running_chunks from app_public.set_tenant_limit($1, 3)', [B.tenant]);
+    if (role !== 'operator') return (refusedWith(own, ['FLADM']), refusedWith(other, ['FLADM']));
+    expect([own.value, other.value]).toEqual([[{ max_running_chunks: 3 }], [{ max_running_chunks: 3 }]]);
+  } },
   trigger_review_scoring: { callers: ['user', 'admin', 'operator'], async check(role, call) {
     const attempt = await call('select tenant_id from app_public.trigger_review_scoring()');
     if (role !== 'admin' && role !== 'operator') return refusedWith(attempt, ['FLADM']);

@@ -39,6 +39,7 @@ commands:
             print the database's URL (DATABASE_URL, or the embedded server's while \`start\` runs)
   tenant    print the id of the tenant of that name, created if new: tenant <name>
   sellers   list a tenant's sellers, one per line: name, a tab, id (for token --seller-id):
+            [--max-running-chunks <n> | --no-limit] (the most of its chunks running at once)
             sellers --tenant-name <name> | --tenant <uuid>
   demo      generate a demo marketplace for a tenant (created if new):
             demo [--tenant-name demo] [--sellers 50] [--products 500] [--reviews 5000] [--seed 1]

@@ -24,11 +24,25 @@ export async function ensureTenant(client: pg.ClientBase, name: string): Promise
   return tenant.id;
 }
 
-/** `tenant <name>`: its id on stdout, for --tenant and for scripts. */
+/**
+ * `tenant <name> [--max-running-chunks <n> | --no-limit]`: its id on stdout, for --tenant and for
+ * scripts; with a limit, the most of its chunks that run at once from now on.
+ */
 export async function printTenant(config: Config, quiet: Log, args: string[]): Promise<void> {
-  const { positionals: [name, ...rest] } = parseArgs({ args, allowPositionals: true });
-  if (name === undefined || rest.length > 0) throw new Error('usage: finishline tenant <name>');
-  await withDatabaseClient(config, quiet, async (client) => process.stdout.write(`${await ensureTenant(client, name)}\n`));
+  const { values, positionals: [name, ...rest] } = parseArgs({
+    args, allowPositionals: true, options: { 'max-running-chunks': { type: 'string' }, 'no-limit': { type: 'boolean' } },
+  });
+  const limit = values['max-running-chunks'];
+  if (name === undefined || rest.length > 0 || (limit !== undefined && !/^[1-9]\d*$/.test(limit)) || (limit !== undefined && values['no-limit'])) {
+    throw new Error('usage: finishline tenant <name> [--max-running-chunks <n ≥ 1> | --no-limit]');
+  }
+  await withDatabaseClient(config, quiet, async (client) => {
+    const tenantId = await ensureTenant(client, name);
+    if (limit !== undefined || values['no-limit']) {
+      await client.query('update app_public.tenants set max_running_chunks = $2 where id = $1', [tenantId, limit === undefined ? null : Number(limit)]);
+    }
+    process.stdout.write(`${tenantId}\n`);
+  });
 }
 
 /** `sellers --tenant-name <name>`: one line a seller, its name, a tab, its id. */

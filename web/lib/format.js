@@ -87,7 +87,11 @@ export const STUCK_REASONS = {
   },
   items_held_by_dead_worker: {
     what: 'A worker stopped while it was running some of these items.',
-    todo: 'Nothing to do: the sweeper gives them back to the queue once the worker has missed its heartbeats (30 s by default), and another worker runs them.',
+    todo: 'Nothing to do: the next heartbeat of a live worker gives them back to the queue once the stopped one is seen dead (5 s by default), and another worker runs them.',
+  },
+  jobs_held_by_dead_worker: {
+    what: 'A worker stopped while it held jobs of this batch.',
+    todo: 'Nothing to do: the next heartbeat of a live worker unlocks them once the stopped one is seen dead (5 s by default).',
   },
   counters_out_of_date: {
     what: 'The counts say items are pending, but none is.',
@@ -97,9 +101,21 @@ export const STUCK_REASONS = {
     what: 'Every pending item failed an attempt and waits out its retry backoff.',
     todo: 'It resumes by itself. The failed attempts\u2019 errors say why; cancel the batch if they will fail again.',
   },
+  waiting_for_tenant_limit: {
+    what: 'Its tenant already runs as many chunks as its limit (max running chunks) allows, in other batches.',
+    todo: 'It starts as those finish. The installation\u2019s operator can raise the limit (set_tenant_limit) for chunks enqueued from then on.',
+  },
   items_without_job: {
     what: 'Pending items have lost their jobs in the queue.',
     todo: 'The sweeper enqueues them again within a minute. If this stays, check that a worker runs the crontab (sweep_batches).',
+  },
+  summary_held_by_dead_worker: {
+    what: 'The batch finished, but the worker writing its summary stopped.',
+    todo: 'Nothing to do: its job is unlocked like that worker\u2019s others, and the summary is written.',
+  },
+  summary_not_enqueued: {
+    what: 'The batch finished, but no job will write its summary.',
+    todo: 'Request the summary (it enqueues one at once), or wait for the sweeper.',
   },
 };
 
