@@ -61,6 +61,7 @@ export async function startFinishline(
     if (child.exitCode !== null) throw new Error(`finishline ${command} exited early:\n${output}`);
   };
   try {
+    // Readiness is read from the log's info lines: LOG_LEVEL must be info or debug.
     if (command === 'worker') {
       await waitFor(async () => output.includes('"msg":"worker started"') && (!ready || (await ready())), { timeoutMs, stillRunning, what: 'the worker to start' });
     } else {
@@ -68,7 +69,7 @@ export async function startFinishline(
     }
   } catch (error) {
     await started.kill();
-    throw error;
+    throw new Error(`${(error as Error).message}\nfinishline ${command} logged:\n${output.slice(-5000)}`);
   }
   return started;
 }
