@@ -63,8 +63,10 @@ export function logLevel(env: Env = process.env): LogLevel {
 }
 
 export interface Config {
-  /** The server to use; unset means an embedded PostgreSQL under dataDir. */
+  /** The server to use; unset means an embedded PostgreSQL under dataDir. May go through a pooler. */
   databaseUrl: string | undefined;
+  /** The database itself, for what needs a session (LISTEN, advisory locks, migrations); unset means databaseUrl. */
+  directDatabaseUrl: string | undefined;
   /** Where the embedded database and generated secrets live. */
   dataDir: string;
   port: number;
@@ -73,6 +75,10 @@ export interface Config {
   graphileEnv: 'production' | 'development';
   /** How long one GraphQL request's statement may run in the database. */
   graphqlStatementTimeoutMs: number;
+  /** Connections the server's GraphQL requests share (to databaseUrl). */
+  graphqlPoolSize: number;
+  /** Connections of the server's catalog uploads, /health and /metrics (to databaseUrl). */
+  serverPoolSize: number;
   workerConcurrency: number;
   /** start_review_scoring's schedule instead of the crontab's. */
   reviewScoringCron: string | undefined;
@@ -88,11 +94,15 @@ export interface Config {
 export function loadConfig(env: Env = process.env): Config {
   return {
     databaseUrl: text(env, 'DATABASE_URL'),
+    directDatabaseUrl: text(env, 'DIRECT_DATABASE_URL'),
     dataDir: path.resolve(text(env, 'FINISHLINE_DATA_DIR', '.finishline')),
     port: integer(env, 'PORT', 5678, 0),
     jwtSecret: secret(env, 'JWT_SECRET', 32),
     graphileEnv: oneOf(env, 'GRAPHILE_ENV', ['production', 'development'], 'production'),
     graphqlStatementTimeoutMs: integer(env, 'GRAPHQL_STATEMENT_TIMEOUT_MS', 5000, 1),
+    graphqlPoolSize: integer(env, 'GRAPHQL_POOL_SIZE', 10, 1),
+    // Uploads take all but one, which /health and /metrics keep.
+    serverPoolSize: integer(env, 'SERVER_POOL_SIZE', 4, 2),
     workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 4, 1),
     reviewScoringCron: cronSchedule(env, 'REVIEW_SCORING_CRON'),
     retrainDebounceSeconds: integer(env, 'RETRAIN_DEBOUNCE_SECONDS', 30, 0),

@@ -39,7 +39,7 @@ test("the README's table names exactly the variables finishline reads", () => {
 
 test('a bad value is refused with the name of its variable, whatever the variable', () => {
   const secrets = new Set(['JWT_SECRET']);
-  const free = new Set(['DATABASE_URL', 'FINISHLINE_DATA_DIR', 'FINISHLINE_SERVER', 'FINISHLINE_TOKEN', 'SCRAPE_USER_AGENT']);
+  const free = new Set(['DATABASE_URL', 'DIRECT_DATABASE_URL', 'FINISHLINE_DATA_DIR', 'FINISHLINE_SERVER', 'FINISHLINE_TOKEN', 'SCRAPE_USER_AGENT']);
   for (const name of variablesRead().filter((variable) => !free.has(variable))) {
     const env = { [name]: secrets.has(name) ? 'short' : 'not-a-valid-value' };
     expect(() => {
@@ -57,6 +57,8 @@ test('the defaults the README gives are the defaults', () => {
     PORT: config.port,
     WORKER_CONCURRENCY: config.workerConcurrency,
     GRAPHQL_STATEMENT_TIMEOUT_MS: config.graphqlStatementTimeoutMs,
+    GRAPHQL_POOL_SIZE: config.graphqlPoolSize,
+    SERVER_POOL_SIZE: config.serverPoolSize,
     RETRAIN_DEBOUNCE_SECONDS: config.retrainDebounceSeconds,
     RETRAIN_MAX_WAIT_SECONDS: config.retrainMaxWaitSeconds,
     SCRAPE_MAX_PER_HOST: scrape.maxPerHost,

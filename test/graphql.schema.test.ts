@@ -10,7 +10,7 @@ import { useTestDatabase } from './helpers.ts';
 const db = useTestDatabase();
 
 test('schema.graphql matches the schema the migrations produce', async () => {
-  const graphql = createPostGraphile({ connectionString: db.url, jwtSecret: 'only-printing-the-schema-here', statementTimeoutMs: 5000, log: createLog() });
+  const graphql = createPostGraphile({ connectionString: db.url, listenConnectionString: null, poolSize: 2, jwtSecret: 'only-printing-the-schema-here', statementTimeoutMs: 5000, log: createLog() });
   try {
     const printed = await printSchemaSDL(graphql);
     expect(printed, 'schema.graphql is stale: run `npm run schema` and commit it').toBe(fs.readFileSync(schemaPath, 'utf8'));

@@ -7,9 +7,10 @@ import { loadConfig } from '../config.ts';
 import { EMBEDDED_DATABASE_NAME, openDatabase } from '../db/database.ts';
 import { runningEmbeddedUrl } from '../db/embedded_postgres.ts';
 import { migrate } from '../db/migrate.ts';
+import { requireDirectConnection } from '../db/pooler.ts';
 import { createLog, log } from '../log.ts';
 import { runBatchCommand } from './batches.ts';
-import { runLongLived } from './processes.ts';
+import { MIGRATIONS_NEED, runLongLived } from './processes.ts';
 import { printDemo, printSellers, printTenant } from './tenants.ts';
 import { printSignInLink, printToken } from './tokens.ts';
 
@@ -38,8 +39,8 @@ commands:
   database-url
             print the database's URL (DATABASE_URL, or the embedded server's while \`start\` runs)
   tenant    print the id of the tenant of that name, created if new: tenant <name>
-  sellers   list a tenant's sellers, one per line: name, a tab, id (for token --seller-id):
             [--max-running-chunks <n> | --no-limit] (the most of its chunks running at once)
+  sellers   list a tenant's sellers, one per line: name, a tab, id (for token --seller-id):
             sellers --tenant-name <name> | --tenant <uuid>
   demo      generate a demo marketplace for a tenant (created if new):
             demo [--tenant-name demo] [--sellers 50] [--products 500] [--reviews 5000] [--seed 1]
@@ -67,7 +68,8 @@ async function main(): Promise<void> {
     case 'migrate': {
       const database = await openDatabase(config, log);
       try {
-        await migrate(database.connectionString, log);
+        await requireDirectConnection(database, MIGRATIONS_NEED, log);
+        await migrate(database.directConnectionString, log);
       } finally {
         await database.stop();
       }
@@ -78,9 +80,11 @@ async function main(): Promise<void> {
       // hold PostGraphile's error schema instead.
       const database = await openDatabase(config, quietLog);
       try {
-        await migrate(database.connectionString, quietLog);
+        await requireDirectConnection(database, MIGRATIONS_NEED, quietLog);
+        await migrate(database.directConnectionString, quietLog);
         const { createPostGraphile, printSchemaSDL, schemaPath } = await import('../http/graphql.ts');
-        const graphql = createPostGraphile({ connectionString: database.connectionString, jwtSecret: 'unused-for-printing-the-schema', statementTimeoutMs: config.graphqlStatementTimeoutMs, log: quietLog });
+        // On the direct connection too: its prepared statements need no pooler check.
+        const graphql = createPostGraphile({ connectionString: database.directConnectionString, listenConnectionString: null, poolSize: 2, jwtSecret: 'unused-for-printing-the-schema', statementTimeoutMs: config.graphqlStatementTimeoutMs, log: quietLog });
         fs.writeFileSync(schemaPath, await printSchemaSDL(graphql));
         await graphql.release();
       } finally {

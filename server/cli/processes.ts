@@ -8,13 +8,18 @@ import type { Config } from '../config.ts';
 import { openDatabase, type Database } from '../db/database.ts';
 import { whileUnavailable } from '../db/errors.ts';
 import { migrate, pendingMigrations } from '../db/migrate.ts';
-// (The HTTP server is imported where it is used: PostGraphile adds ~60 MB to a process, and
-// `finishline worker` never serves.)
+import { connectionPooler, requireDirectConnection } from '../db/pooler.ts';
+// (The HTTP server and the sign-in links are imported where they are used: PostGraphile adds
+// ~60 MB to a process, `finishline worker` never serves, and a server must see whether it is
+// behind a pooler before PostGraphile's pg adaptor loads.)
 import type { HttpServer } from '../http/server.ts';
-import { createSignInCode, signInUrl } from '../http/sign_in.ts';
 import { log, routeConsoleToLog } from '../log.ts';
 import { startWorker } from '../worker/worker.ts';
 import { loadDemoOnFirstStart } from './tenants.ts';
+
+/** What the refusal to run through a connection pooler says each needs a session for. */
+const WORKER_NEEDS = 'the worker needs a direct connection for its LISTEN and advisory locks';
+export const MIGRATIONS_NEED = 'migrations need a direct connection for their advisory locks';
 
 /** The task list and crontab the worker runs: one file a task, named after its identifier. */
 const TASK_DIRECTORY = fileURLToPath(new URL('../../tasks', import.meta.url));
@@ -56,13 +61,42 @@ async function runUntilSignalled(parts: Stoppable[], crashed: Promise<void>): Pr
   return new Promise<never>(() => {});
 }
 
+/**
+ * Where the server's LISTEN connects, or null (subscriptions off) when that too is a pooler. A
+ * DATABASE_URL through a pooler turns PostGraphile's prepared statements off: a transaction pooler
+ * hands the next transaction another server, which never saw them. Runs before PostGraphile is
+ * loaded, as @dataplan/pg reads its setting once, when it is.
+ */
+async function adaptToPoolers(database: Database): Promise<{ listenConnectionString: string | null }> {
+  if (database.embedded) return { listenConnectionString: database.directConnectionString };
+  const requestsPooler = await connectionPooler(database.connectionString, log);
+  if (requestsPooler) {
+    process.env.DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE = '0';
+    log.info('DATABASE_URL goes through a connection pooler: GraphQL queries are sent unprepared', { pooler: requestsPooler });
+  }
+  const listenPooler = database.directConnectionString === database.connectionString
+    ? requestsPooler
+    : await connectionPooler(database.directConnectionString, log);
+  if (!listenPooler) return { listenConnectionString: database.directConnectionString };
+  log.error(`${database.directVariable} goes through a connection pooler, where LISTEN does not work: subscriptions (batchProgress) are off; set DIRECT_DATABASE_URL to the database itself`, { pooler: listenPooler });
+  return { listenConnectionString: null };
+}
+
 async function serveHttp(config: Config, database: Database): Promise<{ server: HttpServer; stop(): Promise<void> }> {
   const jwtSecret = resolveJwtSecret({ configured: config.jwtSecret, dataDir: config.dataDir, embedded: database.embedded });
+  const { listenConnectionString } = await adaptToPoolers(database);
   // Uploads, /health and /metrics share these; a request waits at most 5 s for one (then fails).
-  const pool = new pg.Pool({ connectionString: database.connectionString, max: 4, connectionTimeoutMillis: 5_000, application_name: 'finishline server' });
+  const pool = new pg.Pool({ connectionString: database.connectionString, max: config.serverPoolSize, connectionTimeoutMillis: 5_000, application_name: 'finishline server' });
   pool.on('error', (error) => log.warn('idle database connection lost', { error: error.message }));
   const [{ createPostGraphile }, { startHttpServer }] = await Promise.all([import('../http/graphql.ts'), import('../http/server.ts')]);
-  const graphql = createPostGraphile({ connectionString: database.connectionString, jwtSecret, statementTimeoutMs: config.graphqlStatementTimeoutMs, log });
+  const graphql = createPostGraphile({
+    connectionString: database.connectionString,
+    listenConnectionString,
+    poolSize: config.graphqlPoolSize,
+    jwtSecret,
+    statementTimeoutMs: config.graphqlStatementTimeoutMs,
+    log,
+  });
   const server = await startHttpServer({ port: config.port, pgl: graphql.pgl, pool, jwtSecret, log });
   return {
     server,
@@ -86,8 +120,8 @@ function runWorker(config: Config, connectionString: string) {
 }
 
 /** A process started while its database is still coming up waits for it; one missing migrations is refused. */
-async function requireCurrentSchema(database: Database): Promise<void> {
-  const pool = new pg.Pool({ connectionString: database.connectionString, max: 1 });
+async function requireCurrentSchema(connectionString: string): Promise<void> {
+  const pool = new pg.Pool({ connectionString, max: 1, application_name: 'finishline schema check' });
   pool.on('error', () => {});
   try {
     const pending = await whileUnavailable(() => pendingMigrations(pool), { log, what: 'checking the migrations' });
@@ -108,6 +142,7 @@ async function logDemoSignInLink(client: pg.Client, port: number): Promise<void>
     log.info('no tenant named "demo": for a sign-in link, run finishline sign-in-link --tenant-name <name>');
     return;
   }
+  const { createSignInCode, signInUrl } = await import('../http/sign_in.ts');
   const code = await createSignInCode(client, { role: 'app_user', tenantId: rows[0].id });
   log.info('dashboard: open this link to sign in as the demo tenant\'s operator (it works once, within an hour)', { sign_in_url: signInUrl(`http://localhost:${port}`, code) });
 }
@@ -128,18 +163,21 @@ export async function runLongLived(command: 'start' | 'worker' | 'serve', config
   exitOnUnexpectedErrors();
   const database = await openDatabase(config, log);
   if (command === 'start') {
-    await migrate(database.connectionString, log);
+    await requireDirectConnection(database, 'the worker and migrations need a direct connection for their LISTEN and advisory locks', log);
+    await migrate(database.directConnectionString, log);
     if (database.embedded) await withClient(database, loadDemoOnFirstStart);
-    const worker = await runWorker(config, database.connectionString);
+    const worker = await runWorker(config, database.directConnectionString);
     const http = await serveHttp(config, database);
     if (database.embedded || flags.signInLink) await withClient(database, (client) => logDemoSignInLink(client, http.server.port));
     return runUntilSignalled([http, worker, database], worker.done);
   }
-  await requireCurrentSchema(database);
   if (command === 'worker') {
-    const worker = await runWorker(config, database.connectionString);
+    await requireDirectConnection(database, WORKER_NEEDS, log);
+    await requireCurrentSchema(database.directConnectionString);
+    const worker = await runWorker(config, database.directConnectionString);
     return runUntilSignalled([worker, database], worker.done);
   }
+  await requireCurrentSchema(database.connectionString);
   const http = await serveHttp(config, database);
   return runUntilSignalled([http, database], new Promise(() => {}));
 }

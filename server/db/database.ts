@@ -1,11 +1,17 @@
-// Which PostgreSQL to use: the server named by DATABASE_URL, or an embedded one under ./.finishline/.
+// Which PostgreSQL to use: the server named by DATABASE_URL (and DIRECT_DATABASE_URL, when
+// DATABASE_URL goes through a pooler), or an embedded one under ./.finishline/.
 import pg from 'pg';
 import type { Config } from '../config.ts';
 import { startEmbeddedPostgres } from './embedded_postgres.ts';
 import type { Log } from '../log.ts';
 
 export interface Database {
+  /** For requests: GraphQL, uploads, health, metrics (DATABASE_URL, which may be a pooler). */
   connectionString: string;
+  /** For what needs a session of its own: the worker, LISTEN, migrations (DIRECT_DATABASE_URL, else DATABASE_URL). */
+  directConnectionString: string;
+  /** Which variable directConnectionString came from, for messages about it. */
+  directVariable: 'DIRECT_DATABASE_URL' | 'DATABASE_URL' | 'the embedded server';
   embedded: boolean;
   /** Stops the embedded server (after everything using it has stopped); a no-op otherwise. */
   stop(): Promise<void>;
@@ -27,12 +33,16 @@ export async function ensureDatabase(adminUrl: string, name: string): Promise<vo
 
 export async function openDatabase(config: Config, log: Log): Promise<Database> {
   if (config.databaseUrl) {
-    return { connectionString: config.databaseUrl, embedded: false, stop: async () => {} };
+    const directConnectionString = config.directDatabaseUrl ?? config.databaseUrl;
+    const directVariable = config.directDatabaseUrl ? 'DIRECT_DATABASE_URL' : 'DATABASE_URL';
+    return { connectionString: config.databaseUrl, directConnectionString, directVariable, embedded: false, stop: async () => {} };
   }
+  if (config.directDatabaseUrl) throw new Error('DIRECT_DATABASE_URL is set without DATABASE_URL: set both, or neither for the embedded server');
   log.info('DATABASE_URL is not set: starting an embedded PostgreSQL', { data_dir: config.dataDir });
   const server = await startEmbeddedPostgres(config.dataDir, { log: (msg) => log.info(msg) });
   await ensureDatabase(server.adminUrl, EMBEDDED_DATABASE_NAME);
-  return { connectionString: server.urlFor(EMBEDDED_DATABASE_NAME), embedded: true, stop: () => server.stop() };
+  const url = server.urlFor(EMBEDDED_DATABASE_NAME);
+  return { connectionString: url, directConnectionString: url, directVariable: 'the embedded server', embedded: true, stop: () => server.stop() };
 }
 
 /** Runs `fn` with a client of the database (started, if embedded, for as long as it takes). */

@@ -11,8 +11,17 @@ import { workerLogger, type Log } from '../log.ts';
 export const migrationsDir = fileURLToPath(new URL('../../migrations', import.meta.url));
 
 export async function migrate(connectionString: string, log: Log): Promise<void> {
-  await runMigrations({ connectionString, logger: workerLogger });
-  const client = new pg.Client({ connectionString });
+  // Graphile Worker's migrations need one connection at a time; named, they can be told apart.
+  const workerPool = new pg.Pool({ connectionString, max: 1, application_name: 'finishline migrate' });
+  const lost = (error: Error) => log.warn('migration database connection lost', { error: error.message });
+  workerPool.on('error', lost);
+  workerPool.on('connect', (client) => client.on('error', lost));
+  try {
+    await runMigrations({ pgPool: workerPool, logger: workerLogger });
+  } finally {
+    await workerPool.end();
+  }
+  const client = new pg.Client({ connectionString, application_name: 'finishline migrate' });
   await client.connect();
   // What a migration tells the operator (RAISE WARNING: a grant it could not make) is logged.
   client.on('notice', (notice) => {

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { PgAggregatesPreset } from '@graphile/pg-aggregates';
 import pg from 'pg';
 import { postgraphile, type PostGraphileInstance } from 'postgraphile';
-import { makePgService } from 'postgraphile/adaptors/pg';
+import { makePgService, PgSubscriber } from 'postgraphile/adaptors/pg';
 import { SafeError } from 'postgraphile/grafast';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'postgraphile/graphql';
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
@@ -48,7 +48,15 @@ const NamingPlugin: GraphileConfig.Plugin = {
 };
 
 export interface GraphQLOptions {
+  /** For requests: each runs in transactions of its own, so this may be a transaction pooler. */
   connectionString: string;
+  /**
+   * For the LISTEN of subscriptions, which needs a session that lasts: the database itself. Null
+   * turns subscriptions off ("Subscription not supported").
+   */
+  listenConnectionString: string | null;
+  /** Connections the requests share. */
+  poolSize: number;
   jwtSecret: string;
   /** How long one request's statement may run in the database. */
   statementTimeoutMs: number;
@@ -96,17 +104,23 @@ export interface GraphQLService {
   release(): Promise<void>;
 }
 
-/** Connections PostGraphile's requests and its LISTEN for subscriptions share. */
-const POOL_SIZE = 10;
-
 export function createPostGraphile(options: GraphQLOptions): GraphQLService {
-  // Our own pool, so that a lost connection is logged as one JSON line (PostGraphile's own pool
+  // Our own pools, so that a lost connection is logged as one JSON line (PostGraphile's own pool
   // prints a stack trace) and the number of connections is ours to bound.
-  const pool = new pg.Pool({ connectionString: options.connectionString, max: POOL_SIZE });
-  pool.on('error', (error) => options.log.warn('idle GraphQL database connection lost', { error: error.message, code: (error as { code?: string }).code }));
-  pool.on('connect', (client) =>
-    client.on('error', (error) => options.log.warn('GraphQL database connection lost', { error: error.message, code: (error as { code?: string }).code })));
-  const pgService = makePgService({ pool, schemas: ['app_public'], pubsub: true });
+  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize, application_name: 'finishline graphql' });
+  watchConnections(pool, 'GraphQL', options.log);
+  // One connection holds every LISTEN of the process (PgSubscriber takes one client and keeps it).
+  // It is opened now and kept: a subscription's first LISTEN then waits for no connection setup,
+  // during which its batch could finish unheard.
+  const listenPool = options.listenConnectionString === null
+    ? null
+    : new pg.Pool({ connectionString: options.listenConnectionString, max: 1, idleTimeoutMillis: 0, application_name: 'finishline listen' });
+  if (listenPool) {
+    watchConnections(listenPool, 'LISTEN', options.log);
+    listenPool.connect().then((client) => client.release(), () => {});
+  }
+  const pgSubscriber = listenPool && new PgSubscriber(listenPool);
+  const pgService = makePgService({ pool, schemas: ['app_public'], pubsub: pgSubscriber !== null, pgSubscriber });
   let schema: GraphQLSchema | undefined;
   const pgl = postgraphile(makePreset(options, pgService, () => schema));
   // The request limits need the built schema; requests are served only once it is built.
@@ -115,12 +129,19 @@ export function createPostGraphile(options: GraphQLOptions): GraphQLService {
     pgl,
     async release() {
       await pgl.release();
-      // Releasing PostGraphile leaves its service alone: its LISTEN connection would keep the
-      // pool from ending.
+      // Releasing PostGraphile leaves its service alone, and the service leaves a subscriber it
+      // was given: its LISTEN connection would keep its pool from ending.
       await pgService.release?.();
-      await pool.end();
+      pgSubscriber?.release();
+      await Promise.all([pool.end(), listenPool?.end()]);
     },
   };
+}
+
+function watchConnections(pool: pg.Pool, what: string, log: Log): void {
+  const fields = (error: Error) => ({ error: error.message, code: (error as { code?: string }).code });
+  pool.on('error', (error) => log.warn(`idle ${what} database connection lost`, fields(error)));
+  pool.on('connect', (client) => client.on('error', (error) => log.warn(`${what} database connection lost`, fields(error))));
 }
 
 export const schemaPath = fileURLToPath(new URL('../../schema.graphql', import.meta.url));

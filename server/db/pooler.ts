@@ -1,0 +1,54 @@
+// Telling a connection pooler (PgBouncer and the like) from the database itself. PostgreSQL tells
+// a client at connection time which backend process serves it (BackendKeyData, for cancelling);
+// a pooler makes that number up, since the server behind it may change with every transaction.
+// Behind a transaction pooler a session is not the client's own: no LISTEN, advisory lock or
+// session setting lasts past the transaction, and prepared statements vanish between them.
+import pg from 'pg';
+import type { Log } from '../log.ts';
+import type { Database } from './database.ts';
+import { whileUnavailable } from './errors.ts';
+
+/**
+ * Why `connectionString` goes through a pooler, in a few words, or null when it reaches
+ * PostgreSQL itself. Waits while the database is away, as the processes that ask do.
+ */
+export async function connectionPooler(connectionString: string, log: Log): Promise<string | null> {
+  return whileUnavailable(async () => {
+    const client = new pg.Client({ connectionString, application_name: 'finishline pooler check' });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      const { rows: [{ pid }] } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
+      const announced = (client as pg.Client & { processID: number | null }).processID;
+      if (announced === pid) return null;
+      return `the connection says it is served by process ${announced ?? '(none)'}, but pg_backend_pid() is ${pid}`;
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }, { log, what: 'checking for a connection pooler' });
+}
+
+/** The URL without its password, for a message; a connection string that is no URL is not shown. */
+export function shownUrl(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/**
+ * Refuses (throws) when the database's direct connection string goes through a pooler: `needs`
+ * says what for, e.g. "the worker needs a direct connection for its LISTEN and advisory locks".
+ */
+export async function requireDirectConnection(database: Database, needs: string, log: Log): Promise<void> {
+  if (database.embedded) return;
+  const pooler = await connectionPooler(database.directConnectionString, log);
+  if (!pooler) return;
+  const named = database.directVariable === 'DIRECT_DATABASE_URL'
+    ? `DIRECT_DATABASE_URL (${shownUrl(database.directConnectionString)})`
+    : `DIRECT_DATABASE_URL (unset, so DATABASE_URL: ${shownUrl(database.directConnectionString)})`;
+  throw new Error(`${named} goes through a connection pooler (${pooler}): ${needs}; set DIRECT_DATABASE_URL to the database itself`);
+}
