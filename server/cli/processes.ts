@@ -14,7 +14,7 @@ import { connectionPooler, requireDirectConnection } from '../db/pooler.ts';
 // behind a pooler before PostGraphile's pg adaptor loads.)
 import type { HttpServer } from '../http/server.ts';
 import { log, routeConsoleToLog } from '../log.ts';
-import { startWorker } from '../worker/worker.ts';
+import { isListenConnectionReleasedTwice, startWorker } from '../worker/worker.ts';
 import { loadDemoOnFirstStart } from './tenants.ts';
 
 /** What the refusal to run through a connection pooler says each needs a session for. */
@@ -39,7 +39,10 @@ function exitOnUnexpectedErrors(): void {
     process.exit(1);
   };
   process.on('uncaughtException', unexpected);
-  process.on('unhandledRejection', unexpected);
+  process.on('unhandledRejection', (error) => {
+    if (isListenConnectionReleasedTwice(error)) log.warn('the worker gave its LISTEN connection back twice: the second time was ignored');
+    else unexpected(error);
+  });
 }
 
 /** Runs until SIGINT/SIGTERM (or a crash), then stops the parts in order, the database last. */

@@ -62,6 +62,18 @@ async function loadTasks(directory: string): Promise<TaskList> {
     [path.basename(file, '.ts'), (await import(pathToFileURL(path.join(directory, file)).href)).default])));
 }
 
+/**
+ * Graphile Worker's LISTEN connection can be given back to the pool twice when its error and a
+ * shutdown of its pool race (both release it; the second release rejects, unhandled). pg-pool
+ * refuses the second release before it touches anything, so the process is as it was: this error
+ * is no reason to exit.
+ */
+export function isListenConnectionReleasedTwice(error: unknown): boolean {
+  return error instanceof Error
+    && error.message === 'Release called on client which has already been released to the pool.'
+    && /graphile-worker[\\/]dist[\\/]main\.js/.test(error.stack ?? '');
+}
+
 export async function startWorker({ connectionString, concurrency, taskDirectory, crontab: crontabOptions, log, retrain }: WorkerOptions): Promise<Worker> {
   // Up to two connections per job (an import streams a file on one while copying on the other),
   // plus what Graphile Worker needs for itself.
