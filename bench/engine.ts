@@ -1,19 +1,31 @@
-// bench:engine: finishline's batch engine against raw Graphile Worker, on one database.
+// bench:engine: finishline's batch engine against raw Graphile Worker at its best, on one database.
 //
 //   npm run bench:engine                                   # embedded PostgreSQL in a temporary directory
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:engine
-//   BENCH_ITEMS=10000 WORKER_CONCURRENCY=4 npm run bench:engine   # a quick run
+//   BENCH_ITEMS=10000 npm run bench:engine                 # a quick run
 //
-// 1. Baseline: BENCH_ITEMS no-op jobs (one per item) already enqueued, run by plain Graphile Worker
-//    (bench/raw_worker.ts) with the same concurrency, local queue and batched completion; timed
-//    from the worker's run() to an empty jobs table.
-// 2. finishline: a `noop` batch of BENCH_ITEMS items inserted in one transaction, run by
-//    `finishline worker`; timed from the INSERT to its run summary.
-// 3. One transaction inserting a batch of 1,000,000 items, with no worker running.
-// With DATABASE_URL the benchmark creates finishline_benchengine_<pid> on that server and drops it at the
-// end. Both runs see random_page_cost = 1.1 (set on the database). Worker logs are kept and printed
-// (on stderr) only on failure; the last line on stdout is one JSON object with every figure.
+// Every clock starts when the enqueue starts and stops when the last item is done: for raw Graphile
+// Worker, its jobs table empty; for finishline, the batch finished (polled every 20 ms, both).
+// 1. The baseline: BENCH_ITEMS no-op jobs (one per item), run by plain Graphile Worker
+//    (bench/raw_worker.ts) at WORKER_CONCURRENCY, once per local queue size (none, 50, 500, 1000),
+//    each after an ANALYZE of the jobs table outside the clock (what autovacuum does to a live
+//    queue; unanalyzed, a big local queue's fetch is planned as a scan of the whole table). Every
+//    variant is printed; the best is the baseline.
+// 2. finishline: a `noop` batch of BENCH_ITEMS items inserted in one transaction (plain SQL), run
+//    by a `finishline worker` started beforehand; its finalization latency (last item's
+//    transaction to the batch's finished_at) and summary latency (finished_at to the run summary).
+// 3. The issue's workload: 10,000 items at concurrency 10, for both (the baseline at its best
+//    local queue); finishline again with chunks of one item (chunk_size 1, BENCH_CHUNK1_ITEMS).
+// 4. 100 batches of 100 items, inserted in one transaction: items/s until the last is finished,
+//    and every batch finished once with one run summary.
+// 5. One transaction inserting a batch of 1,000,000 items, with no worker running.
+// PostgreSQL's CPU time (every postgres process's, and what its postmaster reaped from exited
+// backends) is read from /proc around runs 1 and 2: seconds per 100,000 items for each.
+// With DATABASE_URL the benchmark creates finishline_benchengine_<pid> on that server and drops it
+// at the end. Every run sees random_page_cost = 1.1 (set on the database). Worker logs are kept and
+// printed (on stderr) only on failure; the last line on stdout is one JSON object with every figure.
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startFinishline, waitFor, type FinishlineProcess } from '../test/processes.ts';
@@ -22,16 +34,21 @@ import { keepOutput, openBenchDatabase, peakRssMb, PHASE_TIMEOUT_MS, positiveInt
 
 const ITEMS = positiveIntegerFromEnv('BENCH_ITEMS', 100_000);
 const CONCURRENCY = positiveIntegerFromEnv('WORKER_CONCURRENCY', 4);
+const LOCAL_QUEUES = [0, 50, 500, 1000];
+const WORKLOAD10_ITEMS = 10_000;
+const CHUNK1_ITEMS = positiveIntegerFromEnv('BENCH_CHUNK1_ITEMS', 5000);
 const ENQUEUE_ITEMS = 1_000_000;
-const TARGET = { ratio: 1.0, finalizationMs: 100, enqueueSeconds: 30, rssMb: 300 };
+const TARGET = { ratio: 1.5, chunk1PerS: 5000, batches100PerS: 20_000, finalizationMs: 5, summaryMs: 50, enqueueSeconds: 8, rssMb: 200 };
 const POLL_MS = 20;
+/** The unit of /proc/<pid>/stat's times (USER_HZ: 100 on Linux). */
+const CLOCK_TICKS_PER_SECOND = 100;
 const rawWorkerPath = fileURLToPath(new URL('./raw_worker.ts', import.meta.url));
 const say = (line: string) => process.stdout.write(`${line}\n`);
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 const now = () => performance.timeOrigin + performance.now();
 /** One human-readable line: a label, a figure, and whether it meets its target (if it has one). */
 const report = (label: string, figure: string, ok?: boolean) =>
-  say(`${`${label}:`.padEnd(34)}${figure}${ok === undefined ? '' : ok ? ' ok' : ' MISSED'}`);
+  say(`${`${label}:`.padEnd(34)} ${figure}${ok === undefined ? '' : ok ? ' ok' : ' MISSED'}`);
 
 /** Throws once the raw worker has exited: whatever waits for its work would wait forever. */
 function assertRunning(child: Child): void {
@@ -93,149 +110,236 @@ async function scalar<T>(db: pg.Client, sql: string, params: unknown[] = []): Pr
   return rows[0].value;
 }
 
-interface Baseline { jobsPerS: number; seconds: number; enqueueSeconds: number; rssMb: number }
+/**
+ * CPU seconds PostgreSQL has used so far: every postgres process's own, plus what the postmaster
+ * reaped from backends that exited (their time would otherwise leave the sum with them).
+ */
+function postgresCpuSeconds(): number {
+  let ticks = 0;
+  for (const pid of fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const close = stat.lastIndexOf(')');
+    if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
+    // Fields after the command: state is the 3rd field; utime, stime, cutime, cstime the 14th to 17th.
+    const fields = stat.slice(close + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  }
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
 
-async function runBaseline(bench: BenchDatabase): Promise<Baseline> {
+interface Run {
+  /** From the start of the enqueue to the last item done. */
+  seconds: number;
+  perSecond: number;
+  /** PostgreSQL CPU seconds per 100,000 items, enqueue and run. */
+  cpuPer100k: number;
+  rssMb: number;
+}
+
+interface Baseline extends Run {
+  localQueue: number;
+}
+
+async function runBaseline(bench: BenchDatabase, { jobs, concurrency, localQueue }: { jobs: number; concurrency: number; localQueue: number }): Promise<Baseline> {
   const { client: db, url: dbUrl } = bench;
-  let started = now();
+  // Every variant starts on the same tidy table.
+  await db.query('vacuum graphile_worker._private_jobs');
+  const cpuBefore = postgresCpuSeconds();
+  const enqueueStarted = now();
   await db.query(
     `select count(*) from graphile_worker.add_jobs(array(
        select row($1::text, '{}'::json, null, null, null, null, null, null)::graphile_worker.job_spec
        from generate_series(1, $2::integer)))`,
-    [RAW_TASK, ITEMS],
+    [RAW_TASK, jobs],
   );
-  const enqueueSeconds = (now() - started) / 1000;
-  const worker = startRawWorker(bench, 'raw graphile-worker', {
+  const enqueueSeconds = (now() - enqueueStarted) / 1000;
+  const cpuEnqueue = postgresCpuSeconds() - cpuBefore;
+  // Outside the clock and the CPU count, as autovacuum would have done it.
+  await db.query('analyze graphile_worker._private_jobs');
+  const label = localQueue ? `local queue ${localQueue}` : 'no local queue';
+  const worker = startRawWorker(bench, `raw graphile-worker (${label}, concurrency ${concurrency})`, {
     DATABASE_URL: dbUrl,
-    WORKER_CONCURRENCY: String(CONCURRENCY),
-    BENCH_JOBS: String(ITEMS),
+    WORKER_CONCURRENCY: String(concurrency),
+    BENCH_JOBS: String(jobs),
+    BENCH_LOCAL_QUEUE: String(localQueue),
   });
   const startedAt = messageFrom(worker, (message) => ('startedAt' in message ? message.startedAt : undefined));
   const ranAll = messageFrom(worker, (message) => ('ranAllAt' in message ? message.ranAllAt : undefined));
   ranAll.catch(() => {}); // Awaited below; a worker that dies early fails startedAt first.
-  started = await startedAt;
+  const started = await startedAt;
+  const cpuRunBefore = postgresCpuSeconds();
   await ranAll;
   // Every task has run; the jobs are done once their completion is committed (deleted).
   const finished = await waitFor(async () => {
     const empty = await scalar<boolean>(db, 'select not exists (select 1 from graphile_worker.jobs) as value');
     return empty && now();
   }, { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: POLL_MS, what: 'the baseline jobs', stillRunning: () => assertRunning(worker) });
-  const seconds = (finished - started) / 1000;
+  const cpu = cpuEnqueue + postgresCpuSeconds() - cpuRunBefore;
+  const seconds = enqueueSeconds + (finished - started) / 1000;
   const rssMb = peakRssMb(worker.process.pid!);
   await stopChild(worker);
-  return { jobsPerS: ITEMS / seconds, seconds, enqueueSeconds, rssMb };
+  return { localQueue, seconds, perSecond: jobs / seconds, cpuPer100k: (cpu * 100_000) / jobs, rssMb };
 }
 
-interface Finishline { itemsPerS: number; seconds: number; submitSeconds: number; finalizationMs: number; summaryLatencyMs: number; rssMb: number }
-
-/** Inserts a `noop` batch of `items` items in one transaction, as plain SQL; returns its id. */
-async function submitNoopBatch(db: pg.Client, tenantId: string, items: number): Promise<string> {
+/** Inserts `batches` `noop` batches of `items` items in one transaction, as plain SQL; returns their ids. */
+async function submitNoopBatches(db: pg.Client, tenantId: string, items: number, batches = 1): Promise<string[]> {
   await db.query('begin');
   try {
-    const batchId = await scalar<string>(db, `insert into app_public.batches (tenant_id, kind) values ($1, 'noop') returning id as value`, [tenantId]);
+    const { rows } = await db.query<{ id: string }>(
+      `insert into app_public.batches (tenant_id, kind) select $1, 'noop' from generate_series(1, $2::integer) returning id`, [tenantId, batches]);
+    const ids = rows.map((row) => row.id);
     await db.query(
-      `insert into app_public.batch_items (batch_id, tenant_id, payload) select $1, $2, '{}' from generate_series(1, $3::integer)`,
-      [batchId, tenantId, items],
+      `insert into app_public.batch_items (batch_id, tenant_id, payload)
+       select b.id, $2, '{}' from unnest($1::uuid[]) as b(id), generate_series(1, $3::integer)`,
+      [ids, tenantId, items],
     );
     await db.query('commit');
-    return batchId;
+    return ids;
   } catch (error) {
     await db.query('rollback');
     throw error;
   }
 }
 
-async function runFinishline(db: pg.Client, dbUrl: string, tenantId: string): Promise<{ result: Finishline; worker: FinishlineProcess }> {
-  const worker = await startFinishline('worker', { DATABASE_URL: dbUrl, WORKER_CONCURRENCY: String(CONCURRENCY), LOG_LEVEL: 'info' }, {
+interface FinishlineRun extends Run {
+  finalizationMs: number;
+  summaryLatencyMs: number;
+}
+
+/**
+ * A finishline worker at `concurrency` runs `batches` batches of `items` items, inserted at once;
+ * the clock stops when the last is finished. Every batch must end completed, with one summary.
+ */
+async function runFinishline(bench: BenchDatabase, tenantId: string, { items, concurrency, batches = 1 }: { items: number; concurrency: number; batches?: number }): Promise<FinishlineRun> {
+  const db = bench.client;
+  const worker = await startFinishline('worker', { DATABASE_URL: bench.url, WORKER_CONCURRENCY: String(concurrency), LOG_LEVEL: 'info' }, {
     ready: workerRegistered(db),
   });
-  keepOutput('finishline worker', worker);
-
+  keepOutput(`finishline worker (${batches} x ${items} items, concurrency ${concurrency})`, worker);
+  const cpuBefore = postgresCpuSeconds();
   const started = now();
-  const batchId = await submitNoopBatch(db, tenantId, ITEMS);
-  const submitSeconds = (now() - started) / 1000;
+  const ids = await submitNoopBatches(db, tenantId, items, batches);
   const finished = await waitFor(async () => {
-    const { rowCount } = await db.query('select 1 from app_public.run_summaries where batch_id = $1', [batchId]);
-    return rowCount && now();
-  }, { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: POLL_MS, what: 'the run summary', stillRunning: stillRunning(worker) });
+    const unfinished = await scalar<boolean>(db, 'select exists (select 1 from app_public.batches where id = any($1::uuid[]) and finished_at is null) as value', [ids]);
+    return !unfinished && now();
+  }, { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: POLL_MS, what: 'the batches to finish', stillRunning: stillRunning(worker) });
+  const cpu = postgresCpuSeconds() - cpuBefore;
   const seconds = (finished - started) / 1000;
+  await waitFor(async () => (await scalar<number>(db, 'select count(*)::integer as value from app_public.run_summaries where batch_id = any($1::uuid[])', [ids])) === ids.length,
+    { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: POLL_MS, what: 'the run summaries', stillRunning: stillRunning(worker) });
   const rssMb = peakRssMb(worker.pid);
+  await within('stopping the finishline worker', worker.stop());
 
   // From the database's own timestamps (each is its transaction's start time). 0 means the
   // transaction that finished the last item finished the batch; below 0, an item's transaction
   // that started later committed first, and the one committing last (which started earlier)
   // finalized the batch: still the same transaction as an item, with an earlier stamp.
-  const { rows: [times] } = await db.query<{ status: string; succeeded: number; finalization_ms: string; summary_ms: string }>(
+  const { rows } = await db.query<{ status: string; succeeded: number; summaries: number; finalization_ms: number; summary_ms: number }>(
     `select s.status, s.succeeded_items as succeeded,
-       extract(epoch from b.finished_at - (select max(i.finished_at) from app_public.batch_items i where i.batch_id = b.id)) * 1000 as finalization_ms,
-       extract(epoch from s.created_at - b.finished_at) * 1000 as summary_ms
-     from app_public.batches b join app_public.run_summaries s on s.batch_id = b.id where b.id = $1`,
-    [batchId],
+       (select count(*)::integer from app_public.run_summaries r where r.batch_id = b.id) as summaries,
+       extract(epoch from b.finished_at - (select max(i.finished_at) from app_public.batch_items i where i.batch_id = b.id))::float * 1000 as finalization_ms,
+       extract(epoch from r.created_at - b.finished_at)::float * 1000 as summary_ms
+     from app_public.batches b join app_public.batch_status_summary s on s.batch_id = b.id
+     join app_public.run_summaries r on r.batch_id = b.id where b.id = any($1::uuid[])`,
+    [ids],
   );
-  if (times.status !== 'completed' || times.succeeded !== ITEMS) {
-    throw new Error(`batch ${batchId} ended ${times.status} with ${times.succeeded} of ${ITEMS} items succeeded`);
+  const wrong = rows.filter((row) => row.status !== 'completed' || row.succeeded !== items || row.summaries !== 1);
+  if (rows.length !== ids.length || wrong.length > 0) {
+    throw new Error(`${wrong.length + ids.length - rows.length} of ${ids.length} batches did not end completed with ${items} items succeeded and one summary`);
   }
-  const finalizationMs = Number(times.finalization_ms);
-  const summaryLatencyMs = Number(times.summary_ms);
-  return { result: { itemsPerS: ITEMS / seconds, seconds, submitSeconds, finalizationMs, summaryLatencyMs, rssMb }, worker };
+  // Each run starts on a tidy database, as the first did.
+  await db.query('vacuum analyze app_public.batch_items, app_public.batches, graphile_worker._private_jobs');
+  const total = items * batches;
+  return {
+    seconds,
+    perSecond: total / seconds,
+    cpuPer100k: (cpu * 100_000) / total,
+    rssMb,
+    finalizationMs: Math.max(...rows.map((row) => row.finalization_ms)),
+    summaryLatencyMs: Math.max(...rows.map((row) => row.summary_ms)),
+  };
 }
 
 /** One transaction inserting a million items, with no worker running; how long, and how many jobs. */
 async function runEnqueue(db: pg.Client, tenantId: string): Promise<{ seconds: number; jobs: number }> {
   const jobsBefore = await scalar<number>(db, 'select count(*)::integer as value from graphile_worker.jobs');
   const started = now();
-  await submitNoopBatch(db, tenantId, ENQUEUE_ITEMS);
+  await submitNoopBatches(db, tenantId, ENQUEUE_ITEMS);
   const seconds = (now() - started) / 1000;
   const jobsAfter = await scalar<number>(db, 'select count(*)::integer as value from graphile_worker.jobs');
   return { seconds, jobs: jobsAfter - jobsBefore };
 }
 
+const perSecond = (run: Run) => `${run.perSecond.toFixed(0)}/s (${run.seconds.toFixed(2)} s)`;
+
 async function main(): Promise<Record<string, unknown>> {
   const bench = await within('creating the database', openBenchDatabase('engine'));
-  const { url: dbUrl, client: db } = bench;
+  const db = bench.client;
   // graphile-worker's batched fetch plans a full scan of its jobs table under the default 4.
   await db.query(`alter database ${db.database} set random_page_cost = 1.1`);
   await db.query('set random_page_cost = 1.1');
-  const version = await scalar<string>(db, "select current_setting('server_version') as value");
   const randomPageCost = await scalar<string>(db, "select current_setting('random_page_cost') as value");
-  say(`PostgreSQL ${version}, random_page_cost = ${randomPageCost}, concurrency ${CONCURRENCY}, ${ITEMS} items`);
+  say(`PostgreSQL ${bench.serverVersion}, random_page_cost = ${randomPageCost}; ${ITEMS} items at concurrency ${CONCURRENCY}; clocks from the enqueue to the last item done`);
 
-  const baseline = await within('the baseline', runBaseline(bench));
-  report('baseline (raw graphile-worker)', `${baseline.jobsPerS.toFixed(0)} jobs/s (${baseline.seconds.toFixed(2)} s; enqueue took ${baseline.enqueueSeconds.toFixed(2)} s)`);
+  const variants: Baseline[] = [];
+  for (const localQueue of LOCAL_QUEUES) {
+    const variant = await within(`the baseline, local queue ${localQueue}`, runBaseline(bench, { jobs: ITEMS, concurrency: CONCURRENCY, localQueue }));
+    report(`raw graphile-worker, ${localQueue ? `local queue ${localQueue}` : 'no local queue'}`, `${perSecond(variant)}, PostgreSQL ${variant.cpuPer100k.toFixed(1)} CPU-s per 100k`);
+    variants.push(variant);
+  }
+  const best = variants.reduce((a, b) => (b.perSecond > a.perSecond ? b : a));
 
   const tenantId = await scalar<string>(db, `insert into app_public.tenants (name) values ('bench') returning id as value`);
-  const { result: fl, worker } = await within('the finishline run', runFinishline(db, dbUrl, tenantId));
-  const ratio = fl.itemsPerS / baseline.jobsPerS;
-  report('finishline', `${fl.itemsPerS.toFixed(0)} items/s (${fl.seconds.toFixed(2)} s from INSERT to summary; the INSERT took ${fl.submitSeconds.toFixed(2)} s)`);
-  report('ratio finishline / baseline', `${ratio.toFixed(2)} (target >= ${TARGET.ratio})`, ratio >= TARGET.ratio);
+  const fl = await within('the finishline run', runFinishline(bench, tenantId, { items: ITEMS, concurrency: CONCURRENCY }));
+  const ratio = fl.perSecond / best.perSecond;
+  report('finishline', `${perSecond(fl)}, PostgreSQL ${fl.cpuPer100k.toFixed(1)} CPU-s per 100k`);
+  report('ratio to the best raw', `${ratio.toFixed(2)} (best: local queue ${best.localQueue || 'none'}, ${best.perSecond.toFixed(0)} jobs/s; target >= ${TARGET.ratio})`, ratio >= TARGET.ratio);
   report('finalization latency', `${fl.finalizationMs.toFixed(1)} ms (target < ${TARGET.finalizationMs} ms)`, fl.finalizationMs < TARGET.finalizationMs);
-  report('summary latency', `${fl.summaryLatencyMs.toFixed(1)} ms (batch finished to run summary written)`);
-  report('finishline worker peak RSS', `${fl.rssMb.toFixed(0)} MB (target < ${TARGET.rssMb} MB)`, fl.rssMb < TARGET.rssMb);
-  report('baseline worker peak RSS', `${baseline.rssMb.toFixed(0)} MB`);
-  await within('stopping the finishline worker', worker.stop());
+  report('summary latency', `${fl.summaryLatencyMs.toFixed(1)} ms (target < ${TARGET.summaryMs} ms)`, fl.summaryLatencyMs < TARGET.summaryMs);
+  report('finishline worker peak RSS', `${fl.rssMb.toFixed(0)} MB (target < ${TARGET.rssMb} MB; raw ${best.rssMb.toFixed(0)} MB)`, fl.rssMb < TARGET.rssMb);
+
+  const raw10 = await within('the baseline at concurrency 10', runBaseline(bench, { jobs: WORKLOAD10_ITEMS, concurrency: 10, localQueue: best.localQueue }));
+  const fl10 = await within('finishline at concurrency 10', runFinishline(bench, tenantId, { items: WORKLOAD10_ITEMS, concurrency: 10 }));
+  report(`${WORKLOAD10_ITEMS} items, concurrency 10`, `finishline ${perSecond(fl10)}, raw graphile-worker ${perSecond(raw10)}`);
+  const chunkSize = await scalar<number>(db, `select chunk_size as value from app_public.batch_kinds where kind = 'noop'`);
+  await db.query(`update app_public.batch_kinds set chunk_size = 1 where kind = 'noop'`);
+  const chunk1 = await within('chunks of one item', runFinishline(bench, tenantId, { items: CHUNK1_ITEMS, concurrency: 10 }));
+  await db.query(`update app_public.batch_kinds set chunk_size = $1 where kind = 'noop'`, [chunkSize]);
+  report(`chunk_size 1, concurrency 10`, `${perSecond(chunk1)} for ${CHUNK1_ITEMS} items (target >= ${TARGET.chunk1PerS}; raw ${raw10.perSecond.toFixed(0)} jobs/s)`, chunk1.perSecond >= TARGET.chunk1PerS);
+  const batches100 = await within('100 batches of 100 items', runFinishline(bench, tenantId, { items: 100, batches: 100, concurrency: CONCURRENCY }));
+  report('100 batches of 100 items', `${perSecond(batches100)}, each finished once with one summary (target >= ${TARGET.batches100PerS})`, batches100.perSecond >= TARGET.batches100PerS);
 
   const enqueue = await within('the 1M enqueue', runEnqueue(db, tenantId));
-  const enqueueItemsPerS = ENQUEUE_ITEMS / enqueue.seconds;
-  report(`enqueue of ${ENQUEUE_ITEMS} items`, `${enqueue.seconds.toFixed(2)} s, ${enqueueItemsPerS.toFixed(0)} items/s, ${enqueue.jobs} jobs (target < ${TARGET.enqueueSeconds} s)`, enqueue.seconds < TARGET.enqueueSeconds);
+  report(`enqueue of ${ENQUEUE_ITEMS} items`, `${enqueue.seconds.toFixed(2)} s, ${enqueue.jobs} jobs (target < ${TARGET.enqueueSeconds} s)`, enqueue.seconds < TARGET.enqueueSeconds);
 
   return {
-    baseline_jobs_per_s: Math.round(baseline.jobsPerS),
-    finishline_items_per_s: Math.round(fl.itemsPerS),
-    ratio: Number(ratio.toFixed(3)),
+    best_raw_jobs_per_s: Math.round(best.perSecond),
+    best_raw_local_queue: best.localQueue,
+    ratio_vs_best_raw: Number(ratio.toFixed(3)),
+    finishline_items_per_s: Math.round(fl.perSecond),
+    ...Object.fromEntries(variants.map((variant) => [`raw_local_queue_${variant.localQueue}_jobs_per_s`, Math.round(variant.perSecond)])),
+    chunk1_items_per_s: Math.round(chunk1.perSecond),
+    batches100_items_per_s: Math.round(batches100.perSecond),
+    workload10_items_per_s: Math.round(fl10.perSecond),
+    workload10_raw_jobs_per_s: Math.round(raw10.perSecond),
     finalization_latency_ms: Number(fl.finalizationMs.toFixed(1)),
     summary_latency_ms: Number(fl.summaryLatencyMs.toFixed(1)),
     enqueue_1m_seconds: Number(enqueue.seconds.toFixed(2)),
-    enqueue_1m_items_per_s: Math.round(enqueueItemsPerS),
     enqueue_1m_jobs: enqueue.jobs,
     worker_rss_mb: Math.round(fl.rssMb),
-    baseline_rss_mb: Math.round(baseline.rssMb),
-    baseline_seconds: Number(baseline.seconds.toFixed(3)),
-    finishline_seconds: Number(fl.seconds.toFixed(3)),
-    finishline_insert_seconds: Number(fl.submitSeconds.toFixed(3)),
+    baseline_rss_mb: Math.round(best.rssMb),
+    postgres_cpu_s_per_100k: Number(fl.cpuPer100k.toFixed(2)),
+    baseline_postgres_cpu_s_per_100k: Number(best.cpuPer100k.toFixed(2)),
     concurrency: CONCURRENCY,
     items: ITEMS,
+    chunk1_items: CHUNK1_ITEMS,
     random_page_cost: Number(randomPageCost),
-    postgres_version: version,
+    postgres_version: bench.serverVersion,
   };
 }
 

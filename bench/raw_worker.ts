@@ -1,9 +1,11 @@
 // The baseline of bench:engine: plain Graphile Worker running one no-op task, configured like
-// finishline's worker (server/worker/worker.ts) so that only the engine differs: same pool size,
-// local queue, batched completion, and a process of its own. Run by bench/engine.ts, not by hand:
+// finishline's worker (server/worker/worker.ts) but for its local queue, which bench:engine varies
+// to find the baseline's best: same pool size, batched completion, and a process of its own. Run by
+// bench/engine.ts, not by hand:
 //
-//   DATABASE_URL=... WORKER_CONCURRENCY=4 BENCH_JOBS=100000 node bench/raw_worker.ts
+//   DATABASE_URL=... WORKER_CONCURRENCY=4 BENCH_JOBS=100000 BENCH_LOCAL_QUEUE=500 node bench/raw_worker.ts
 //
+// BENCH_LOCAL_QUEUE is the local queue's size; 0 runs without one (each slot fetches its own job).
 // It tells its parent (IPC) the moment it calls run(), the start of the baseline's clock, and
 // when its task has run BENCH_JOBS times: only then need the parent poll for an empty jobs table
 // (a poll that scans the dead rows of deleted jobs, running all along, would slow the baseline).
@@ -12,12 +14,7 @@ import pg from 'pg';
 import { Logger, run, type TaskList } from 'graphile-worker';
 
 export const RAW_TASK = 'bench_raw_noop';
-/**
- * As LOCAL_QUEUE_SIZE in server/worker/worker.ts. Also the baseline's best: from about 170 up, the
- * batched fetch on a freshly filled (not yet analyzed) jobs table is planned as a bitmap scan and
- * sort of the whole table (~200 ms per fetch at 100,000 jobs) instead of an index scan (~4 ms).
- */
-const LOCAL_QUEUE_SIZE = 50;
+const LOCAL_QUEUE_SIZE = Number(process.env.BENCH_LOCAL_QUEUE ?? 0);
 
 /** Epoch milliseconds (sub-millisecond precision) of each moment. */
 export type RawWorkerMessage = { startedAt: number } | { ranAllAt: number };
@@ -50,7 +47,7 @@ async function main(): Promise<void> {
     concurrency,
     noHandleSignals: true,
     logger: quietLogger,
-    preset: { worker: { localQueue: { size: LOCAL_QUEUE_SIZE }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+    preset: { worker: { ...(LOCAL_QUEUE_SIZE > 0 ? { localQueue: { size: LOCAL_QUEUE_SIZE } } : {}), completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
   });
   process.once('SIGTERM', () => {
     void runner
