@@ -106,3 +106,37 @@ describe('two workers racing on the last items', () => {
     expect(claims[0]).toEqual({ workers: 2, claims: 3000 });
   });
 });
+
+describe('four worker processes hammering one batch with chunks of one item', () => {
+  test('finalize it once, write one summary, and run every item once', async () => {
+    // One item a job: every item is two transactions (claim, outcome) on the batch's counters,
+    // from forty slots at once, and any of them may be the last.
+    await db.pool.query(`update app_public.batch_kinds set chunk_size = 1 where kind = 'noop'`);
+    const workers = await Promise.all([1, 2, 3, 4].map(() => startWorkerProcess(db, { concurrency: 10 })));
+    const items = 1000;
+    const batch = await submitBatch(db, tenant, 'noop', Array.from({ length: items }, () => ({})));
+    try {
+      await waitForSummary(db, batch.id, 120_000);
+    } finally {
+      await Promise.all(workers.map((worker) => worker.stop()));
+    }
+
+    const { rows: finalizations } = await db.pool.query(
+      `select count(*)::int as n from public.observed_batch_statuses where batch_id = $1 and status = 'completed'`, [batch.id]);
+    expect(finalizations[0].n).toBe(1);
+    const { rows: writes } = await db.pool.query('select count(*)::int as n from public.observed_summary_writes where batch_id = $1', [batch.id]);
+    expect(writes[0].n).toBe(1);
+    const { rows: [counted] } = await db.pool.query(
+      `select count(*)::int as n, sum(attempts)::int as attempts, count(*) filter (where status = 'succeeded')::int as succeeded
+       from app_public.batch_items where batch_id = $1`, [batch.id]);
+    expect(counted).toEqual({ n: items, attempts: items, succeeded: items });
+    const { rows: [summary] } = await db.pool.query('select succeeded_items::int as succeeded from app_public.run_summaries where batch_id = $1', [batch.id]);
+    expect(summary.succeeded).toBe(items);
+    const { rows: [claims] } = await db.pool.query(
+      `select count(distinct c.worker_id)::int as workers, count(*)::int as claims from public.observed_claims c
+       join app_public.batch_items i on i.id = c.item_id where i.batch_id = $1`, [batch.id]);
+    // Worker ids name Graphile Worker pools; each process runs one at a time.
+    expect(claims.claims).toBe(items);
+    expect(claims.workers).toBeGreaterThanOrEqual(4);
+  }, 180_000);
+});
