@@ -97,7 +97,10 @@ interface Setup {
 async function runSetup(bench: BenchDatabase, tenantId: string, workers: number, workload: keyof typeof WORKLOADS): Promise<Setup> {
   const db = bench.client;
   const registered = (n: number) => async () => (await count(db, 'select count(*)::int as n from app_private.workers')) === n;
-  await waitFor(registered(0), { what: 'the previous setup\'s workers to be forgotten' });
+  await waitFor(registered(0), { what: 'the previous setup\'s workers to be forgotten' }).catch(async (error: Error) => {
+    const { rows } = await db.query('select id, pid, started_at, last_seen_at, now() as now from app_private.workers');
+    throw new Error(`${error.message}: ${JSON.stringify(rows)}`);
+  });
   const env = { DATABASE_URL: bench.url, WORKER_CONCURRENCY: String(WORKER_CONCURRENCY), LOG_LEVEL: 'info' };
   const started: FinishlineProcess[] = [];
   for (let i = 0; i < workers; i++) {

@@ -1,6 +1,6 @@
 // A worker process that loses its pool, one whose pool wedges, a claim whose answer is lost, a worker that died holding
 // a batch's summary job, a cancelled batch whose items are running, and a worker killed mid-batch
-// with default settings.
+// with default settings, and a worker whose heartbeat comes due while it stops.
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startConnectionCutter } from './connection_cutter.ts';
 import { asTenant, createTenant, startWorkerProcess, statusOf, submitBatch, useTestDatabase, waitFor, waitForSummary, type WorkerProcess } from './helpers.ts';
@@ -159,5 +159,24 @@ describe('a worker killed with SIGKILL, default settings', () => {
     const { rows } = await db.pool.query(`select max(attempts) as most, max(interruptions) as interrupted from app_public.batch_items where id = any($1::bigint[])`, [ids]);
     expect(rows[0]).toEqual({ most: 1, interrupted: 1 });
     await asTenant(db, tenant, (client) => client.query('select app_public.cancel_batch($1)', [batch.id]));
+  });
+});
+
+describe('a worker whose heartbeat comes due while it stops', () => {
+  test('leaves no heartbeat behind, to be taken for a worker that died', async () => {
+    // Giving back what it held takes a while (longer than a heartbeat's interval).
+    await db.pool.query(`
+      create function public.slow_forget() returns trigger language plpgsql as $$
+      begin perform pg_sleep(1.5); return old; end $$;
+      create trigger slow_forget before delete on app_private.workers for each row execute function public.slow_forget();`);
+    try {
+      const started = await worker();
+      await started.stop();
+      workers.splice(workers.indexOf(started), 1);
+      const { rows } = await db.pool.query<{ id: string }>('select id from app_private.workers');
+      expect(rows).toEqual([]);
+    } finally {
+      await db.pool.query('drop trigger slow_forget on app_private.workers; drop function public.slow_forget()');
+    }
   });
 });

@@ -76,13 +76,15 @@ export function startLiveness({ connectionString, concurrency, log, beatEveryMs 
       void beat();
     },
     async forget(id, { upToMs } = {}) {
+      // First: a beat that comes due while forget_worker runs would record the pool again
+      // after it, as a worker that then died.
+      ids.delete(id);
       await whileUnavailable(async () => {
         await connected;
         if (!client) throw Object.assign(new Error('Connection terminated: the liveness connection is reconnecting'), { code: '08006' });
         const { rows } = await client.query<{ released: number }>('select app_private.forget_worker($1) as released', [id]);
         if (rows[0].released > 0) log.warn('gave back items the worker still held', { worker_id: id, items: rows[0].released });
       }, { log, what: 'giving back what the worker held', upToMs });
-      ids.delete(id);
     },
     async stop() {
       stopped = true;
