@@ -3,7 +3,7 @@
 //
 //   npm run bench:fairness                                 # embedded PostgreSQL in a temporary directory
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:fairness
-//   BENCH_BIG_ITEMS=60000 BENCH_SMALL_BATCHES=4 npm run bench:fairness   # a quick run (~1 minute)
+//   BENCH_BIG_ITEMS=100000 BENCH_SMALL_BATCHES=4 npm run bench:fairness  # a quick run (~1 minute)
 //
 // One `finishline worker` at default settings (WORKER_CONCURRENCY 4: 4 chunk jobs of 500 `noop`
 // items, 50 of them at once, so 200 items run at a time) runs tenant A's big batch of
