@@ -3,6 +3,7 @@
 // rows, so that workers and writers never wait on the prune; then the tables it pruned are
 // vacuumed (on this connection, outside any transaction), so that new rows reuse the space at once
 // rather than when autovacuum's thresholds are next met.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Task } from 'graphile-worker';
 
 declare global {
@@ -32,21 +33,35 @@ const PRUNED_TABLES: Record<string, string[]> = {
   sweeper_repairs: ['app_private.sweeper_repairs'],
 };
 
+/** Rows removed per call (per transaction): a few milliseconds of work each. */
+const ROWS_PER_CALL = 2000;
+
 export const prune_finished_batches: Task = async (_payload, helpers) => {
   const removed: Record<string, number> = {};
   const startedAt = performance.now();
   await helpers.withPgClient(async (client) => {
     for (let more = true; more;) {
+      const callStartedAt = performance.now();
       const { rows } = await client.query<PrunedRows>(
         `select p.* from app_private.retention_settings s,
-           app_public.prune_finished_batches(s.item_retention, s.batch_retention) p`,
+           app_public.prune_finished_batches(s.item_retention, s.batch_retention, $1) p`,
+        [ROWS_PER_CALL],
       );
       const { more: again, ...counts } = rows[0];
       for (const [name, value] of Object.entries(counts)) removed[name] = (removed[name] ?? 0) + Number(value);
       more = again;
+      // Paced: as long a pause as the call took, so that the prune takes at most half of a core
+      // from the workers' transactions, which share the database's CPUs with it.
+      if (more) await sleep(performance.now() - callStartedAt);
     }
-    for (const [name, tables] of Object.entries(PRUNED_TABLES)) {
-      if (removed[name] > 0) await client.query(`vacuum (analyze) ${tables.join(', ')}`);
+    // At autovacuum's pace (its default cost delay; a manual VACUUM has none), for the same reason.
+    await client.query(`set vacuum_cost_delay = '2ms'`);
+    try {
+      for (const [name, tables] of Object.entries(PRUNED_TABLES)) {
+        if (removed[name] > 0) await client.query(`vacuum (analyze) ${tables.join(', ')}`);
+      }
+    } finally {
+      await client.query('reset vacuum_cost_delay');
     }
   });
   helpers.logger.info('pruned finished batches', { removed, seconds: Math.round(performance.now() - startedAt) / 1000 });
