@@ -3955,6 +3955,7 @@ declare
   v_id uuid;
   v_ids uuid[];
   v_n bigint;
+  v_chunks integer;
 begin
   if not app_public.current_user_sees_all_tenants() then
     raise exception 'only the installation''s operator prunes finished batches' using errcode = 'FLADM';
@@ -4019,13 +4020,14 @@ begin
            and i.payload->>'file_id' = f.id::text)
      order by f.uploaded_at)
   loop
-    exit when v_budget < 100;
+    exit when v_budget <= 0;
+    v_chunks := greatest(v_budget / 100, 1);
     update app_public.catalog_files f set content_removed_at = now() where f.id = v_id and f.content_removed_at is null;
     delete from app_private.catalog_file_chunks c where (c.file_id, c.seq) in (
-      select c2.file_id, c2.seq from app_private.catalog_file_chunks c2 where c2.file_id = v_id order by c2.seq limit v_budget / 100);
+      select c2.file_id, c2.seq from app_private.catalog_file_chunks c2 where c2.file_id = v_id order by c2.seq limit v_chunks);
     get diagnostics v_n = row_count;
     v_result.catalog_file_chunks := v_result.catalog_file_chunks + v_n;
-    if v_n < v_budget / 100 then
+    if v_n < v_chunks then
       v_result.catalog_files_emptied := v_result.catalog_files_emptied + 1;
     end if;
     v_budget := v_budget - greatest(v_n * 100, 1);
