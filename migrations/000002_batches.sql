@@ -53,7 +53,7 @@ create table app_public.batches (
   check ((status in ('completed', 'completed_with_errors', 'cancelled')) = (finished_at is not null)),
   check (status <> 'processing' or started_at is not null),
   check (items_pruned_at is null or finished_at is not null)
-);
+) with (vacuum_truncate = false);
 create index batches_tenant_id_created_at_idx on app_public.batches (tenant_id, created_at desc);
 create index batches_unfinished_idx on app_public.batches (status) where finished_at is null;
 create index batches_kind_idx on app_public.batches (kind);
@@ -115,7 +115,7 @@ create table app_private.batch_counters (
   last_item_finished_at timestamptz,
   sealed boolean not null default false,
   updated_at timestamptz not null default now()
-);
+) with (vacuum_truncate = false);
 comment on table app_private.batch_counters is
   'Items per status for each batch, kept by statement-level triggers on batch_items. Its row lock serialises the transactions that finish a batch''s items, so exactly one of them finalizes it. The sweeper checks it against the items.';
 comment on column app_private.batch_counters.batch_id is 'The batch counted.';

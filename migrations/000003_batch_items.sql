@@ -21,7 +21,7 @@ create table app_public.batch_items (
   foreign key (batch_id, tenant_id) references app_public.batches (id, tenant_id) on delete cascade,
   check ((status = 'processing') = (locked_by is not null)),
   check ((status in ('succeeded', 'failed', 'cancelled')) = (finished_at is not null))
-);
+) with (vacuum_truncate = false);
 -- (batch_id, id), not (batch_id) alone: a chunk names its items by id within one batch.
 create index batch_items_batch_id_id_idx on app_public.batch_items (batch_id, id);
 -- Small (only running items): lets heartbeats and the sweeper find items of dead workers.

@@ -26,7 +26,7 @@ create table app_private.sweeper_repairs (
   batch_id uuid,
   worker_id text,
   details jsonb not null default '{}'
-);
+) with (vacuum_truncate = false);
 create index sweeper_repairs_repaired_at_idx on app_private.sweeper_repairs (repaired_at);
 comment on table app_private.sweeper_repairs is
   'Every repair the sweeper made. Each row means something crashed or was damaged; operators should look.';

@@ -15,7 +15,7 @@ create table app_public.run_summaries (
   stats jsonb not null default '{}' check (jsonb_typeof(stats) = 'object'),
   created_at timestamptz not null default now(),
   foreign key (batch_id, tenant_id) references app_public.batches (id, tenant_id) on delete cascade
-);
+) with (vacuum_truncate = false);
 create index run_summaries_tenant_id_idx on app_public.run_summaries (tenant_id);
 comment on table app_public.run_summaries is E'@behavior -insert -update -delete\nWhat a finished batch did: one row per finished batch, written by the aggregate_batch task.';
 comment on constraint run_summaries_batch_id_tenant_id_fkey on app_public.run_summaries is E'@isIndexed\n@fieldName batch\n@foreignFieldName runSummary\n@foreignSingleFieldName runSummary';

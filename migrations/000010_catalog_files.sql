@@ -29,7 +29,7 @@ create table app_private.catalog_file_chunks (
   seq integer not null check (seq >= 0),
   bytes bytea not null,
   primary key (file_id, seq)
-);
+) with (vacuum_truncate = false);
 comment on table app_private.catalog_file_chunks is
   'The content of catalog files, in pieces of about 1 MB, so that uploads and imports stream instead of holding a whole file in memory.';
 comment on column app_private.catalog_file_chunks.file_id is 'The catalog file the piece belongs to.';

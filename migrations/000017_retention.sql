@@ -4,6 +4,10 @@
 -- space goes back to the tables' free space maps (the prune task vacuums what it pruned) and new
 -- rows reuse it: plain deletes, not partitions, since batches finish in any order and a batch's
 -- items are read together, so no time range of items could be dropped whole.
+--
+-- The tables pruned here are created `with (vacuum_truncate = false)`: a vacuum that gives a
+-- table's empty end back to the operating system holds an ACCESS EXCLUSIVE lock on it meanwhile,
+-- which the workers' writes would queue behind, for space that the next day's rows take again.
 
 create table app_private.retention_settings (
   singleton boolean primary key default true check (singleton),

@@ -93,7 +93,8 @@ CREATE TABLE app_public.run_summaries (
     CONSTRAINT run_summaries_errors_check CHECK ((jsonb_typeof(errors) = 'array'::text)),
     CONSTRAINT run_summaries_stats_check CHECK ((jsonb_typeof(stats) = 'object'::text)),
     CONSTRAINT run_summaries_status_check CHECK ((status = ANY (ARRAY['completed'::text, 'completed_with_errors'::text, 'cancelled'::text])))
-);
+)
+WITH (vacuum_truncate='false');
 
 
 --
@@ -440,7 +441,8 @@ CREATE TABLE app_private.batch_counters (
     last_item_finished_at timestamp with time zone,
     sealed boolean DEFAULT false NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL
-);
+)
+WITH (vacuum_truncate='false');
 
 
 --
@@ -990,7 +992,8 @@ CREATE TABLE app_public.batches (
     CONSTRAINT batches_priority_check CHECK (((priority >= '-2'::integer) AND (priority <= 2))),
     CONSTRAINT batches_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'completed'::text, 'completed_with_errors'::text, 'cancelled'::text]))),
     CONSTRAINT batches_total_items_check CHECK ((total_items >= 0))
-);
+)
+WITH (vacuum_truncate='false');
 
 
 --
@@ -1721,7 +1724,8 @@ CREATE TABLE app_private.sweeper_repairs (
     worker_id text,
     details jsonb DEFAULT '{}'::jsonb NOT NULL,
     CONSTRAINT sweeper_repairs_repair_check CHECK ((repair = ANY (ARRAY['released_items'::text, 'removed_dead_worker'::text, 'corrected_counters'::text, 'enqueued_summary'::text, 'enqueued_orphaned_items'::text])))
-);
+)
+WITH (vacuum_truncate='false');
 
 
 --
@@ -3653,7 +3657,8 @@ CREATE TABLE app_public.batch_items (
     CONSTRAINT batch_items_interruptions_check CHECK ((interruptions >= 0)),
     CONSTRAINT batch_items_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT batch_items_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
-);
+)
+WITH (vacuum_truncate='false');
 
 
 --
@@ -4855,7 +4860,8 @@ CREATE TABLE app_private.catalog_file_chunks (
     seq integer NOT NULL,
     bytes bytea NOT NULL,
     CONSTRAINT catalog_file_chunks_seq_check CHECK ((seq >= 0))
-);
+)
+WITH (vacuum_truncate='false');
 
 
 --
