@@ -51,9 +51,9 @@ export const prune_finished_batches: Task = async (_payload, helpers) => {
       const { more: again, ...counts } = rows[0];
       for (const [name, value] of Object.entries(counts)) removed[name] = (removed[name] ?? 0) + Number(value);
       more = again;
-      // Paced: as long a pause as the call took, so that the prune takes at most half of a core
-      // from the workers' transactions, which share the database's CPUs with it.
-      if (more) await sleep(performance.now() - callStartedAt);
+      // Paced: a pause twice as long as the call took, so that the prune takes at most a third of
+      // a core from the workers' transactions, which share the database's CPUs with it.
+      if (more) await sleep(2 * (performance.now() - callStartedAt));
     }
     pruneSeconds = (performance.now() - startedAt) / 1000;
     // At autovacuum's pace (its default cost delay; a manual VACUUM has none), for the same reason.
