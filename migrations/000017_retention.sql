@@ -97,10 +97,14 @@ begin
      limit max_rows)
   loop
     exit when v_budget <= 0;
-    -- Stamped first: retry_failed_items, which locks the same row, refuses from now on.
-    update app_public.batches b set items_pruned_at = now() where b.id = v_id and b.items_pruned_at is null;
+    -- Stamped first: retry_failed_items, which locks the same row, refuses from now on. (The
+    -- update waits for a retry under way, and then finds the batch reopened: it is skipped.)
+    update app_public.batches b set items_pruned_at = now()
+      where b.id = v_id and b.items_pruned_at is null and b.finished_at < v_items_before;
     if found then
       insert into app_private.batches_being_pruned (batch_id) values (v_id);
+    elsif not exists (select 1 from app_private.batches_being_pruned p where p.batch_id = v_id) then
+      continue;
     end if;
     delete from app_public.batch_items i where i.id in (
       select i2.id from app_public.batch_items i2 where i2.batch_id = v_id order by i2.id limit v_budget);

@@ -196,6 +196,47 @@ describe('catalog files', () => {
   });
 });
 
+describe('a retry racing a prune', () => {
+  test('a batch whose failed items are retried while a prune waits for it keeps its items, and the prune goes on', async () => {
+    await worker?.stop();
+    worker = undefined;
+    // A finished batch with failed items, summarised, 40 days old.
+    const client = await db.pool.connect();
+    let batchId: string;
+    try {
+      await client.query('begin');
+      ({ rows: [{ id: batchId }] } = await client.query(`insert into app_public.batches (tenant_id, kind) values ($1, 'fail') returning id`, [tenant]));
+      await client.query(
+        `insert into app_public.batch_items (batch_id, tenant_id, payload, status, attempts, last_error, finished_at)
+         select $1, $2, '{"message": "boom"}', 'failed', 3, 'boom', now() from generate_series(1, 3)`, [batchId, tenant]);
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+    await db.pool.query('select app_private.write_run_summary($1)', [batchId]);
+    await age(batchId, 40);
+
+    // The tenant's retry holds the batch's row; the prune that chose the batch waits for it.
+    const retry = await db.pool.connect();
+    try {
+      await retry.query('begin');
+      await retry.query(`select set_config('role', 'app_user', true), set_config('jwt.claims.tenant_id', $1, true)`, [tenant]);
+      await retry.query('select app_public.retry_failed_items($1)', [batchId]);
+      const prune = db.pool.query(`select * from app_public.prune_finished_batches('30 days')`);
+      await waitFor(async () => (await db.pool.query(
+        `select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%prune_finished_batches%' and pid <> pg_backend_pid()`)).rowCount,
+      { what: 'the prune to wait for the retry' });
+      await retry.query('commit');
+      await prune;
+    } finally {
+      retry.release();
+    }
+    expect(await itemCount(batchId)).toBe(3);
+    expect(await statusOf(db, batchId)).toMatchObject({ status: 'processing', pending_items: 3, finished_at: null });
+    await db.pool.query('select app_public.cancel_batch($1)', [batchId]);
+  });
+});
+
 describe('a prune of 200,000 items while a worker runs another batch', () => {
   test('never holds that batch up: nothing waits on the prune, and no gap between its items grows 100 ms past its usual worst', async () => {
     worker ??= await startWorkerProcess(db, { concurrency: 4 });
