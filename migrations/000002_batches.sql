@@ -46,15 +46,23 @@ create table app_public.batches (
   created_at timestamptz not null default now(),
   started_at timestamptz,
   finished_at timestamptz,
+  items_pruned_at timestamptz,
   unique (tenant_id, idempotency_key),
   -- Lets items reference (batch, tenant) together, so an item can't name another tenant.
   unique (id, tenant_id),
   check ((status in ('completed', 'completed_with_errors', 'cancelled')) = (finished_at is not null)),
-  check (status <> 'processing' or started_at is not null)
-);
+  check (status <> 'processing' or started_at is not null),
+  check (items_pruned_at is null or finished_at is not null)
+) with (vacuum_truncate = false);
 create index batches_tenant_id_created_at_idx on app_public.batches (tenant_id, created_at desc);
 create index batches_unfinished_idx on app_public.batches (status) where finished_at is null;
 create index batches_kind_idx on app_public.batches (kind);
+-- Finished batches by age, for prune_finished_batches: those whose items are kept (whose items
+-- may be past their retention), and those whose items are gone (which may be past theirs).
+create index batches_items_kept_finished_at_idx on app_public.batches (finished_at)
+  where finished_at is not null and items_pruned_at is null;
+create index batches_items_pruned_finished_at_idx on app_public.batches (finished_at)
+  where items_pruned_at is not null;
 -- Newest first across tenants (the installation's operator's list); a tenant's list is served by
 -- batches_tenant_id_created_at_idx.
 create index batches_created_at_id_idx on app_public.batches (created_at desc, id desc);
@@ -74,6 +82,8 @@ comment on column app_public.batches.priority is 'Its priority, from -2 (runs fi
 comment on column app_public.batches.created_at is 'When the batch was submitted.';
 comment on column app_public.batches.started_at is 'When its first item started.';
 comment on column app_public.batches.finished_at is 'When its last item reached a terminal state.';
+comment on column app_public.batches.items_pruned_at is
+  'When its items were removed, past the items'' retention (prune_finished_batches); null while they are kept. The batch keeps its counts, status, times and run summary; its items, with their payloads, results and errors, are gone, so they cannot be retried (FLPRN).';
 
 -- Some kinds are started by finishline's own runs, never submitted by a tenant: the scoring
 -- kinds' items name reviews and sellers by id, and the worker reads and writes those rows past
@@ -105,7 +115,7 @@ create table app_private.batch_counters (
   last_item_finished_at timestamptz,
   sealed boolean not null default false,
   updated_at timestamptz not null default now()
-);
+) with (vacuum_truncate = false);
 comment on table app_private.batch_counters is
   'Items per status for each batch, kept by statement-level triggers on batch_items. Its row lock serialises the transactions that finish a batch''s items, so exactly one of them finalizes it. The sweeper checks it against the items.';
 comment on column app_private.batch_counters.batch_id is 'The batch counted.';

@@ -21,7 +21,7 @@ create table app_public.batch_items (
   foreign key (batch_id, tenant_id) references app_public.batches (id, tenant_id) on delete cascade,
   check ((status = 'processing') = (locked_by is not null)),
   check ((status in ('succeeded', 'failed', 'cancelled')) = (finished_at is not null))
-);
+) with (vacuum_truncate = false);
 -- (batch_id, id), not (batch_id) alone: a chunk names its items by id within one batch.
 create index batch_items_batch_id_id_idx on app_public.batch_items (batch_id, id);
 -- Small (only running items): lets heartbeats and the sweeper find items of dead workers.
@@ -191,6 +191,7 @@ language plpgsql volatile security definer set search_path to pg_catalog, pg_tem
 declare
   v_deltas app_private.status_delta[];
   v_sealed_batch uuid;
+  v_unfinished_batch uuid;
 begin
   -- Transition tables exist only for the trigger's own event, hence one query per event.
   if tg_op = 'INSERT' then
@@ -215,11 +216,16 @@ begin
             group by batch_id, status) d
       where n <> 0;
   else
-    update app_public.batches b set total_items = b.total_items - i.n
-      from (select batch_id, count(*) as n from old_items group by batch_id) i
-      where b.id = i.batch_id;
-    select array_agg(row(batch_id, status, -n, null)::app_private.status_delta) into v_deltas
-      from (select batch_id, status, count(*)::integer as n from old_items group by batch_id, status) d;
+    -- Items leave with their batch (its counters go with it), or after it finished, when their
+    -- retention is over (prune_finished_batches): a finished batch's counts are its record and
+    -- stay as they are. Items of a batch that still runs are its work: they are not deleted alone.
+    select o.batch_id into v_unfinished_batch from old_items o
+      join app_public.batches b on b.id = o.batch_id
+      where b.finished_at is null limit 1;
+    if v_unfinished_batch is not null then
+      raise exception 'items of batch % cannot be deleted: it has not finished', v_unfinished_batch
+        using errcode = 'FLUNF', hint = 'Cancel the batch first, or delete the batch with its items.';
+    end if;
   end if;
   if v_deltas is not null then
     perform app_private.apply_status_deltas(v_deltas);
@@ -228,7 +234,7 @@ begin
 end
 $$;
 comment on function app_private.tg_batch_items__count_statuses() is
-  'Keeps batch counters equal to the items'' statuses, once per statement, and settles the batches concerned.';
+  'Keeps batch counters equal to the items'' statuses, once per statement, and settles the batches concerned. Deleting items changes no counter: they go with their batch, or once it has finished (pruning), when its counts are its record; deleting items of an unfinished batch alone raises FLUNF.';
 create trigger _500_count_inserted after insert on app_public.batch_items
   referencing new table as new_items for each statement
   execute function app_private.tg_batch_items__count_statuses();
@@ -357,7 +363,8 @@ end
 $$;
 comment on function app_private.tg_batches__refuse_new_status() is 'Raises FLBST for a batch inserted with a status, count or time of its own.';
 create trigger _050_guard_new_batch before insert on app_public.batches
-  for each row when (new.status <> 'pending' or new.total_items <> 0 or new.started_at is not null or new.finished_at is not null)
+  for each row when (new.status <> 'pending' or new.total_items <> 0 or new.started_at is not null or new.finished_at is not null
+                    or new.items_pruned_at is not null)
   execute function app_private.tg_batches__refuse_new_status();
 
 create function app_private.tg_batches__check_status() returns trigger

@@ -26,7 +26,7 @@ create table app_private.sweeper_repairs (
   batch_id uuid,
   worker_id text,
   details jsonb not null default '{}'
-);
+) with (vacuum_truncate = false);
 create index sweeper_repairs_repaired_at_idx on app_private.sweeper_repairs (repaired_at);
 comment on table app_private.sweeper_repairs is
   'Every repair the sweeper made. Each row means something crashed or was damaged; operators should look.';
@@ -211,11 +211,12 @@ begin
   -- 2. Counters against the items, for unfinished batches and those finished within the hour.
   --    Holding the counters' row lock while counting keeps the two consistent: a transaction
   --    that changed items but not yet the counters is uncommitted, so its items are not counted.
+  --    A batch whose items were pruned keeps its counts without its items: nothing to check.
   v_n := 0;
   for v_row in
     select b.id from app_public.batches b where b.finished_at is null
     union
-    select b.id from app_public.batches b where b.finished_at > now() - interval '1 hour'
+    select b.id from app_public.batches b where b.finished_at > now() - interval '1 hour' and b.items_pruned_at is null
   loop
     select * into v_counters from app_private.batch_counters
       where batch_id = v_row.id for update skip locked;
@@ -305,7 +306,7 @@ begin
 end
 $$;
 comment on function app_private.sweep_batches(interval, interval) is
-  'Repairs what crashes leave, logging each repair in sweeper_repairs: items and jobs of dead workers, counters that drifted from the items, finished batches without a summary, pending items of a batch none of whose jobs is left. Returns the counts of what it repaired.';
+  'Repairs what crashes leave, logging each repair in sweeper_repairs: items and jobs of dead workers, counters that drifted from the items (not of batches whose items were pruned: their counters are their record), finished batches without a summary, pending items of a batch none of whose jobs is left. Returns the counts of what it repaired.';
 
 -- The scheduler's record: every crontab entry, when it last ran, when it runs next, and what its
 -- last run started. Workers write it when they start and whenever a scheduled task runs.

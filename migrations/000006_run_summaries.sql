@@ -15,7 +15,7 @@ create table app_public.run_summaries (
   stats jsonb not null default '{}' check (jsonb_typeof(stats) = 'object'),
   created_at timestamptz not null default now(),
   foreign key (batch_id, tenant_id) references app_public.batches (id, tenant_id) on delete cascade
-);
+) with (vacuum_truncate = false);
 create index run_summaries_tenant_id_idx on app_public.run_summaries (tenant_id);
 comment on table app_public.run_summaries is E'@behavior -insert -update -delete\nWhat a finished batch did: one row per finished batch, written by the aggregate_batch task.';
 comment on constraint run_summaries_batch_id_tenant_id_fkey on app_public.run_summaries is E'@isIndexed\n@fieldName batch\n@foreignFieldName runSummary\n@foreignSingleFieldName runSummary';
@@ -80,7 +80,8 @@ begin
       ) a where a.n <= 100 group by a.key
     ) t
   ) stats
-  where b.id = p_batch_id and b.finished_at is not null
+  -- Once its items are pruned, a batch's summary is all that is left of them: never rewritten.
+  where b.id = p_batch_id and b.finished_at is not null and b.items_pruned_at is null
   on conflict (batch_id) do update set
     status = excluded.status, total_items = excluded.total_items, succeeded_items = excluded.succeeded_items,
     failed_items = excluded.failed_items, cancelled_items = excluded.cancelled_items,
@@ -90,7 +91,7 @@ begin
 end
 $$;
 comment on function app_private.write_run_summary(uuid) is
-  'Writes (or rewrites) the run summary of a finished batch from its items; returns false, writing nothing, when the batch is not finished.';
+  'Writes (or rewrites) the run summary of a finished batch from its items; returns false, writing nothing, when the batch is not finished or its items were pruned (its summary stays as it was).';
 
 alter table app_public.run_summaries enable row level security;
 create policy select_own on app_public.run_summaries for select

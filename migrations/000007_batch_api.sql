@@ -120,13 +120,19 @@ language plpgsql volatile security definer set search_path to pg_catalog, pg_tem
 declare
   v_batch app_public.batches := app_private.find_batch(retry_failed_items.batch_id);
 begin
+  -- The row lock waits for a prune of this batch that is under way, and keeps one from starting.
+  perform 1 from app_public.batches b where b.id = v_batch.id and b.items_pruned_at is null for no key update;
+  if not found then
+    raise exception 'the items of batch % were removed (retention): there is nothing left to retry', v_batch.id
+      using errcode = 'FLPRN', hint = 'Submit the work again as a new batch.';
+  end if;
   update app_public.batch_items i set status = 'pending', attempts = 0, interruptions = 0, run_after = null, finished_at = null
   where i.batch_id = v_batch.id and i.status = 'failed';
   return app_private.find_batch(v_batch.id);
 end
 $$;
 comment on function app_public.retry_failed_items(uuid) is
-  'Puts the batch''s failed items back to `pending` with a fresh set of attempts and re-opens the batch; their last error stays visible until they run again.';
+  'Puts the batch''s failed items back to `pending` with a fresh set of attempts and re-opens the batch; their last error stays visible until they run again. A batch whose items were pruned (itemsPrunedAt) has none left: FLPRN.';
 
 create type app_public.batch_summary_request as (
   state text,

@@ -91,7 +91,8 @@ select
   exists (select 1 from app_public.run_summaries s where s.batch_id = b.id) as has_summary,
   case when b.finished_at is null or not exists (select 1 from app_public.run_summaries s where s.batch_id = b.id) then
     app_private.batch_stuck_reason(b.id, c.pending_items, c.processing_items, c.updated_at, b.finished_at)
-  end as stuck_reason
+  end as stuck_reason,
+  b.items_pruned_at
 from app_public.batches b
 join app_private.batch_counters c on c.batch_id = b.id;
 
@@ -114,4 +115,6 @@ comment on column app_public.batch_status_summary.last_item_finished_at is 'When
 comment on column app_public.batch_status_summary.has_summary is 'Whether its run summary has been written.';
 comment on column app_public.batch_status_summary.stuck_reason is
   'Null when all is well (or the batch is finished and summarised). Otherwise why it is not moving: `no_worker_alive` (no worker runs), `items_held_by_dead_worker` and `jobs_held_by_dead_worker` (a worker died holding them; the next heartbeat of a live worker gives them back), `counters_out_of_date` (the counters say items are pending but none is; the sweeper will correct them), `waiting_for_retry_backoff` (every pending item waits for its retry time), `waiting_for_tenant_limit` (its tenant runs as many chunks as its max_running_chunks allows, in other batches), `items_without_job` (pending items lost their jobs; the sweeper will enqueue them again); or, for a finished batch, why its summary is not written yet: `summary_held_by_dead_worker` (its job is locked by a worker that died; it is unlocked like that worker''s other jobs), `summary_not_enqueued` (no job will write it; the sweeper enqueues one, and request_batch_summary does at once).';
+comment on column app_public.batch_status_summary.items_pruned_at is
+  'When its items were removed, past the items'' retention; null while they are kept. Its counts, status, times and run summary stay.';
 grant select on app_public.batch_status_summary to app_anonymous, app_user, app_admin;

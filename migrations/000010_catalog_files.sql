@@ -9,6 +9,7 @@ create table app_public.catalog_files (
   size_bytes bigint check (size_bytes >= 0),
   sha256 text check (sha256 ~ '^[0-9a-f]{64}$'),
   uploaded_at timestamptz not null default now(),
+  content_removed_at timestamptz,
   check ((size_bytes is null) = (sha256 is null)),
   unique (tenant_id, sha256)
 );
@@ -19,6 +20,8 @@ comment on column app_public.catalog_files.filename is 'The name it was uploaded
 comment on column app_public.catalog_files.size_bytes is 'Its size in bytes (null while the upload is under way).';
 comment on column app_public.catalog_files.sha256 is 'The SHA-256 of its content, hex (null while the upload is under way).';
 comment on column app_public.catalog_files.uploaded_at is 'When it was uploaded.';
+comment on column app_public.catalog_files.content_removed_at is
+  'When its content was removed, past the items'' retention with no unfinished or recent import naming it (prune_finished_batches); null while it is kept. Uploading the same content again stores it under this file once more.';
 comment on constraint catalog_files_tenant_id_fkey on app_public.catalog_files is E'@fieldName tenant\n@foreignFieldName catalogFiles';
 
 create table app_private.catalog_file_chunks (
@@ -26,7 +29,7 @@ create table app_private.catalog_file_chunks (
   seq integer not null check (seq >= 0),
   bytes bytea not null,
   primary key (file_id, seq)
-);
+) with (vacuum_truncate = false);
 comment on table app_private.catalog_file_chunks is
   'The content of catalog files, in pieces of about 1 MB, so that uploads and imports stream instead of holding a whole file in memory.';
 comment on column app_private.catalog_file_chunks.file_id is 'The catalog file the piece belongs to.';
@@ -69,13 +72,18 @@ begin
         where tenant_id = v_file.tenant_id and sha256 = p_sha256 and id <> p_file_id;
     end;
   end if;
-  -- Same content as an earlier upload: keep that one.
+  -- Same content as an earlier upload: keep that one, with this upload's chunks if its own were
+  -- pruned (the file id that old imports name stays the file's).
+  if (select f.content_removed_at is not null from app_public.catalog_files f where f.id = v_existing for no key update) then
+    update app_private.catalog_file_chunks set file_id = v_existing where file_id = p_file_id;
+    update app_public.catalog_files set content_removed_at = null where id = v_existing;
+  end if;
   delete from app_public.catalog_files where id = p_file_id;
   return v_existing;
 end
 $$;
 comment on function app_private.finish_catalog_upload(uuid, bigint, text) is
-  'Completes an upload whose chunks were written in the same transaction: records size and SHA-256, or, when the tenant already has that content (uploaded before, or by an upload committed while this one finished), drops the new copy and returns the existing file''s id.';
+  'Completes an upload whose chunks were written in the same transaction: records size and SHA-256, or, when the tenant already has that content (uploaded before, or by an upload committed while this one finished), drops the new copy and returns the existing file''s id (giving it the new chunks if its own were pruned).';
 
 create function app_public.upload_catalog_file(filename text, content_base64 text) returns app_public.catalog_files
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$

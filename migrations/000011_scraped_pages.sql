@@ -36,7 +36,7 @@ comment on column app_public.scraped_pages.canonical_url is 'The absolute URL of
 comment on column app_public.scraped_pages.language is 'The page''s language: `<html lang>`, else `<meta http-equiv="content-language">`, else the Content-Language header.';
 comment on column app_public.scraped_pages.products_found is 'How many distinct products (JSON-LD `Product` with a priced offer) the page lists; they are upserted into `products` of the seller.';
 comment on column app_public.scraped_pages.seller_id is 'The seller whose storefront this is: the tenant''s seller whose `domain` is the page''s host (created, named after the host, if there was none).';
-comment on column app_public.scraped_pages.batch_item_id is 'The batch item that last fetched it (null once that batch is deleted).';
+comment on column app_public.scraped_pages.batch_item_id is 'The batch item that last fetched it (null once that item is pruned or its batch deleted).';
 comment on column app_public.scraped_pages.fetched_at is 'When it was last fetched.';
 comment on constraint scraped_pages_tenant_id_fkey on app_public.scraped_pages is E'@fieldName tenant\n@foreignFieldName scrapedPages';
 comment on constraint scraped_pages_seller_id_tenant_id_fkey on app_public.scraped_pages is E'@isIndexed\n@fieldName seller\n@foreignFieldName scrapedPages';

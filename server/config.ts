@@ -86,6 +86,10 @@ export interface Config {
   retrainDebounceSeconds: number;
   /** ...and never later than this after the first change it has not seen. */
   retrainMaxWaitSeconds: number;
+  /** The items of a finished batch (and the catalog files its imports read) are kept this long... */
+  itemRetentionDays: number;
+  /** ...and the batch itself, its counters and run summary this long. */
+  batchRetentionDays: number;
   logLevel: LogLevel;
   /** For the batch commands: a running server and a token, instead of database access. */
   server: { url: string | undefined; token: string | undefined };
@@ -107,6 +111,8 @@ export function loadConfig(env: Env = process.env): Config {
     reviewScoringCron: cronSchedule(env, 'REVIEW_SCORING_CRON'),
     retrainDebounceSeconds: integer(env, 'RETRAIN_DEBOUNCE_SECONDS', 30, 0),
     retrainMaxWaitSeconds: integer(env, 'RETRAIN_MAX_WAIT_SECONDS', 300, 0),
+    itemRetentionDays: integer(env, 'ITEM_RETENTION_DAYS', 30, 1),
+    batchRetentionDays: integer(env, 'BATCH_RETENTION_DAYS', 365, 1),
     logLevel: logLevel(env),
     server: { url: text(env, 'FINISHLINE_SERVER'), token: text(env, 'FINISHLINE_TOKEN') },
   };

@@ -93,7 +93,8 @@ CREATE TABLE app_public.run_summaries (
     CONSTRAINT run_summaries_errors_check CHECK ((jsonb_typeof(errors) = 'array'::text)),
     CONSTRAINT run_summaries_stats_check CHECK ((jsonb_typeof(stats) = 'object'::text)),
     CONSTRAINT run_summaries_status_check CHECK ((status = ANY (ARRAY['completed'::text, 'completed_with_errors'::text, 'cancelled'::text])))
-);
+)
+WITH (vacuum_truncate='false');
 
 
 --
@@ -225,6 +226,85 @@ COMMENT ON COLUMN app_public.batch_summary_request.retry_after_seconds IS 'When 
 --
 
 COMMENT ON COLUMN app_public.batch_summary_request.summary IS 'When `ready`: the run summary.';
+
+
+--
+-- Name: pruned_rows; Type: TYPE; Schema: app_public; Owner: -
+--
+
+CREATE TYPE app_public.pruned_rows AS (
+	items bigint,
+	batches_emptied integer,
+	batches bigint,
+	run_summaries bigint,
+	catalog_file_chunks bigint,
+	catalog_files_emptied integer,
+	sweeper_repairs bigint,
+	more boolean
+);
+
+
+--
+-- Name: TYPE pruned_rows; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TYPE app_public.pruned_rows IS 'What one call of prune_finished_batches removed.';
+
+
+--
+-- Name: COLUMN pruned_rows.items; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.pruned_rows.items IS 'Batch items removed.';
+
+
+--
+-- Name: COLUMN pruned_rows.batches_emptied; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.pruned_rows.batches_emptied IS 'Batches whose last items went in this call.';
+
+
+--
+-- Name: COLUMN pruned_rows.batches; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.pruned_rows.batches IS 'Batches removed (their counters went with them).';
+
+
+--
+-- Name: COLUMN pruned_rows.run_summaries; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.pruned_rows.run_summaries IS 'Run summaries removed with their batches.';
+
+
+--
+-- Name: COLUMN pruned_rows.catalog_file_chunks; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.pruned_rows.catalog_file_chunks IS 'Pieces of catalog files removed (about 1 MB each).';
+
+
+--
+-- Name: COLUMN pruned_rows.catalog_files_emptied; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.pruned_rows.catalog_files_emptied IS 'Catalog files whose content was removed in this call (their rows stay, with content_removed_at).';
+
+
+--
+-- Name: COLUMN pruned_rows.sweeper_repairs; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.pruned_rows.sweeper_repairs IS 'Entries of the sweeper''s log removed.';
+
+
+--
+-- Name: COLUMN pruned_rows.more; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.pruned_rows.more IS 'True when the call used its whole budget (max_rows): call again, in a new transaction, until it is false.';
 
 
 --
@@ -361,7 +441,8 @@ CREATE TABLE app_private.batch_counters (
     last_item_finished_at timestamp with time zone,
     sealed boolean DEFAULT false NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL
-);
+)
+WITH (vacuum_truncate='false');
 
 
 --
@@ -902,14 +983,17 @@ CREATE TABLE app_public.batches (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
+    items_pruned_at timestamp with time zone,
     CONSTRAINT batches_check CHECK (((status = ANY (ARRAY['completed'::text, 'completed_with_errors'::text, 'cancelled'::text])) = (finished_at IS NOT NULL))),
     CONSTRAINT batches_check1 CHECK (((status <> 'processing'::text) OR (started_at IS NOT NULL))),
+    CONSTRAINT batches_check2 CHECK (((items_pruned_at IS NULL) OR (finished_at IS NOT NULL))),
     CONSTRAINT batches_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200))),
     CONSTRAINT batches_metadata_check CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT batches_priority_check CHECK (((priority >= '-2'::integer) AND (priority <= 2))),
     CONSTRAINT batches_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'completed'::text, 'completed_with_errors'::text, 'cancelled'::text]))),
     CONSTRAINT batches_total_items_check CHECK ((total_items >= 0))
-);
+)
+WITH (vacuum_truncate='false');
 
 
 --
@@ -995,6 +1079,13 @@ COMMENT ON COLUMN app_public.batches.started_at IS 'When its first item started.
 --
 
 COMMENT ON COLUMN app_public.batches.finished_at IS 'When its last item reached a terminal state.';
+
+
+--
+-- Name: COLUMN batches.items_pruned_at; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batches.items_pruned_at IS 'When its items were removed, past the items'' retention (prune_finished_batches); null while they are kept. The batch keeps its counts, status, times and run summary; its items, with their payloads, results and errors, are gone, so they cannot be retried (FLPRN).';
 
 
 --
@@ -1270,7 +1361,12 @@ begin
         where tenant_id = v_file.tenant_id and sha256 = p_sha256 and id <> p_file_id;
     end;
   end if;
-  -- Same content as an earlier upload: keep that one.
+  -- Same content as an earlier upload: keep that one, with this upload's chunks if its own were
+  -- pruned (the file id that old imports name stays the file's).
+  if (select f.content_removed_at is not null from app_public.catalog_files f where f.id = v_existing for no key update) then
+    update app_private.catalog_file_chunks set file_id = v_existing where file_id = p_file_id;
+    update app_public.catalog_files set content_removed_at = null where id = v_existing;
+  end if;
   delete from app_public.catalog_files where id = p_file_id;
   return v_existing;
 end
@@ -1281,7 +1377,7 @@ $$;
 -- Name: FUNCTION finish_catalog_upload(p_file_id uuid, p_size_bytes bigint, p_sha256 text); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.finish_catalog_upload(p_file_id uuid, p_size_bytes bigint, p_sha256 text) IS 'Completes an upload whose chunks were written in the same transaction: records size and SHA-256, or, when the tenant already has that content (uploaded before, or by an upload committed while this one finished), drops the new copy and returns the existing file''s id.';
+COMMENT ON FUNCTION app_private.finish_catalog_upload(p_file_id uuid, p_size_bytes bigint, p_sha256 text) IS 'Completes an upload whose chunks were written in the same transaction: records size and SHA-256, or, when the tenant already has that content (uploaded before, or by an upload committed while this one finished), drops the new copy and returns the existing file''s id (giving it the new chunks if its own were pruned).';
 
 
 --
@@ -1628,7 +1724,8 @@ CREATE TABLE app_private.sweeper_repairs (
     worker_id text,
     details jsonb DEFAULT '{}'::jsonb NOT NULL,
     CONSTRAINT sweeper_repairs_repair_check CHECK ((repair = ANY (ARRAY['released_items'::text, 'removed_dead_worker'::text, 'corrected_counters'::text, 'enqueued_summary'::text, 'enqueued_orphaned_items'::text])))
-);
+)
+WITH (vacuum_truncate='false');
 
 
 --
@@ -2693,11 +2790,12 @@ begin
   -- 2. Counters against the items, for unfinished batches and those finished within the hour.
   --    Holding the counters' row lock while counting keeps the two consistent: a transaction
   --    that changed items but not yet the counters is uncommitted, so its items are not counted.
+  --    A batch whose items were pruned keeps its counts without its items: nothing to check.
   v_n := 0;
   for v_row in
     select b.id from app_public.batches b where b.finished_at is null
     union
-    select b.id from app_public.batches b where b.finished_at > now() - interval '1 hour'
+    select b.id from app_public.batches b where b.finished_at > now() - interval '1 hour' and b.items_pruned_at is null
   loop
     select * into v_counters from app_private.batch_counters
       where batch_id = v_row.id for update skip locked;
@@ -2792,7 +2890,7 @@ $$;
 -- Name: FUNCTION sweep_batches(p_stale_after interval, p_idle_after interval); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.sweep_batches(p_stale_after interval, p_idle_after interval) IS 'Repairs what crashes leave, logging each repair in sweeper_repairs: items and jobs of dead workers, counters that drifted from the items, finished batches without a summary, pending items of a batch none of whose jobs is left. Returns the counts of what it repaired.';
+COMMENT ON FUNCTION app_private.sweep_batches(p_stale_after interval, p_idle_after interval) IS 'Repairs what crashes leave, logging each repair in sweeper_repairs: items and jobs of dead workers, counters that drifted from the items (not of batches whose items were pruned: their counters are their record), finished batches without a summary, pending items of a batch none of whose jobs is left. Returns the counts of what it repaired.';
 
 
 --
@@ -2901,6 +2999,7 @@ CREATE FUNCTION app_private.tg_batch_items__count_statuses() RETURNS trigger
 declare
   v_deltas app_private.status_delta[];
   v_sealed_batch uuid;
+  v_unfinished_batch uuid;
 begin
   -- Transition tables exist only for the trigger's own event, hence one query per event.
   if tg_op = 'INSERT' then
@@ -2925,11 +3024,16 @@ begin
             group by batch_id, status) d
       where n <> 0;
   else
-    update app_public.batches b set total_items = b.total_items - i.n
-      from (select batch_id, count(*) as n from old_items group by batch_id) i
-      where b.id = i.batch_id;
-    select array_agg(row(batch_id, status, -n, null)::app_private.status_delta) into v_deltas
-      from (select batch_id, status, count(*)::integer as n from old_items group by batch_id, status) d;
+    -- Items leave with their batch (its counters go with it), or after it finished, when their
+    -- retention is over (prune_finished_batches): a finished batch's counts are its record and
+    -- stay as they are. Items of a batch that still runs are its work: they are not deleted alone.
+    select o.batch_id into v_unfinished_batch from old_items o
+      join app_public.batches b on b.id = o.batch_id
+      where b.finished_at is null limit 1;
+    if v_unfinished_batch is not null then
+      raise exception 'items of batch % cannot be deleted: it has not finished', v_unfinished_batch
+        using errcode = 'FLUNF', hint = 'Cancel the batch first, or delete the batch with its items.';
+    end if;
   end if;
   if v_deltas is not null then
     perform app_private.apply_status_deltas(v_deltas);
@@ -2943,7 +3047,7 @@ $$;
 -- Name: FUNCTION tg_batch_items__count_statuses(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_batch_items__count_statuses() IS 'Keeps batch counters equal to the items'' statuses, once per statement, and settles the batches concerned.';
+COMMENT ON FUNCTION app_private.tg_batch_items__count_statuses() IS 'Keeps batch counters equal to the items'' statuses, once per statement, and settles the batches concerned. Deleting items changes no counter: they go with their batch, or once it has finished (pruning), when its counts are its record; deleting items of an unfinished batch alone raises FLUNF.';
 
 
 --
@@ -3482,7 +3586,8 @@ begin
       ) a where a.n <= 100 group by a.key
     ) t
   ) stats
-  where b.id = p_batch_id and b.finished_at is not null
+  -- Once its items are pruned, a batch's summary is all that is left of them: never rewritten.
+  where b.id = p_batch_id and b.finished_at is not null and b.items_pruned_at is null
   on conflict (batch_id) do update set
     status = excluded.status, total_items = excluded.total_items, succeeded_items = excluded.succeeded_items,
     failed_items = excluded.failed_items, cancelled_items = excluded.cancelled_items,
@@ -3497,7 +3602,7 @@ $$;
 -- Name: FUNCTION write_run_summary(p_batch_id uuid); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.write_run_summary(p_batch_id uuid) IS 'Writes (or rewrites) the run summary of a finished batch from its items; returns false, writing nothing, when the batch is not finished.';
+COMMENT ON FUNCTION app_private.write_run_summary(p_batch_id uuid) IS 'Writes (or rewrites) the run summary of a finished batch from its items; returns false, writing nothing, when the batch is not finished or its items were pruned (its summary stays as it was).';
 
 
 --
@@ -3552,7 +3657,8 @@ CREATE TABLE app_public.batch_items (
     CONSTRAINT batch_items_interruptions_check CHECK ((interruptions >= 0)),
     CONSTRAINT batch_items_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT batch_items_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
-);
+)
+WITH (vacuum_truncate='false');
 
 
 --
@@ -3838,6 +3944,144 @@ COMMENT ON FUNCTION app_public.delete_product(id uuid) IS 'Deletes one of the ca
 
 
 --
+-- Name: prune_finished_batches(interval, interval, integer); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.prune_finished_batches(older_than interval, batches_older_than interval DEFAULT NULL::interval, max_rows integer DEFAULT 5000) RETURNS app_public.pruned_rows
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+declare
+  v_result app_public.pruned_rows := row(0, 0, 0, 0, 0, 0, 0, false)::app_public.pruned_rows;
+  v_items_before timestamptz;
+  v_batches_before timestamptz;
+  v_budget integer := max_rows;
+  v_id uuid;
+  v_ids uuid[];
+  v_n bigint;
+  v_chunks integer;
+begin
+  if not app_public.current_user_sees_all_tenants() then
+    raise exception 'only the installation''s operator prunes finished batches' using errcode = 'FLADM';
+  end if;
+  if older_than is null or older_than < interval '0' or batches_older_than < interval '0' then
+    raise exception 'olderThan and batchesOlderThan must be intervals of 0 or more' using errcode = 'FLINV';
+  end if;
+  if max_rows is null or max_rows not between 1 and 100000 then
+    raise exception 'maxRows must be from 1 to 100000, not %', max_rows using errcode = 'FLINV';
+  end if;
+  v_items_before := now() - older_than;
+  if batches_older_than is not null then
+    v_batches_before := now() - batches_older_than;
+    -- A batch past its own retention loses its items first, whatever theirs.
+    v_items_before := greatest(v_items_before, v_batches_before);
+  end if;
+
+  -- 1. Items of finished batches past the items' retention, once the run summary is written (it
+  --    is all that is left of them afterwards): a batch begun by an earlier call first. Each
+  --    batch costs at least one row of the budget, so that empty ones do not make a call unbounded.
+  for v_id in
+    select p.batch_id from app_private.batches_being_pruned p
+    union all
+    (select b.id from app_public.batches b
+     where b.finished_at is not null and b.items_pruned_at is null and b.finished_at < v_items_before
+       and exists (select 1 from app_public.run_summaries s where s.batch_id = b.id)
+     order by b.finished_at
+     limit max_rows)
+  loop
+    exit when v_budget <= 0;
+    -- Stamped first: retry_failed_items, which locks the same row, refuses from now on. (The
+    -- update waits for a retry under way, and then finds the batch reopened: it is skipped.)
+    update app_public.batches b set items_pruned_at = now()
+      where b.id = v_id and b.items_pruned_at is null and b.finished_at < v_items_before;
+    if found then
+      insert into app_private.batches_being_pruned (batch_id) values (v_id);
+    elsif not exists (select 1 from app_private.batches_being_pruned p where p.batch_id = v_id) then
+      continue;
+    end if;
+    delete from app_public.batch_items i where i.id in (
+      select i2.id from app_public.batch_items i2 where i2.batch_id = v_id order by i2.id limit v_budget);
+    get diagnostics v_n = row_count;
+    v_result.items := v_result.items + v_n;
+    -- Fewer than asked for: that was the last of them (a finished batch gets no new items).
+    if v_n < v_budget then
+      delete from app_private.batches_being_pruned where batch_id = v_id;
+      v_result.batches_emptied := v_result.batches_emptied + 1;
+    end if;
+    v_budget := v_budget - greatest(v_n, 1);
+  end loop;
+
+  -- 2. Catalog files past the items' retention that no unfinished or recent import names (each
+  --    piece counts as 100 rows of the budget: a megabyte stored out of line). A file's
+  --    content_removed_at is stamped as its first piece goes, so an import that names it later
+  --    fails saying so; a file begun by an earlier call is finished first.
+  for v_id in
+    select f.id from app_public.catalog_files f
+    where f.content_removed_at is not null
+      and exists (select 1 from app_private.catalog_file_chunks c where c.file_id = f.id)
+    union all
+    (select f.id from app_public.catalog_files f
+     where f.content_removed_at is null and f.size_bytes is not null and f.uploaded_at < v_items_before
+       and not exists (
+         select 1 from app_public.batches b join app_public.batch_items i on i.batch_id = b.id
+         where b.kind = 'import_catalog' and (b.finished_at is null or b.finished_at >= v_items_before)
+           and i.payload->>'file_id' = f.id::text)
+     order by f.uploaded_at)
+  loop
+    exit when v_budget <= 0;
+    v_chunks := greatest(v_budget / 100, 1);
+    update app_public.catalog_files f set content_removed_at = now() where f.id = v_id and f.content_removed_at is null;
+    delete from app_private.catalog_file_chunks c where (c.file_id, c.seq) in (
+      select c2.file_id, c2.seq from app_private.catalog_file_chunks c2 where c2.file_id = v_id order by c2.seq limit v_chunks);
+    get diagnostics v_n = row_count;
+    v_result.catalog_file_chunks := v_result.catalog_file_chunks + v_n;
+    if v_n < v_chunks then
+      v_result.catalog_files_emptied := v_result.catalog_files_emptied + 1;
+    end if;
+    v_budget := v_budget - greatest(v_n * 100, 1);
+  end loop;
+
+  -- 3. Batches past their own retention whose items are gone, with their counters and summaries,
+  --    and the sweeper's log of the same age.
+  if v_batches_before is not null and v_budget > 0 then
+    select array_agg(b.id) into v_ids from (
+      select b.id from app_public.batches b
+      where b.items_pruned_at is not null and b.finished_at < v_batches_before
+        and not exists (select 1 from app_private.batches_being_pruned p where p.batch_id = b.id)
+      order by b.finished_at
+      limit greatest(v_budget / 3, 1)) b;
+    if v_ids is not null then
+      select count(*) into v_n from app_public.run_summaries s where s.batch_id = any(v_ids);
+      v_result.run_summaries := v_n;
+      delete from app_public.batches b where b.id = any(v_ids);
+      get diagnostics v_n = row_count;
+      v_result.batches := v_n;
+      v_budget := v_budget - 3 * v_n::integer;
+    end if;
+    if v_budget > 0 then
+      delete from app_private.sweeper_repairs r where r.id in (
+        select r2.id from app_private.sweeper_repairs r2 where r2.repaired_at < v_batches_before order by r2.id limit v_budget);
+      get diagnostics v_n = row_count;
+      v_result.sweeper_repairs := v_n;
+      v_budget := v_budget - v_n::integer;
+    end if;
+  end if;
+
+  v_result.more := v_budget <= 0;
+  return v_result;
+end
+$$;
+
+
+--
+-- Name: FUNCTION prune_finished_batches(older_than interval, batches_older_than interval, max_rows integer); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.prune_finished_batches(older_than interval, batches_older_than interval, max_rows integer) IS 'Removes finished work past its retention, at most `maxRows` rows per call (one transaction): the items of batches finished more than `olderThan` ago (once their run summary is written; the batches keep their counts, status, times and summary, and `itemsPrunedAt`), the content of catalog files uploaded before then that no unfinished or recent import names, and, with `batchesOlderThan`, batches finished more than that ago with their summaries, and the sweeper''s log. Returns what it removed; call it again while `more` is true. The installation''s operator only (FLADM). The `prune_finished_batches` task runs it daily with ITEM_RETENTION_DAYS and BATCH_RETENTION_DAYS.';
+
+
+--
 -- Name: recommendations_for(uuid, integer); Type: FUNCTION; Schema: app_public; Owner: -
 --
 
@@ -3959,6 +4203,12 @@ CREATE FUNCTION app_public.retry_failed_items(batch_id uuid) RETURNS app_public.
 declare
   v_batch app_public.batches := app_private.find_batch(retry_failed_items.batch_id);
 begin
+  -- The row lock waits for a prune of this batch that is under way, and keeps one from starting.
+  perform 1 from app_public.batches b where b.id = v_batch.id and b.items_pruned_at is null for no key update;
+  if not found then
+    raise exception 'the items of batch % were removed (retention): there is nothing left to retry', v_batch.id
+      using errcode = 'FLPRN', hint = 'Submit the work again as a new batch.';
+  end if;
   update app_public.batch_items i set status = 'pending', attempts = 0, interruptions = 0, run_after = null, finished_at = null
   where i.batch_id = v_batch.id and i.status = 'failed';
   return app_private.find_batch(v_batch.id);
@@ -3970,7 +4220,7 @@ $$;
 -- Name: FUNCTION retry_failed_items(batch_id uuid); Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON FUNCTION app_public.retry_failed_items(batch_id uuid) IS 'Puts the batch''s failed items back to `pending` with a fresh set of attempts and re-opens the batch; their last error stays visible until they run again.';
+COMMENT ON FUNCTION app_public.retry_failed_items(batch_id uuid) IS 'Puts the batch''s failed items back to `pending` with a fresh set of attempts and re-opens the batch; their last error stays visible until they run again. A batch whose items were pruned (itemsPrunedAt) has none left: FLPRN.';
 
 
 --
@@ -4285,6 +4535,7 @@ CREATE TABLE app_public.catalog_files (
     size_bytes bigint,
     sha256 text,
     uploaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    content_removed_at timestamp with time zone,
     CONSTRAINT catalog_files_check CHECK (((size_bytes IS NULL) = (sha256 IS NULL))),
     CONSTRAINT catalog_files_filename_check CHECK (((length(filename) >= 1) AND (length(filename) <= 500))),
     CONSTRAINT catalog_files_sha256_check CHECK ((sha256 ~ '^[0-9a-f]{64}$'::text)),
@@ -4340,6 +4591,13 @@ COMMENT ON COLUMN app_public.catalog_files.sha256 IS 'The SHA-256 of its content
 --
 
 COMMENT ON COLUMN app_public.catalog_files.uploaded_at IS 'When it was uploaded.';
+
+
+--
+-- Name: COLUMN catalog_files.content_removed_at; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.catalog_files.content_removed_at IS 'When its content was removed, past the items'' retention with no unfinished or recent import naming it (prune_finished_batches); null while it is kept. Uploading the same content again stores it under this file once more.';
 
 
 --
@@ -4575,6 +4833,29 @@ COMMENT ON FUNCTION app_public.write_review(product_id uuid, rating integer, tit
 
 
 --
+-- Name: batches_being_pruned; Type: TABLE; Schema: app_private; Owner: -
+--
+
+CREATE TABLE app_private.batches_being_pruned (
+    batch_id uuid NOT NULL
+);
+
+
+--
+-- Name: TABLE batches_being_pruned; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON TABLE app_private.batches_being_pruned IS 'Batches whose items prune_finished_batches has begun to remove and not finished (a batch''s items go over several transactions): the next call resumes them first.';
+
+
+--
+-- Name: COLUMN batches_being_pruned.batch_id; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.batches_being_pruned.batch_id IS 'The batch (its items_pruned_at says since when).';
+
+
+--
 -- Name: catalog_file_chunks; Type: TABLE; Schema: app_private; Owner: -
 --
 
@@ -4583,7 +4864,8 @@ CREATE TABLE app_private.catalog_file_chunks (
     seq integer NOT NULL,
     bytes bytea NOT NULL,
     CONSTRAINT catalog_file_chunks_seq_check CHECK ((seq >= 0))
-);
+)
+WITH (vacuum_truncate='false');
 
 
 --
@@ -5017,6 +5299,48 @@ COMMENT ON COLUMN app_private.recommender_settings.debounce IS 'A retrain runs t
 --
 
 COMMENT ON COLUMN app_private.recommender_settings.max_wait IS 'A retrain runs at the latest this long after the oldest change it has not yet seen.';
+
+
+--
+-- Name: retention_settings; Type: TABLE; Schema: app_private; Owner: -
+--
+
+CREATE TABLE app_private.retention_settings (
+    singleton boolean DEFAULT true NOT NULL,
+    item_retention interval DEFAULT '30 days'::interval NOT NULL,
+    batch_retention interval DEFAULT '365 days'::interval NOT NULL,
+    CONSTRAINT retention_settings_batch_retention_check CHECK ((batch_retention >= '00:00:00'::interval)),
+    CONSTRAINT retention_settings_item_retention_check CHECK ((item_retention >= '00:00:00'::interval)),
+    CONSTRAINT retention_settings_singleton_check CHECK (singleton)
+);
+
+
+--
+-- Name: TABLE retention_settings; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON TABLE app_private.retention_settings IS 'How long finished work is kept (one row), written by workers at start from ITEM_RETENTION_DAYS and BATCH_RETENTION_DAYS; the prune_finished_batches task reads it.';
+
+
+--
+-- Name: COLUMN retention_settings.singleton; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.retention_settings.singleton IS 'Always true: there is one row.';
+
+
+--
+-- Name: COLUMN retention_settings.item_retention; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.retention_settings.item_retention IS 'How long after a batch finished its items are kept (with their payloads, results and errors), and the catalog files its imports read.';
+
+
+--
+-- Name: COLUMN retention_settings.batch_retention; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.retention_settings.batch_retention IS 'How long after a batch finished its own row, counters and run summary are kept (and the sweeper''s log).';
 
 
 --
@@ -5454,7 +5778,8 @@ CREATE VIEW app_public.batch_status_summary WITH (security_invoker='true') AS
                FROM app_public.run_summaries s
               WHERE (s.batch_id = b.id))))) THEN app_private.batch_stuck_reason(b.id, c.pending_items, c.processing_items, c.updated_at, b.finished_at)
             ELSE NULL::text
-        END AS stuck_reason
+        END AS stuck_reason,
+    b.items_pruned_at
    FROM (app_public.batches b
      JOIN app_private.batch_counters c ON ((c.batch_id = b.id)));
 
@@ -5587,6 +5912,13 @@ COMMENT ON COLUMN app_public.batch_status_summary.has_summary IS 'Whether its ru
 --
 
 COMMENT ON COLUMN app_public.batch_status_summary.stuck_reason IS 'Null when all is well (or the batch is finished and summarised). Otherwise why it is not moving: `no_worker_alive` (no worker runs), `items_held_by_dead_worker` and `jobs_held_by_dead_worker` (a worker died holding them; the next heartbeat of a live worker gives them back), `counters_out_of_date` (the counters say items are pending but none is; the sweeper will correct them), `waiting_for_retry_backoff` (every pending item waits for its retry time), `waiting_for_tenant_limit` (its tenant runs as many chunks as its max_running_chunks allows, in other batches), `items_without_job` (pending items lost their jobs; the sweeper will enqueue them again); or, for a finished batch, why its summary is not written yet: `summary_held_by_dead_worker` (its job is locked by a worker that died; it is unlocked like that worker''s other jobs), `summary_not_enqueued` (no job will write it; the sweeper enqueues one, and request_batch_summary does at once).';
+
+
+--
+-- Name: COLUMN batch_status_summary.items_pruned_at; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batch_status_summary.items_pruned_at IS 'When its items were removed, past the items'' retention; null while they are kept. Its counts, status, times and run summary stay.';
 
 
 --
@@ -5983,7 +6315,7 @@ COMMENT ON COLUMN app_public.scraped_pages.seller_id IS 'The seller whose storef
 -- Name: COLUMN scraped_pages.batch_item_id; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON COLUMN app_public.scraped_pages.batch_item_id IS 'The batch item that last fetched it (null once that batch is deleted).';
+COMMENT ON COLUMN app_public.scraped_pages.batch_item_id IS 'The batch item that last fetched it (null once that item is pruned or its batch deleted).';
 
 
 --
@@ -6305,6 +6637,14 @@ ALTER TABLE ONLY app_private.batch_counters
 
 
 --
+-- Name: batches_being_pruned batches_being_pruned_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
+--
+
+ALTER TABLE ONLY app_private.batches_being_pruned
+    ADD CONSTRAINT batches_being_pruned_pkey PRIMARY KEY (batch_id);
+
+
+--
 -- Name: catalog_file_chunks catalog_file_chunks_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
 --
 
@@ -6390,6 +6730,14 @@ ALTER TABLE ONLY app_private.recommender_inputs
 
 ALTER TABLE ONLY app_private.recommender_settings
     ADD CONSTRAINT recommender_settings_pkey PRIMARY KEY (singleton);
+
+
+--
+-- Name: retention_settings retention_settings_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
+--
+
+ALTER TABLE ONLY app_private.retention_settings
+    ADD CONSTRAINT retention_settings_pkey PRIMARY KEY (singleton);
 
 
 --
@@ -6696,6 +7044,20 @@ CREATE INDEX batches_created_at_id_idx ON app_public.batches USING btree (create
 
 
 --
+-- Name: batches_items_kept_finished_at_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX batches_items_kept_finished_at_idx ON app_public.batches USING btree (finished_at) WHERE ((finished_at IS NOT NULL) AND (items_pruned_at IS NULL));
+
+
+--
+-- Name: batches_items_pruned_finished_at_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX batches_items_pruned_finished_at_idx ON app_public.batches USING btree (finished_at) WHERE (items_pruned_at IS NOT NULL);
+
+
+--
 -- Name: batches_kind_idx; Type: INDEX; Schema: app_public; Owner: -
 --
 
@@ -6874,7 +7236,7 @@ CREATE TRIGGER _050_fill_tenant_id BEFORE INSERT ON app_public.reviews FOR EACH 
 -- Name: batches _050_guard_new_batch; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
-CREATE TRIGGER _050_guard_new_batch BEFORE INSERT ON app_public.batches FOR EACH ROW WHEN (((new.status <> 'pending'::text) OR (new.total_items <> 0) OR (new.started_at IS NOT NULL) OR (new.finished_at IS NOT NULL))) EXECUTE FUNCTION app_private.tg_batches__refuse_new_status();
+CREATE TRIGGER _050_guard_new_batch BEFORE INSERT ON app_public.batches FOR EACH ROW WHEN (((new.status <> 'pending'::text) OR (new.total_items <> 0) OR (new.started_at IS NOT NULL) OR (new.finished_at IS NOT NULL) OR (new.items_pruned_at IS NOT NULL))) EXECUTE FUNCTION app_private.tg_batches__refuse_new_status();
 
 
 --
@@ -7023,6 +7385,14 @@ CREATE CONSTRAINT TRIGGER _900_seal AFTER INSERT ON app_public.batches DEFERRABL
 
 ALTER TABLE ONLY app_private.batch_counters
     ADD CONSTRAINT batch_counters_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES app_public.batches(id) ON DELETE CASCADE;
+
+
+--
+-- Name: batches_being_pruned batches_being_pruned_batch_id_fkey; Type: FK CONSTRAINT; Schema: app_private; Owner: -
+--
+
+ALTER TABLE ONLY app_private.batches_being_pruned
+    ADD CONSTRAINT batches_being_pruned_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES app_public.batches(id) ON DELETE CASCADE;
 
 
 --
@@ -8571,6 +8941,14 @@ GRANT ALL ON FUNCTION app_public.delete_product(id uuid) TO app_user;
 GRANT ALL ON FUNCTION app_public.delete_product(id uuid) TO app_admin;
 GRANT ALL ON FUNCTION app_public.delete_product(id uuid) TO app_seller;
 GRANT ALL ON FUNCTION app_public.delete_product(id uuid) TO app_shopper;
+
+
+--
+-- Name: FUNCTION prune_finished_batches(older_than interval, batches_older_than interval, max_rows integer); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.prune_finished_batches(older_than interval, batches_older_than interval, max_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.prune_finished_batches(older_than interval, batches_older_than interval, max_rows integer) TO app_admin;
 
 
 --

@@ -24,7 +24,8 @@ export const aggregate_batch: Task = async (payload, helpers) => {
   const { rows } = await helpers.query<{ written: boolean }>('select app_private.write_run_summary($1) as written', [
     payload.batch_id,
   ]);
-  // Not written: the batch was re-opened (or deleted) since; its next finalization enqueues us again.
+  // Not written: the batch was re-opened (or deleted) since, and its next finalization enqueues us
+  // again; or its items were pruned, and its summary stays as it was.
   if (rows[0].written) helpers.logger.info('run summary written', { batch_id: payload.batch_id });
 };
 

@@ -61,6 +61,8 @@ test('the defaults the README gives are the defaults', () => {
     SERVER_POOL_SIZE: config.serverPoolSize,
     RETRAIN_DEBOUNCE_SECONDS: config.retrainDebounceSeconds,
     RETRAIN_MAX_WAIT_SECONDS: config.retrainMaxWaitSeconds,
+    ITEM_RETENTION_DAYS: config.itemRetentionDays,
+    BATCH_RETENTION_DAYS: config.batchRetentionDays,
     SCRAPE_MAX_PER_HOST: scrape.maxPerHost,
     SCRAPE_TIMEOUT_MS: scrape.timeoutMs,
     SCRAPE_CONNECT_TIMEOUT_MS: scrape.connectTimeoutMs,

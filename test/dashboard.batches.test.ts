@@ -136,6 +136,22 @@ describe('batches', () => {
     await page.waitForSelector('[data-item-status="failed"]');
   });
 
+  test('a batch whose items were pruned says when, keeps its counts and run summary, and offers no retry', async () => {
+    const batch = await submitBatch(db, tenantId, 'fail', [{ message: 'gone for good' }, { message: 'gone for good' }]);
+    await waitForSummary(db, batch.id);
+    await db.pool.query(`select * from app_public.prune_finished_batches('0 seconds')`);
+    await page.goto(`${server.url}/batches/${batch.id}`);
+    const article = page.locator(`article[data-batch-id="${batch.id}"]`);
+    await article.waitFor();
+    await expect(article.getAttribute('data-status')).resolves.toBe('completed_with_errors');
+    await expect(page.locator('[data-items-pruned]').textContent()).resolves.toMatch(/^Itemsremoved .*, past their retention/);
+    await expect(page.locator('.headline .counts').textContent()).resolves.toContain('2 failed');
+    await expect(page.locator('.failed-items').textContent()).resolves.toContain('2 items failed; the items were removed');
+    await expect(page.locator('table.errors').textContent()).resolves.toContain('gone for good');
+    await expect(page.getByRole('button', { name: /^Retry/ }).count()).resolves.toBe(0);
+    await checkPage(page, 'batch');
+  });
+
   test('"cancel" on a slow batch ends it cancelled', async () => {
     const slow = await submitBatch(db, tenantId, 'noop', Array.from({ length: 10 }, () => ({ sleep_ms: 3000 })));
     await page.goto(`${server.url}/batches/${slow.id}`);

@@ -101,7 +101,7 @@ describe('the first hour', () => {
   test('the scheduler view: every crontab entry registered, none late on a fresh install', async () => {
     const { data } = await graphql(first.url, '{ allSchedulerStatuses(first: 10) { nodes { taskIdentifier isLate nextRunAt } } }', {}, adminToken);
     const byTask = Object.fromEntries(data!.allSchedulerStatuses.nodes.map((node: { taskIdentifier: string }) => [node.taskIdentifier, node]));
-    expect(Object.keys(byTask).sort()).toEqual(['start_review_scoring', 'sweep_batches']);
+    expect(Object.keys(byTask).sort()).toEqual(['prune_finished_batches', 'start_review_scoring', 'sweep_batches']);
     for (const node of Object.values(byTask) as Array<{ isLate: boolean; nextRunAt: string }>) {
       expect(node.isLate).toBe(false);
       expect(new Date(node.nextRunAt).getTime()).toBeGreaterThan(Date.now() - 60_000);

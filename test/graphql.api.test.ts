@@ -198,7 +198,7 @@ describe('tenant isolation', () => {
     expect(allowed.errors).toBeUndefined();
     expect(allowed.data!.triggerReviewScoring.result.map((batch: { kind: string }) => batch.kind)).toEqual(['score_reviews', 'score_reviews']);
     const status = await graphql(server.url, `{ allSchedulerStatuses(first: 100) { nodes { taskIdentifier schedule } } }`, {}, adminToken);
-    expect(status.data!.allSchedulerStatuses.nodes.map((node: { taskIdentifier: string }) => node.taskIdentifier).sort()).toEqual(['start_review_scoring', 'sweep_batches']);
+    expect(status.data!.allSchedulerStatuses.nodes.map((node: { taskIdentifier: string }) => node.taskIdentifier).sort()).toEqual(['prune_finished_batches', 'start_review_scoring', 'sweep_batches']);
     const denied = await graphql(server.url, `{ allSchedulerStatuses(first: 100) { nodes { taskIdentifier } } }`, {}, tokenA);
     expect(denied.errors).toMatchObject([{ extensions: { code: '42501' } }]);
   });

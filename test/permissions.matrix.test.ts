@@ -386,6 +386,12 @@ const FUNCTIONS: Record<string, FunctionCase> = {
     if (role !== 'operator') return (refusedWith(own, ['FLADM']), refusedWith(other, ['FLADM']));
     expect([own.value, other.value]).toEqual([[{ max_running_chunks: 3 }], [{ max_running_chunks: 3 }]]);
   } },
+  prune_finished_batches: { callers: ['admin', 'operator'], async check(role, call) {
+    // Nothing is that old: the call removes nothing, whoever may make it.
+    const attempt = await call(`select items, batches, more from app_public.prune_finished_batches('100 years', '100 years')`);
+    if (role !== 'operator') return refusedWith(attempt, ['FLADM']);
+    expect(attempt.value).toEqual([{ items: '0', batches: '0', more: false }]);
+  } },
   trigger_review_scoring: { callers: ['user', 'admin', 'operator'], async check(role, call) {
     const attempt = await call('select tenant_id from app_public.trigger_review_scoring()');
     if (role !== 'admin' && role !== 'operator') return refusedWith(attempt, ['FLADM']);

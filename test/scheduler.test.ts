@@ -15,7 +15,7 @@ const statusOf = (task: string) =>
   asRole(db, 'app_admin', {}, async (client) => (await client.query('select * from app_public.scheduler_status where task_identifier = $1', [task])).rows[0]);
 
 test('every crontab entry is registered with its next run, and is not late on a fresh start', async () => {
-  for (const task of ['sweep_batches', 'start_review_scoring']) {
+  for (const task of ['sweep_batches', 'start_review_scoring', 'prune_finished_batches']) {
     const status = await statusOf(task);
     expect(status, task).toMatchObject({ last_run_at: null, is_late: false });
     expect(status.next_run_at.getTime()).toBeGreaterThan(Date.now() - 60_000);

@@ -51,17 +51,27 @@ interface StoredFile {
   tenant_id: string;
   filename: string;
   size_bytes: string | null;
+  content_removed_at: Date | null;
 }
 
 type RawRow = { raw: Record<string, unknown>; line: number } | { rejection: Rejection };
 
-async function* chunksOf(client: pg.ClientBase, fileId: string): AsyncGenerator<Buffer> {
+async function* chunksOf(client: pg.ClientBase, file: StoredFile): AsyncGenerator<Buffer> {
+  let read = 0;
   for (let seq = 0; ; seq++) {
     const { rows } = await client.query<{ bytes: Buffer }>(
       'select bytes from app_private.catalog_file_chunks where file_id = $1 and seq = $2',
-      [fileId, seq],
+      [file.id, seq],
     );
-    if (!rows[0]) return;
+    if (!rows[0]) {
+      // Each piece is read in a statement of its own: a prune that removed the file meanwhile
+      // leaves fewer bytes than it has, which must not pass for the whole file.
+      if (read !== Number(file.size_bytes)) {
+        throw new PermanentItemError(`catalog file ${file.filename} was removed while it was read (retention): upload it again`);
+      }
+      return;
+    }
+    read += rows[0].bytes.length;
     yield rows[0].bytes;
   }
 }
@@ -274,15 +284,18 @@ export async function importCatalogFile(
 ): Promise<ImportStats> {
   // Another tenant's file is one this tenant cannot name: the same answer as no file at all.
   const { rows } = await reader.query<StoredFile>(
-    'select id, tenant_id, filename, size_bytes from app_public.catalog_files where id = $1 and tenant_id = $2',
+    'select id, tenant_id, filename, size_bytes, content_removed_at from app_public.catalog_files where id = $1 and tenant_id = $2',
     [fileId, tenantId],
   );
   const file = rows[0];
   if (!file) throw new PermanentItemError(`catalog file ${fileId} does not exist`);
   if (file.size_bytes === null) throw new PermanentItemError(`catalog file ${file.filename} was never completely uploaded`);
+  if (file.content_removed_at) {
+    throw new PermanentItemError(`catalog file ${file.filename} was removed on ${file.content_removed_at.toISOString()}, past its retention: upload it again`);
+  }
   if (file.size_bytes === '0') throw new PermanentItemError(`${file.filename} is not a catalog: it is empty`);
 
-  const fileChunks = chunksOf(reader, file.id);
+  const fileChunks = chunksOf(reader, file);
   const first = await fileChunks.next();
   if (first.done) throw new PermanentItemError(`${file.filename} is not a catalog: it is empty`);
   assertText(first.value, file.filename);

@@ -119,6 +119,7 @@ function runWorker(config: Config, connectionString: string) {
     crontab: { file: CRONTAB_FILE, reviewScoringSchedule: config.reviewScoringCron },
     log,
     retrain: { debounceSeconds: config.retrainDebounceSeconds, maxWaitSeconds: config.retrainMaxWaitSeconds },
+    retention: { itemDays: config.itemRetentionDays, batchDays: config.batchRetentionDays },
   });
 }
 

@@ -31,6 +31,8 @@ export interface WorkerOptions {
   log: Log;
   /** The recommender's debounce and ceiling, written to app_private.recommender_settings. */
   retrain: { debounceSeconds: number; maxWaitSeconds: number };
+  /** How long finished work is kept, written to app_private.retention_settings for the prune task. */
+  retention: { itemDays: number; batchDays: number };
 }
 
 export interface Worker {
@@ -74,7 +76,7 @@ export function isListenConnectionReleasedTwice(error: unknown): boolean {
     && /graphile-worker[\\/]dist[\\/]main\.js/.test(error.stack ?? '');
 }
 
-export async function startWorker({ connectionString, concurrency, taskDirectory, crontab: crontabOptions, log, retrain }: WorkerOptions): Promise<Worker> {
+export async function startWorker({ connectionString, concurrency, taskDirectory, crontab: crontabOptions, log, retrain, retention }: WorkerOptions): Promise<Worker> {
   // Up to two connections per job (an import streams a file on one while copying on the other),
   // plus what Graphile Worker needs for itself.
   const pool = new pg.Pool({ connectionString, max: concurrency * 2 + 4, application_name: 'finishline worker' });
@@ -88,6 +90,11 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
     await pool.query(
       'update app_private.recommender_settings set debounce = make_interval(secs => $1), max_wait = make_interval(secs => $2)',
       [retrain.debounceSeconds, retrain.maxWaitSeconds],
+    );
+    // The prune task reads these (every worker sets the same).
+    await pool.query(
+      'update app_private.retention_settings set item_retention = make_interval(days => $1), batch_retention = make_interval(days => $2)',
+      [retention.itemDays, retention.batchDays],
     );
     await registerSchedules(pool, crontab.text, crontab.items);
     const { rows } = await pool.query<{ ms: string }>('select extract(epoch from app_private.worker_stale_after()) * 1000 as ms');

@@ -14,7 +14,7 @@ const RUN_SUMMARY_FIELDS = 'status totalItems succeededItems failedItems cancell
 export const BATCH_QUERY = `
   query Batch($id: UUID!, $errorContains: String, $failedOffset: Int!) {
     batchById(id: $id) {
-      id kind status totalItems metadata idempotencyKey createdAt startedAt finishedAt
+      id kind status totalItems metadata idempotencyKey createdAt startedAt finishedAt itemsPrunedAt
       tenant { name }
       statusSummary { ${SUMMARY_FIELDS} }
       items { groupedAggregates(groupBy: STATUS) { keys average { attempts } max { attempts } } }
@@ -110,6 +110,7 @@ export function BatchPage({ batchId }) {
         <div><dt>Created</dt><dd title=${dateTime(batch.createdAt)}>${ago(batch.createdAt, now)}</dd></div>
         <div><dt>Started</dt><dd>${summary.startedAt ? dateTime(summary.startedAt) : 'not yet'}</dd></div>
         <div><dt>Finished</dt><dd>${summary.finishedAt ? html`${dateTime(summary.finishedAt)} (took ${duration((Date.parse(summary.finishedAt) - Date.parse(summary.startedAt ?? batch.createdAt)) / 1000)})` : 'not yet'}</dd></div>
+        ${batch.itemsPrunedAt ? html`<div data-items-pruned><dt>Items</dt><dd>removed ${dateTime(batch.itemsPrunedAt)}, past their retention; the counts and the run summary stay</dd></div>` : null}
         ${batch.idempotencyKey ? html`<div><dt>Idempotency key</dt><dd class="long">${batch.idempotencyKey}</dd></div>` : null}
         ${Object.keys(batch.metadata ?? {}).length ? html`<div><dt>Metadata</dt><dd><${JsonValue} value=${batch.metadata} /></dd></div>` : null}
       </dl>
@@ -130,7 +131,9 @@ export function BatchPage({ batchId }) {
             </tbody>
           </table>
         </div>
-        ${groups.length === 0 ? html`<p class="muted">No items (a batch's items are removed when it is pruned; its counts and summary stay).</p>` : null}
+        ${groups.length === 0 ? html`<p class="muted">${batch.itemsPrunedAt
+          ? `Its items were removed ${dateTime(batch.itemsPrunedAt)}, past their retention; the counts above and the run summary stay.`
+          : 'No items.'}</p>` : null}
       </section>
       <section aria-labelledby="failed-heading" class="failed-items">
         <h2 id="failed-heading">Failed items</h2>
@@ -140,7 +143,9 @@ export function BatchPage({ batchId }) {
           <button type="submit">Search</button>
         </form>
         ${batch.failedItems.totalCount === 0
-          ? html`<p class="muted">${errorContains ? `No failed item's error contains \u201c${errorContains}\u201d.` : 'No failed items.'}</p>`
+          ? html`<p class="muted">${errorContains ? `No failed item's error contains \u201c${errorContains}\u201d.`
+            : batch.itemsPrunedAt && summary.failedItems > 0 ? `${count(summary.failedItems)} item${summary.failedItems === 1 ? '' : 's'} failed; the items were removed ${dateTime(batch.itemsPrunedAt)}, and the run summary keeps their errors.`
+            : 'No failed items.'}</p>`
           : html`
             <div class="table-scroll">
               <table class="data failed">
@@ -220,7 +225,7 @@ function BatchActions({ batch, summary, onDone }) {
     <section aria-labelledby="actions-heading" class="actions">
       <h2 id="actions-heading" class="visually-hidden">Actions</h2>
       <div class="buttons">
-        ${summary.failedItems > 0 ? html`<button type="button" onClick=${retry} disabled=${busy !== null}>${busy === 'retry' ? 'Retrying\u2026' : `Retry ${count(summary.failedItems)} failed item${summary.failedItems === 1 ? '' : 's'}`}</button>` : null}
+        ${summary.failedItems > 0 && !batch.itemsPrunedAt ? html`<button type="button" onClick=${retry} disabled=${busy !== null}>${busy === 'retry' ? 'Retrying\u2026' : `Retry ${count(summary.failedItems)} failed item${summary.failedItems === 1 ? '' : 's'}`}</button>` : null}
         ${!finished && !confirmingCancel ? html`<button type="button" class="danger" onClick=${() => setConfirmingCancel(true)} disabled=${busy !== null}>Cancel batch\u2026</button>` : null}
         ${!finished && confirmingCancel ? html`
           <span class="confirm" role="group" aria-label="confirm cancelling">

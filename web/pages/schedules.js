@@ -17,7 +17,7 @@ const SCHEDULES_QUERY = `
 const TASK_PURPOSES = /** @type {Record<string, string>} */ ({
   sweep_batches: 'Repairs what crashes left: items of dead workers, counters, missing summaries.',
   start_review_scoring: 'Scores the reviews that need it; seller scoring follows.',
-  prune_finished_batches: 'Removes the items of batches finished long ago (their counts and summaries stay).',
+  prune_finished_batches: 'Removes finished work past its retention (ITEM_RETENTION_DAYS, BATCH_RETENTION_DAYS): items, old catalog files, old batches.',
 });
 
 const RUNS = [
