@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startFinishline, waitFor, type FinishlineProcess } from '../test/processes.ts';
 import { RAW_TASK, type RawWorkerMessage } from './raw_worker.ts';
-import { keepOutput, openBenchDatabase, peakRssMb, PHASE_TIMEOUT_MS, positiveIntegerFromEnv, runBench, stillRunning, within, workerRegistered, type BenchDatabase } from './support.ts';
+import { insertNoopBatches, keepOutput, openBenchDatabase, peakRssMb, PHASE_TIMEOUT_MS, positiveIntegerFromEnv, runBench, scalar, stillRunning, within, workerRegistered, type BenchDatabase } from './support.ts';
 
 const ITEMS = positiveIntegerFromEnv('BENCH_ITEMS', 100_000);
 const CONCURRENCY = positiveIntegerFromEnv('WORKER_CONCURRENCY', 4);
@@ -105,11 +105,6 @@ function messageFrom<T>(child: Child, pick: (message: RawWorkerMessage) => T | u
   });
 }
 
-
-async function scalar<T>(db: pg.Client, sql: string, params: unknown[] = []): Promise<T> {
-  const { rows } = await db.query<{ value: T }>(sql, params);
-  return rows[0].value;
-}
 
 /**
  * CPU seconds PostgreSQL has used so far: every postgres process's own, plus what the postmaster
@@ -187,26 +182,6 @@ async function runBaseline(bench: BenchDatabase, { jobs, concurrency, localQueue
   return { localQueue, seconds, perSecond: jobs / seconds, cpuPer100k: (cpu * 100_000) / jobs, rssMb };
 }
 
-/** Inserts `batches` `noop` batches of `items` items in one transaction, as plain SQL; returns their ids. */
-async function submitNoopBatches(db: pg.Client, tenantId: string, items: number, batches = 1): Promise<string[]> {
-  await db.query('begin');
-  try {
-    const { rows } = await db.query<{ id: string }>(
-      `insert into app_public.batches (tenant_id, kind) select $1, 'noop' from generate_series(1, $2::integer) returning id`, [tenantId, batches]);
-    const ids = rows.map((row) => row.id);
-    await db.query(
-      `insert into app_public.batch_items (batch_id, tenant_id, payload)
-       select b.id, $2, '{}' from unnest($1::uuid[]) as b(id), generate_series(1, $3::integer)`,
-      [ids, tenantId, items],
-    );
-    await db.query('commit');
-    return ids;
-  } catch (error) {
-    await db.query('rollback');
-    throw error;
-  }
-}
-
 interface FinishlineRun extends Run {
   finalizationMs: number;
   summaryLatencyMs: number;
@@ -224,7 +199,7 @@ async function runFinishline(bench: BenchDatabase, tenantId: string, { items, co
   keepOutput(`finishline worker (${batches} x ${items} items, concurrency ${concurrency})`, worker);
   const cpuBefore = postgresCpuSeconds();
   const started = now();
-  const ids = await submitNoopBatches(db, tenantId, items, batches);
+  const ids = await insertNoopBatches(db, tenantId, { items, batches });
   const finished = await waitFor(async () => {
     const unfinished = await scalar<boolean>(db, 'select exists (select 1 from app_public.batches where id = any($1::uuid[]) and finished_at is null) as value', [ids]);
     return !unfinished && now();
@@ -270,7 +245,7 @@ async function runFinishline(bench: BenchDatabase, tenantId: string, { items, co
 async function runEnqueue(db: pg.Client, tenantId: string): Promise<{ seconds: number; jobs: number }> {
   const jobsBefore = await scalar<number>(db, 'select count(*)::integer as value from graphile_worker.jobs');
   const started = now();
-  await submitNoopBatches(db, tenantId, ENQUEUE_ITEMS);
+  await insertNoopBatches(db, tenantId, { items: ENQUEUE_ITEMS });
   const seconds = (now() - started) / 1000;
   const jobsAfter = await scalar<number>(db, 'select count(*)::integer as value from graphile_worker.jobs');
   return { seconds, jobs: jobsAfter - jobsBefore };

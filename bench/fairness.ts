@@ -27,7 +27,7 @@
 // end. Human-readable lines first; the last line on stdout is one JSON object with every figure.
 import pg from 'pg';
 import { startFinishline, waitFor } from '../test/processes.ts';
-import { keepOutput, openBenchDatabase, PHASE_TIMEOUT_MS, positiveIntegerFromEnv, runBench, stillRunning, within, workerRegistered } from './support.ts';
+import { insertNoopBatches, keepOutput, openBenchDatabase, PHASE_TIMEOUT_MS, positiveIntegerFromEnv, runBench, scalar, stillRunning, within, workerRegistered } from './support.ts';
 
 const BIG_ITEMS = positiveIntegerFromEnv('BENCH_BIG_ITEMS', 1_000_000);
 const SMALL_BATCHES = positiveIntegerFromEnv('BENCH_SMALL_BATCHES', 20);
@@ -51,28 +51,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-async function scalar<T>(db: pg.Client, sql: string, params: unknown[] = []): Promise<T> {
-  const { rows } = await db.query<{ value: T }>(sql, params);
-  return rows[0].value;
-}
-
-/** The big batch, inserted as plain SQL by the owner in one transaction (README: "Plain SQL is a complete submission"). */
-async function insertBigBatch(db: pg.Client, tenantId: string): Promise<string> {
-  await db.query('begin');
-  try {
-    const batchId = await scalar<string>(db, `insert into app_public.batches (tenant_id, kind) values ($1, 'noop') returning id as value`, [tenantId]);
-    await db.query(
-      `insert into app_public.batch_items (batch_id, tenant_id, payload)
-       select $1, $2, jsonb_build_object('sleep_ms', $3::int) from generate_series(1, $4::int)`,
-      [batchId, tenantId, SLEEP_MS, BIG_ITEMS]);
-    await db.query('commit');
-    return batchId;
-  } catch (error) {
-    await db.query('rollback').catch(() => {});
-    throw error;
-  }
 }
 
 /** A small batch, submitted as the tenant would: app_user with its claims, through submit_batch. */
@@ -130,7 +108,7 @@ runBench('bench:fairness', async () => {
   });
   keepOutput('finishline worker', worker);
   const inserting = performance.now();
-  const bigId = await within('inserting the big batch', insertBigBatch(db, big));
+  const bigId = await within('inserting the big batch', insertNoopBatches(db, big, { items: BIG_ITEMS, sleepMs: SLEEP_MS }).then(([id]) => id));
   const insertSeconds = (performance.now() - inserting) / 1000;
   await waitFor(async () => (await scalar<boolean>(db, 'select started_at is not null as value from app_public.batches where id = $1', [bigId])), {
     what: 'the big batch to start', intervalMs: POLL_MS, stillRunning: stillRunning(worker),

@@ -20,7 +20,7 @@
 // Human-readable lines first; the last line on stdout is one JSON object with every figure.
 import pg from 'pg';
 import { startFinishline, waitFor, type FinishlineProcess } from '../test/processes.ts';
-import { keepOutput, openBenchDatabase, PHASE_TIMEOUT_MS, positiveIntegerFromEnv, runBench, stillRunning, within, type BenchDatabase } from './support.ts';
+import { insertNoopBatches, keepOutput, openBenchDatabase, PHASE_TIMEOUT_MS, positiveIntegerFromEnv, runBench, scalar, stillRunning, within, type BenchDatabase } from './support.ts';
 
 const ITEMS = positiveIntegerFromEnv('BENCH_SCALE_ITEMS', 100_000);
 const WORKER_COUNTS = [1, 2, 4] as const;
@@ -29,27 +29,6 @@ const WORKLOADS = { sleep20: 20, noop: 0 } as const;
 const WORKER_CONCURRENCY = 4;
 const SAMPLE_MS = 200;
 const say = (line: string) => process.stdout.write(`${line}\n`);
-
-async function count(db: pg.Client, sql: string, params: unknown[] = []): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(sql, params);
-  return rows[0].n;
-}
-
-async function insertBatch(db: pg.Client, tenantId: string, sleepMs: number): Promise<string> {
-  await db.query('begin');
-  try {
-    const { rows: [{ id }] } = await db.query<{ id: string }>(`insert into app_public.batches (tenant_id, kind) values ($1, 'noop') returning id`, [tenantId]);
-    await db.query(
-      `insert into app_public.batch_items (batch_id, tenant_id, payload)
-       select $1, $2, case when $3::int > 0 then jsonb_build_object('sleep_ms', $3::int) else '{}'::jsonb end from generate_series(1, $4::int)`,
-      [id, tenantId, sleepMs, ITEMS]);
-    await db.query('commit');
-    return id;
-  } catch (error) {
-    await db.query('rollback').catch(() => {});
-    throw error;
-  }
-}
 
 interface Connections {
   peak: number;
@@ -96,7 +75,7 @@ interface Setup {
 
 async function runSetup(bench: BenchDatabase, tenantId: string, workers: number, workload: keyof typeof WORKLOADS): Promise<Setup> {
   const db = bench.client;
-  const registered = (n: number) => async () => (await count(db, 'select count(*)::int as n from app_private.workers')) === n;
+  const registered = (n: number) => async () => (await scalar<number>(db, 'select count(*)::int as value from app_private.workers')) === n;
   await waitFor(registered(0), { what: 'the previous setup\'s workers to be forgotten' }).catch(async (error: Error) => {
     const { rows } = await db.query('select id, pid, started_at, last_seen_at, now() as now from app_private.workers');
     throw new Error(`${error.message}: ${JSON.stringify(rows)}`);
@@ -111,9 +90,9 @@ async function runSetup(bench: BenchDatabase, tenantId: string, workers: number,
   const anyExited = () => started.forEach((worker) => stillRunning(worker)());
   await waitFor(registered(workers), { what: `${workers} workers to register`, stillRunning: anyExited });
   const sampler = sampleConnections(bench.url);
-  const batchId = await insertBatch(db, tenantId, WORKLOADS[workload]);
-  await waitFor(async () => (await count(db,
-    'select count(*)::int as n from app_public.batch_status_summary where batch_id = $1 and finished_at is not null and has_summary', [batchId])) === 1,
+  const [batchId] = await insertNoopBatches(db, tenantId, { items: ITEMS, sleepMs: WORKLOADS[workload] });
+  await waitFor(async () => (await scalar<number>(db,
+    'select count(*)::int as value from app_public.batch_status_summary where batch_id = $1 and finished_at is not null and has_summary', [batchId])) === 1,
   { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: 100, what: `the batch (${workers} workers, ${workload}) to finish`, stillRunning: anyExited });
   const connections = await sampler.stop();
   await Promise.all(started.map((worker) => worker.stop()));

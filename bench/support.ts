@@ -147,6 +147,35 @@ export function peakRssMb(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
+/** The `value` column of a query's first row. */
+export async function scalar<T>(db: pg.Client, sql: string, params: unknown[] = []): Promise<T> {
+  const { rows } = await db.query<{ value: T }>(sql, params);
+  return rows[0].value;
+}
+
+/**
+ * Inserts `batches` `noop` batches of `items` items each (sleeping `sleepMs`, if above 0) in one
+ * transaction, as plain SQL by the owner: a complete submission. Returns their ids.
+ */
+export async function insertNoopBatches(db: pg.Client, tenantId: string, { items, batches = 1, sleepMs = 0 }: { items: number; batches?: number; sleepMs?: number }): Promise<string[]> {
+  await db.query('begin');
+  try {
+    const { rows } = await db.query<{ id: string }>(
+      `insert into app_public.batches (tenant_id, kind) select $1, 'noop' from generate_series(1, $2::integer) returning id`, [tenantId, batches]);
+    const ids = rows.map((row) => row.id);
+    await db.query(
+      `insert into app_public.batch_items (batch_id, tenant_id, payload)
+       select b.id, $2, case when $4::integer > 0 then jsonb_build_object('sleep_ms', $4::integer) else '{}'::jsonb end
+       from unnest($1::uuid[]) as b(id), generate_series(1, $3::integer)`,
+      [ids, tenantId, items, sleepMs]);
+    await db.query('commit');
+    return ids;
+  } catch (error) {
+    await db.query('rollback').catch(() => {});
+    throw error;
+  }
+}
+
 /** Runs one statement on a connection of its own. */
 async function onServer(url: string, sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
