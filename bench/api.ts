@@ -147,7 +147,7 @@ async function createBatchGroup(client: pg.Client, tenantIds: string[], firstSeq
     );
     // A backlog batch has not moved for ten minutes: stuck_reason then also looks for its jobs.
     await client.query(
-      `update app_private.batch_counters set updated_at = now() - interval '10 minutes' where batch_id = any($1::uuid[])`,
+      `update app_private.batch_counter_slots set updated_at = now() - interval '10 minutes' where batch_id = any($1::uuid[])`,
       [plans.filter((plan) => plan.backlog).map((plan) => plan.id)],
     );
   });

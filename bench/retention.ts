@@ -13,7 +13,7 @@
 // every 10 ms a sampler asks whether any backend waits on a lock that the prune holds.
 //
 // Measured each day, after the prune: pg_total_relation_size of batch_items (and its heap and
-// indexes apart), batches, batch_counters and run_summaries; the rows the prune removed and how
+// indexes apart), batches, batch_counter_slots and run_summaries; the rows the prune removed and how
 // long it took (the task's log line: the deletes, then the vacuum). The steady state begins on day
 // retention + 1, the first day whose prune removes a day of items: its sizes are compared with day
 // 30's (the issue's target: within 1.5x). Day 1 holds one day of items where the steady state
@@ -37,7 +37,7 @@ interface Sizes {
   batch_items_heap: number;
   batch_items_indexes: number;
   batches: number;
-  batch_counters: number;
+  batch_counter_slots: number;
   run_summaries: number;
   items: number;
 }
@@ -64,7 +64,7 @@ async function sizes(pool: pg.Pool): Promise<Sizes> {
       pg_table_size('app_public.batch_items') as batch_items_heap,
       pg_indexes_size('app_public.batch_items') as batch_items_indexes,
       pg_total_relation_size('app_public.batches') as batches,
-      pg_total_relation_size('app_private.batch_counters') as batch_counters,
+      pg_total_relation_size('app_private.batch_counter_slots') as batch_counter_slots,
       pg_total_relation_size('app_public.run_summaries') as run_summaries,
       (select count(*) from app_public.batch_items) as items`);
   return Object.fromEntries(Object.entries(row).map(([key, value]) => [key, Number(value)])) as unknown as Sizes;
@@ -217,7 +217,7 @@ runBench('bench:retention', async () => {
     },
     batches_steady_state_day: steadyBatches.day,
     last_day_over_batches_steady_state: {
-      batches: ratio('batches', steadyBatches), batch_counters: ratio('batch_counters', steadyBatches), run_summaries: ratio('run_summaries', steadyBatches),
+      batches: ratio('batches', steadyBatches), batch_counter_slots: ratio('batch_counter_slots', steadyBatches), run_summaries: ratio('run_summaries', steadyBatches),
     },
     peak_batch_items_mb_steady_state_day: mb(steady.before.batch_items),
     peak_batch_items_mb_last_day: mb(last.before.batch_items),

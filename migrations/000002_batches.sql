@@ -105,26 +105,60 @@ comment on function app_private.tg_batches__refuse_run_only_kinds() is
 create trigger _040_refuse_run_only_kinds before insert on app_public.batches
   for each row execute function app_private.tg_batches__refuse_run_only_kinds();
 
-create table app_private.batch_counters (
-  batch_id uuid primary key references app_public.batches on delete cascade,
-  pending_items integer not null default 0,
-  processing_items integer not null default 0,
+-- A batch's counters are spread over slots, one per database session that touched them (by
+-- backend pid): transactions finishing the items of one batch at once add to different rows, so no
+-- chunk waits for another's counter row (see apply_status_deltas for how exactly one of them still
+-- finalizes the batch). Slot 0 is made with the batch and carries its seal.
+create table app_private.batch_counter_slots (
+  batch_id uuid not null references app_public.batches on delete cascade,
+  slot smallint not null check (slot >= 0),
+  unfinished_items integer not null default 0,
   succeeded_items integer not null default 0,
   failed_items integer not null default 0,
   cancelled_items integer not null default 0,
   last_item_finished_at timestamptz,
   sealed boolean not null default false,
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default now(),
+  primary key (batch_id, slot)
 ) with (vacuum_truncate = false);
-comment on table app_private.batch_counters is
-  'Items per status for each batch, kept by statement-level triggers on batch_items. Its row lock serialises the transactions that finish a batch''s items, so exactly one of them finalizes it. The sweeper checks it against the items.';
+comment on table app_private.batch_counter_slots is
+  'Items per outcome for each batch, in slots that sum to its counts (read them summed: batch_counters). Kept by statement-level triggers on batch_items; only items that finish (or start over after failing) move them: claiming an item, retrying it after its backoff or giving it back leaves it unfinished. The sweeper checks them against the items.';
+comment on column app_private.batch_counter_slots.batch_id is 'The batch counted.';
+comment on column app_private.batch_counter_slots.slot is 'Which slot: 0 is made with the batch; the others by the sessions that finish its items (counter_slot).';
+comment on column app_private.batch_counter_slots.unfinished_items is 'Items this slot counts as pending or processing (may be negative in a slot: only the sum is a count).';
+comment on column app_private.batch_counter_slots.succeeded_items is 'Items that succeeded, counted in this slot.';
+comment on column app_private.batch_counter_slots.failed_items is 'Items that failed after their last attempt (or for good), counted in this slot.';
+comment on column app_private.batch_counter_slots.cancelled_items is 'Items cancelled, counted in this slot.';
+comment on column app_private.batch_counter_slots.last_item_finished_at is 'When an item counted in this slot last reached a terminal state.';
+comment on column app_private.batch_counter_slots.sealed is
+  'On slot 0: set when the transaction that created the batch commits. From then on its item list is complete, so the batch may finalize, and no item may be added.';
+comment on column app_private.batch_counter_slots.updated_at is 'When this slot last moved.';
+
+create function app_private.counter_slot() returns smallint
+language sql volatile parallel safe as $$
+  select (pg_backend_pid() % 32)::smallint
+$$;
+comment on function app_private.counter_slot() is
+  'The counter slot of this database session: two sessions rarely share one, and one session never runs two transactions at once.';
+
+create view app_private.batch_counters with (security_invoker = true) as
+select
+  batch_id,
+  sum(unfinished_items)::integer as unfinished_items,
+  sum(succeeded_items)::integer as succeeded_items,
+  sum(failed_items)::integer as failed_items,
+  sum(cancelled_items)::integer as cancelled_items,
+  max(last_item_finished_at) as last_item_finished_at,
+  bool_or(sealed) as sealed,
+  max(updated_at) as updated_at
+from app_private.batch_counter_slots
+group by batch_id;
+comment on view app_private.batch_counters is 'Items per outcome for each batch: its counter slots summed.';
 comment on column app_private.batch_counters.batch_id is 'The batch counted.';
-comment on column app_private.batch_counters.pending_items is 'Its items waiting to run (including those waiting out a retry''s backoff).';
-comment on column app_private.batch_counters.processing_items is 'Its items held by a worker now.';
+comment on column app_private.batch_counters.unfinished_items is 'Its items pending or processing: waiting to run (or out a retry''s backoff), or held by a worker. How many of them run now is counted from the items (batch_status_summary).';
 comment on column app_private.batch_counters.succeeded_items is 'Its items that succeeded.';
 comment on column app_private.batch_counters.failed_items is 'Its items that failed after their last attempt (or for good).';
 comment on column app_private.batch_counters.cancelled_items is 'Its items cancelled.';
-comment on column app_private.batch_counters.sealed is
-  'Set when the transaction that created the batch commits: from then on its item list is complete, so the batch may finalize, and no item may be added.';
 comment on column app_private.batch_counters.last_item_finished_at is 'When an item of the batch last reached a terminal state.';
-comment on column app_private.batch_counters.updated_at is 'When the counters last moved: the batch''s last sign of progress.';
+comment on column app_private.batch_counters.sealed is 'Whether its item list is complete (see batch_counter_slots.sealed).';
+comment on column app_private.batch_counters.updated_at is 'When its counters last moved: the batch''s last sign of progress.';

@@ -24,8 +24,10 @@ create table app_public.batch_items (
 ) with (vacuum_truncate = false);
 -- (batch_id, id), not (batch_id) alone: a chunk names its items by id within one batch.
 create index batch_items_batch_id_id_idx on app_public.batch_items (batch_id, id);
--- Small (only running items): lets heartbeats and the sweeper find items of dead workers.
+-- Small (only running items): lets heartbeats and the sweeper find items of dead workers, and
+-- batch_status_summary count a batch's running items (the counters do not tell them from pending).
 create index batch_items_processing_idx on app_public.batch_items (locked_by) where status = 'processing';
+create index batch_items_processing_batch_id_idx on app_public.batch_items (batch_id) where status = 'processing';
 -- Small (failed items only): a batch's page counts and pages its failed items without reading the
 -- others, in a batch of 100,000 items as in one of ten.
 create index batch_items_failed_idx on app_public.batch_items (batch_id, id) where status = 'failed';
@@ -92,17 +94,16 @@ create trigger _200_guard_status_transition before update on app_public.batch_it
 create function app_private.batch_status_for(c app_private.batch_counters, p_started boolean) returns text
 language sql immutable parallel safe as $$
   select case
-    when c.sealed and c.pending_items + c.processing_items = 0 then
+    when c.sealed and c.unfinished_items = 0 then
       case when c.cancelled_items > 0 then 'cancelled'
            when c.failed_items > 0 then 'completed_with_errors'
            else 'completed' end
-    when p_started or c.processing_items > 0
-      or c.succeeded_items + c.failed_items + c.cancelled_items > 0 then 'processing'
+    when p_started or c.succeeded_items + c.failed_items + c.cancelled_items > 0 then 'processing'
     else 'pending'
   end
 $$;
 comment on function app_private.batch_status_for(app_private.batch_counters, boolean) is
-  'The one rule for a batch''s status: terminal once its item list is sealed and no item is pending or processing (cancelled if any item was cancelled, completed_with_errors if any failed), processing once anything started, else pending.';
+  'The one rule for a batch''s status: terminal once its item list is sealed and no item is unfinished (cancelled if any item was cancelled, completed_with_errors if any failed), processing once an item started (start_items marks the batch started) or finished, else pending.';
 
 create function app_private.settle_batch(p_batch_id uuid) returns text
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
@@ -139,52 +140,135 @@ begin
 end
 $$;
 comment on function app_private.settle_batch(uuid) is
-  'Moves a batch to the status its counters imply (see batch_status_for); on reaching a terminal status stamps finished_at and enqueues aggregate_batch. Callers hold the counters'' row lock, so exactly one transaction finalizes a batch.';
+  'Moves a batch to the status its counters imply (see batch_status_for); on reaching a terminal status stamps finished_at and enqueues aggregate_batch. Callers hold the batch''s row lock (see apply_status_deltas for how exactly one transaction finalizes a batch).';
 
 create type app_private.status_delta as (batch_id uuid, status text, n integer, last_finished_at timestamptz);
-comment on type app_private.status_delta is 'A change of n items of one status in one batch (n < 0 when items left it).';
+comment on type app_private.status_delta is 'A change of n items of one counted status (`unfinished`, `succeeded`, `failed` or `cancelled`) in one batch (n < 0 when items left it).';
 
+-- The counters' buckets: pending and processing are one, so that claims, retries and items given
+-- back change no counter.
+create function app_private.counted_status(p_status text) returns text
+language sql immutable parallel safe as $$
+  select case when p_status in ('pending', 'processing') then 'unfinished' else p_status end
+$$;
+comment on function app_private.counted_status(text) is 'The batch_counters bucket of an item status: `unfinished` for pending and processing, else the status.';
+
+-- Live progress (the batchProgress subscription), delivered when the transaction commits.
+create function app_private.notify_batch_progress(p_tenant_id uuid, p_batch_id uuid, p_status text, p_done integer) returns void
+language sql volatile as $$
+  select pg_notify('batch_progress:' || md5(p_tenant_id || ':' || p_batch_id), p_status || ':' || p_done)
+$$;
+comment on function app_private.notify_batch_progress(uuid, uuid, text, integer) is
+  'Tells the batch''s progress channel (named by tenant and batch) its status and how many of its items are done.';
+
+-- Exactly one transaction finalizes a batch, though none holds a lock every chunk waits for.
+-- A statement that finishes items takes the batch's row FOR SHARE (any number of them run at once,
+-- each adding to its own counter slot); one that adds unfinished items (new items, failed items
+-- retried) takes it exclusively. Then, in a new statement, it reads the summed counters:
+-- * Nothing unfinished: every other transaction that finished items of the batch has committed (an
+--   uncommitted one's items would still look unfinished here), so this one holds the only lock,
+--   and finalizes the batch.
+-- * Only items held by workers left, none pending: their transactions may be finishing them now,
+--   each unable to see the others'. This one tries for the row alone (NOWAIT): with it, it settles
+--   the batch after reading again; without it, it enqueues finalize_batch, which takes the row once
+--   every holder has committed, and settles the batch then.
+-- * Pending items left: a later transaction finishes them, and the batch.
 create function app_private.apply_status_deltas(p_deltas app_private.status_delta[]) returns void
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
 declare
-  v_batch_id uuid;
-  v_tenant_id uuid;
+  v_delta record;
+  v_batch app_public.batches;
+  v_counters app_private.batch_counters;
+  v_status text;
   v_done integer;
 begin
-  for v_batch_id, v_tenant_id, v_done in
-    update app_private.batch_counters c set
-      pending_items = c.pending_items + d.pending,
-      processing_items = c.processing_items + d.processing,
-      succeeded_items = c.succeeded_items + d.succeeded,
-      failed_items = c.failed_items + d.failed,
-      cancelled_items = c.cancelled_items + d.cancelled,
-      last_item_finished_at = greatest(c.last_item_finished_at, d.last_finished_at),
-      updated_at = now()
-    from (
-      select batch_id,
-        coalesce(sum(n) filter (where status = 'pending'), 0) as pending,
-        coalesce(sum(n) filter (where status = 'processing'), 0) as processing,
-        coalesce(sum(n) filter (where status = 'succeeded'), 0) as succeeded,
-        coalesce(sum(n) filter (where status = 'failed'), 0) as failed,
-        coalesce(sum(n) filter (where status = 'cancelled'), 0) as cancelled,
-        max(last_finished_at) as last_finished_at
-      from unnest(p_deltas)
-      group by batch_id
-    ) d
-    where c.batch_id = d.batch_id
-      and (d.pending, d.processing, d.succeeded, d.failed, d.cancelled) <> (0, 0, 0, 0, 0)
-    returning c.batch_id, (select b.tenant_id from app_public.batches b where b.id = c.batch_id),
-      c.succeeded_items + c.failed_items + c.cancelled_items
+  for v_delta in
+    select batch_id,
+      coalesce(sum(n) filter (where status = 'unfinished'), 0)::integer as unfinished,
+      coalesce(sum(n) filter (where status = 'succeeded'), 0)::integer as succeeded,
+      coalesce(sum(n) filter (where status = 'failed'), 0)::integer as failed,
+      coalesce(sum(n) filter (where status = 'cancelled'), 0)::integer as cancelled,
+      max(last_finished_at) as last_finished_at
+    from unnest(p_deltas)
+    group by batch_id
+    having (coalesce(sum(n) filter (where status = 'unfinished'), 0), coalesce(sum(n) filter (where status = 'succeeded'), 0),
+            coalesce(sum(n) filter (where status = 'failed'), 0), coalesce(sum(n) filter (where status = 'cancelled'), 0))
+           <> (0, 0, 0, 0)
+    -- One order for every statement that locks several batches.
+    order by batch_id
   loop
-    -- Live progress (the batchProgress subscription), delivered when this transaction commits:
-    -- the batch's status and how many items are done, on a channel named by tenant and batch.
-    perform pg_notify('batch_progress:' || md5(v_tenant_id || ':' || v_batch_id),
-      app_private.settle_batch(v_batch_id) || ':' || v_done);
+    if v_delta.unfinished < 0 then
+      select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for share;
+    else
+      select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for no key update;
+    end if;
+    continue when not found;
+    insert into app_private.batch_counter_slots as s
+      (batch_id, slot, unfinished_items, succeeded_items, failed_items, cancelled_items, last_item_finished_at)
+    values (v_delta.batch_id, app_private.counter_slot(), v_delta.unfinished, v_delta.succeeded, v_delta.failed,
+      v_delta.cancelled, v_delta.last_finished_at)
+    on conflict (batch_id, slot) do update set
+      unfinished_items = s.unfinished_items + excluded.unfinished_items,
+      succeeded_items = s.succeeded_items + excluded.succeeded_items,
+      failed_items = s.failed_items + excluded.failed_items,
+      cancelled_items = s.cancelled_items + excluded.cancelled_items,
+      last_item_finished_at = greatest(s.last_item_finished_at, excluded.last_item_finished_at),
+      updated_at = now();
+    select * into v_counters from app_private.batch_counters c where c.batch_id = v_delta.batch_id;
+    if v_delta.unfinished >= 0 or v_counters.unfinished_items = 0 then
+      v_status := app_private.settle_batch(v_delta.batch_id);
+    elsif v_counters.sealed and v_counters.unfinished_items = (
+      select count(*) from app_public.batch_items i where i.batch_id = v_delta.batch_id and i.status = 'processing'
+    ) then
+      v_status := app_private.settle_batch_if_alone(v_delta.batch_id);
+    else
+      select b.status into v_status from app_public.batches b where b.id = v_delta.batch_id;
+    end if;
+    -- Live progress on every change of status, and as done items cross each whole percent: every
+    -- commit that notifies waits for the others' (one lock for the whole database), so a
+    -- notification per chunk would make chunks of one item take turns.
+    v_done := v_counters.succeeded_items + v_counters.failed_items + v_counters.cancelled_items;
+    if v_status is distinct from v_batch.status
+       or v_done * 100 / greatest(v_batch.total_items, 1)
+          <> (v_done - v_delta.succeeded - v_delta.failed - v_delta.cancelled) * 100 / greatest(v_batch.total_items, 1)
+    then
+      perform app_private.notify_batch_progress(v_batch.tenant_id, v_batch.id, v_status, v_done);
+    end if;
   end loop;
 end
 $$;
 comment on function app_private.apply_status_deltas(app_private.status_delta[]) is
-  'Adds item status changes to the batches'' counters (taking their row locks), settles each batch whose counters moved, and notifies its progress channel.';
+  'Adds item status changes to the batches'' counters (each session in its own slot), finalizes each batch whose last items they were (exactly once: see the comment above it), and notifies its progress channel when its status changes or its done items cross a whole percent.';
+
+create function app_private.settle_batch_if_alone(p_batch_id uuid) returns text
+language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
+begin
+  begin
+    perform 1 from app_public.batches b where b.id = p_batch_id for no key update nowait;
+  exception when lock_not_available then
+    perform graphile_worker.add_job('finalize_batch', json_build_object('batch_id', p_batch_id),
+      job_key => 'finalize_batch:' || p_batch_id, max_attempts => 25);
+    -- finish_items hands this to its worker, which finalizes the batch as soon as it has
+    -- committed: sooner than the job, which is there should that worker die first.
+    perform set_config('finishline.batch_to_finalize', p_batch_id::text, true);
+    return (select b.status from app_public.batches b where b.id = p_batch_id);
+  end;
+  return app_private.settle_batch(p_batch_id);
+end
+$$;
+comment on function app_private.settle_batch_if_alone(uuid) is
+  'For a transaction that finished items of a batch whose other unfinished items are all held by workers: settles the batch if it holds the batch''s row alone; else enqueues finalize_batch to settle it once the other holders have committed, and names the batch in the setting finishline.batch_to_finalize (for finish_items'' caller, which can do it sooner). Returns the batch''s status.';
+
+create function app_private.finalize_batch(p_batch_id uuid) returns text
+language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
+begin
+  -- Waits for every transaction finishing items of the batch; settle_batch then reads anew.
+  perform 1 from app_public.batches b where b.id = p_batch_id for no key update;
+  return app_private.settle_batch(p_batch_id);
+end
+$$;
+comment on function app_private.finalize_batch(uuid) is
+  'Settles a batch once no transaction finishing its items is left running: called by the worker whose finish_items named the batch, and by the finalize_batch task (enqueued by settle_batch_if_alone); whichever comes second finds it settled. Returns its status.';
 
 create function app_private.tg_batch_items__count_statuses() returns trigger
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
@@ -195,8 +279,8 @@ declare
 begin
   -- Transition tables exist only for the trigger's own event, hence one query per event.
   if tg_op = 'INSERT' then
-    select c.batch_id into v_sealed_batch from app_private.batch_counters c
-      where c.sealed and c.batch_id in (select batch_id from new_items) limit 1;
+    select c.batch_id into v_sealed_batch from app_private.batch_counter_slots c
+      where c.slot = 0 and c.sealed and c.batch_id in (select batch_id from new_items) limit 1;
     if v_sealed_batch is not null then
       raise exception 'batch % is closed: items can only be added in the transaction that creates the batch', v_sealed_batch
         using errcode = 'FLSLD';
@@ -205,14 +289,14 @@ begin
       from (select batch_id, count(*) as n from new_items group by batch_id) i
       where b.id = i.batch_id;
     select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
-      from (select batch_id, status, count(*)::integer as n, max(finished_at) as last_finished_at
-            from new_items group by batch_id, status) d;
+      from (select batch_id, app_private.counted_status(status) as status, count(*)::integer as n, max(finished_at) as last_finished_at
+            from new_items group by 1, 2) d;
   elsif tg_op = 'UPDATE' then
     select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
       from (select batch_id, status, sum(n)::integer as n, max(finished_at) as last_finished_at
-            from (select batch_id, status, 1 as n, finished_at from new_items
+            from (select batch_id, app_private.counted_status(status) as status, 1 as n, finished_at from new_items
                   union all
-                  select batch_id, status, -1, null from old_items) s
+                  select batch_id, app_private.counted_status(status), -1, null from old_items) s
             group by batch_id, status) d
       where n <> 0;
   else
@@ -346,11 +430,11 @@ create trigger _600_enqueue_requeued after update on app_public.batch_items
 create function app_private.tg_batches__create_counters() returns trigger
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
 begin
-  insert into app_private.batch_counters (batch_id) values (new.id);
+  insert into app_private.batch_counter_slots (batch_id, slot) values (new.id, 0);
   return null;
 end
 $$;
-comment on function app_private.tg_batches__create_counters() is 'Gives every new batch its counters row.';
+comment on function app_private.tg_batches__create_counters() is 'Gives every new batch its first counter slot (slot 0, which will carry its seal).';
 create trigger _100_create_counters after insert on app_public.batches
   for each row execute function app_private.tg_batches__create_counters();
 
@@ -389,7 +473,7 @@ create trigger _200_guard_status before update of status on app_public.batches
 create function app_private.tg_batches__seal() returns trigger
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
 begin
-  update app_private.batch_counters set sealed = true where batch_id = new.id;
+  update app_private.batch_counter_slots set sealed = true where batch_id = new.id and slot = 0;
   perform app_private.settle_batch(new.id);
   return null;
 end

@@ -8,7 +8,12 @@
 -- level security (an import_catalog item could otherwise name another tenant's file).
 create function app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text)
 returns table (id bigint, tenant_id uuid, payload jsonb, attempts integer)
-language sql volatile as $$
+language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+  v_batch app_public.batches;
+begin
+  return query
   with claimed as (
     update app_public.batch_items i set
       status = 'processing',
@@ -31,16 +36,25 @@ language sql volatile as $$
   where i.batch_id = p_batch_id
     and i.id = any(p_item_ids)
     and i.status = 'processing'
-    and i.locked_by = p_worker_id
+    and i.locked_by = p_worker_id;
+  -- A claim changes no counter (its items stay unfinished), so the batch's first claim marks it
+  -- started here; later claims find it started and take no lock.
+  if found and exists (select 1 from app_public.batches b where b.id = p_batch_id and b.started_at is null) then
+    update app_public.batches b set started_at = now() where b.id = p_batch_id and b.started_at is null
+      returning * into v_batch;
+    if v_batch.id is not null then
+      perform app_private.notify_batch_progress(v_batch.tenant_id, v_batch.id, app_private.settle_batch(v_batch.id), 0);
+    end if;
+  end if;
+end
 $$;
 comment on function app_private.start_items(uuid, bigint[], text) is
   'Claims the chunk''s items that are still pending and due, for one worker, with their tenant and payload, and returns those the worker holds already (its claim''s answer was lost) with their attempt unchanged. Items finished, cancelled or held by another worker are skipped, so a job that runs twice does no work twice; the worker skips the items it is running in another job.';
 
-create function app_private.finish_items(p_worker_id text, p_outcomes jsonb) returns integer
+create function app_private.finish_items(p_worker_id text, p_outcomes jsonb, out recorded integer, out batch_to_finalize uuid)
 language plpgsql volatile as $$
-declare
-  v_recorded integer;
 begin
+  perform set_config('finishline.batch_to_finalize', '', true);
   with outcome as (
     select * from jsonb_to_recordset(p_outcomes) as o(id bigint, error text, result jsonb, permanent boolean)
   ), recorded as (
@@ -62,12 +76,12 @@ begin
       and b.id = i.batch_id and k.kind = b.kind
     returning i.id
   )
-  select count(*) into v_recorded from recorded;
-  return v_recorded;
+  select count(*) into recorded from recorded;
+  batch_to_finalize := nullif(current_setting('finishline.batch_to_finalize'), '')::uuid;
 end
 $$;
 comment on function app_private.finish_items(text, jsonb) is
-  'Records a chunk''s outcomes, `[{id, error, result, permanent}]`, in one statement: no error → succeeded; an error → pending again after a doubling backoff (the update trigger enqueues its retry), or failed after the kind''s last attempt or when `permanent`. Returns how many items it recorded.';
+  'Records a chunk''s outcomes, `[{id, error, result, permanent}]`, in one statement: no error → succeeded; an error → pending again after a doubling backoff (the update trigger enqueues its retry), or failed after the kind''s last attempt or when `permanent`. Returns how many items it recorded, and the batch the caller should finalize (app_private.finalize_batch) once this transaction has committed, when other transactions were finishing its last items at the same time (settle_batch_if_alone; its finalize_batch job would do it too, a little later).';
 
 create function app_private.release_items(p_worker_id text, p_item_ids bigint[], p_reason text, p_attempt_counts boolean)
 returns integer

@@ -22,7 +22,7 @@ create table app_private.sweeper_repairs (
   id bigint generated always as identity primary key,
   repaired_at timestamptz not null default now(),
   repair text not null check (repair in (
-    'released_items', 'removed_dead_worker', 'corrected_counters', 'enqueued_summary', 'enqueued_orphaned_items')),
+    'released_items', 'removed_dead_worker', 'corrected_counters', 'settled_batch', 'enqueued_summary', 'enqueued_orphaned_items')),
   batch_id uuid,
   worker_id text,
   details jsonb not null default '{}'
@@ -33,7 +33,7 @@ comment on table app_private.sweeper_repairs is
 comment on column app_private.sweeper_repairs.id is 'The repair''s id (increasing).';
 comment on column app_private.sweeper_repairs.repaired_at is 'When the sweeper made it.';
 comment on column app_private.sweeper_repairs.repair is
-  '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
+  '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `settled_batch` (a batch''s status was not what its counters imply: a finalization had not run), `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
 comment on column app_private.sweeper_repairs.batch_id is 'The batch repaired, if any (no foreign key: the log outlives batches).';
 comment on column app_private.sweeper_repairs.worker_id is 'The dead worker concerned, if any.';
 comment on column app_private.sweeper_repairs.details is 'What was found and what was done.';
@@ -200,6 +200,8 @@ declare
   v_row record;
   v_counters app_private.batch_counters;
   v_actual record;
+  v_batch app_public.batches;
+  v_settled integer;
   v_n integer;
 begin
   -- 1. Dead workers: what they held goes back (their heartbeats usually did this already).
@@ -209,52 +211,61 @@ begin
   end if;
 
   -- 2. Counters against the items, for unfinished batches and those finished within the hour.
-  --    Holding the counters' row lock while counting keeps the two consistent: a transaction
-  --    that changed items but not yet the counters is uncommitted, so its items are not counted.
+  --    Holding the batch's row exclusively while counting keeps the two consistent: every
+  --    transaction that moves its counters locks that row first, so none is half done (claims and
+  --    items given back move items within `unfinished`, which no count here tells apart).
   --    A batch whose items were pruned keeps its counts without its items: nothing to check.
+  --    With counters right, a batch whose status is not what they imply is settled: a
+  --    finalization that never ran (its finalize_batch job lost) happens here.
   v_n := 0;
+  v_settled := 0;
   for v_row in
     select b.id from app_public.batches b where b.finished_at is null
     union
     select b.id from app_public.batches b where b.finished_at > now() - interval '1 hour' and b.items_pruned_at is null
   loop
-    select * into v_counters from app_private.batch_counters
-      where batch_id = v_row.id for update skip locked;
+    select * into v_batch from app_public.batches b where b.id = v_row.id for no key update skip locked;
     continue when not found;
+    select * into v_counters from app_private.batch_counters c where c.batch_id = v_row.id;
     select
-      count(*) filter (where status = 'pending') as pending_items,
-      count(*) filter (where status = 'processing') as processing_items,
+      count(*) filter (where status in ('pending', 'processing')) as unfinished_items,
       count(*) filter (where status = 'succeeded') as succeeded_items,
       count(*) filter (where status = 'failed') as failed_items,
       count(*) filter (where status = 'cancelled') as cancelled_items,
       count(*) as total_items
     into v_actual
     from app_public.batch_items where batch_id = v_row.id;
-    if (v_counters.pending_items, v_counters.processing_items, v_counters.succeeded_items,
-        v_counters.failed_items, v_counters.cancelled_items)
+    if (v_counters.unfinished_items, v_counters.succeeded_items, v_counters.failed_items, v_counters.cancelled_items)
        is distinct from
-       (v_actual.pending_items::integer, v_actual.processing_items::integer, v_actual.succeeded_items::integer,
-        v_actual.failed_items::integer, v_actual.cancelled_items::integer)
+       (v_actual.unfinished_items::integer, v_actual.succeeded_items::integer, v_actual.failed_items::integer,
+        v_actual.cancelled_items::integer)
     then
-      update app_private.batch_counters set
-        pending_items = v_actual.pending_items, processing_items = v_actual.processing_items,
-        succeeded_items = v_actual.succeeded_items, failed_items = v_actual.failed_items,
-        cancelled_items = v_actual.cancelled_items, updated_at = now()
-      where batch_id = v_row.id;
+      delete from app_private.batch_counter_slots where batch_id = v_row.id and slot <> 0;
+      update app_private.batch_counter_slots set
+        unfinished_items = v_actual.unfinished_items, succeeded_items = v_actual.succeeded_items, failed_items = v_actual.failed_items,
+        cancelled_items = v_actual.cancelled_items, last_item_finished_at = v_counters.last_item_finished_at, updated_at = now()
+      where batch_id = v_row.id and slot = 0;
       update app_public.batches set total_items = v_actual.total_items
       where id = v_row.id and total_items <> v_actual.total_items;
       insert into app_private.sweeper_repairs (repair, batch_id, details)
       values ('corrected_counters', v_row.id, jsonb_build_object(
-        'found', jsonb_build_object('pending', v_counters.pending_items, 'processing', v_counters.processing_items,
+        'found', jsonb_build_object('unfinished', v_counters.unfinished_items,
           'succeeded', v_counters.succeeded_items, 'failed', v_counters.failed_items, 'cancelled', v_counters.cancelled_items),
-        'actual', jsonb_build_object('pending', v_actual.pending_items, 'processing', v_actual.processing_items,
+        'actual', jsonb_build_object('unfinished', v_actual.unfinished_items,
           'succeeded', v_actual.succeeded_items, 'failed', v_actual.failed_items, 'cancelled', v_actual.cancelled_items),
         'status', app_private.settle_batch(v_row.id)));
       v_n := v_n + 1;
+    elsif v_batch.status is distinct from app_private.batch_status_for(v_counters, v_batch.started_at is not null) then
+      insert into app_private.sweeper_repairs (repair, batch_id, details)
+      values ('settled_batch', v_row.id, jsonb_build_object('found', v_batch.status, 'status', app_private.settle_batch(v_row.id)));
+      v_settled := v_settled + 1;
     end if;
   end loop;
   if v_n > 0 then
     v_counts := v_counts || jsonb_build_object('corrected_counters', v_n);
+  end if;
+  if v_settled > 0 then
+    v_counts := v_counts || jsonb_build_object('settled_batches', v_settled);
   end if;
 
   -- 3. Finished batches with neither a summary nor a job to write one.
@@ -285,8 +296,9 @@ begin
   v_n := 0;
   for v_row in
     select b.id from app_public.batches b
-    join app_private.batch_counters c on c.batch_id = b.id
-    where b.finished_at is null and c.sealed and c.pending_items > 0 and c.processing_items = 0
+    cross join lateral (select * from app_private.batch_counters c where c.batch_id = b.id) c
+    where b.finished_at is null and c.sealed and c.unfinished_items > 0
+      and not exists (select 1 from app_public.batch_items i where i.batch_id = b.id and i.status = 'processing')
       and c.updated_at < now() - p_idle_after
       and not app_private.batch_has_runnable_job(b.id)
   loop
@@ -296,7 +308,7 @@ begin
     insert into app_private.sweeper_repairs (repair, batch_id, details)
     select 'enqueued_orphaned_items', v_row.id, jsonb_build_object('items', count(*))
     from app_public.batch_items where batch_id = v_row.id and status = 'pending';
-    update app_private.batch_counters set updated_at = now() where batch_id = v_row.id;
+    update app_private.batch_counter_slots set updated_at = now() where batch_id = v_row.id and slot = 0;
     v_n := v_n + 1;
   end loop;
   if v_n > 0 then
@@ -306,7 +318,7 @@ begin
 end
 $$;
 comment on function app_private.sweep_batches(interval, interval) is
-  'Repairs what crashes leave, logging each repair in sweeper_repairs: items and jobs of dead workers, counters that drifted from the items (not of batches whose items were pruned: their counters are their record), finished batches without a summary, pending items of a batch none of whose jobs is left. Returns the counts of what it repaired.';
+  'Repairs what crashes leave, logging each repair in sweeper_repairs: items and jobs of dead workers, counters that drifted from the items (not of batches whose items were pruned: their counters are their record), batches whose status is not what their counters imply, finished batches without a summary, pending items of a batch none of whose jobs is left. Returns the counts of what it repaired.';
 
 -- The scheduler's record: every crontab entry, when it last ran, when it runs next, and what its
 -- last run started. Workers write it when they start and whenever a scheduled task runs.
@@ -439,7 +451,7 @@ select * from app_private.recent_sweeper_repairs_seen_by_caller();
 comment on view app_public.recent_sweeper_repairs is E'@primaryKey id\n@behavior -insert -update -delete -aggregates\nWhat the sweeper repaired in the last 24 hours (installation''s operator only: an admin token without tenant_id; no rows for anyone else). Each repair means a worker crashed or something was damaged.';
 comment on column app_public.recent_sweeper_repairs.id is 'The repair''s id.';
 comment on column app_public.recent_sweeper_repairs.repaired_at is 'When it was made.';
-comment on column app_public.recent_sweeper_repairs.repair is '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
+comment on column app_public.recent_sweeper_repairs.repair is '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `settled_batch` (a batch''s status was not what its counters imply: a finalization had not run), `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
 comment on column app_public.recent_sweeper_repairs.batch_id is 'The batch repaired, if any.';
 comment on column app_public.recent_sweeper_repairs.worker_id is 'The dead worker concerned, if any.';
 comment on column app_public.recent_sweeper_repairs.details is 'What was found and what was done.';

@@ -65,7 +65,7 @@ CREATE TYPE app_private.status_delta AS (
 -- Name: TYPE status_delta; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON TYPE app_private.status_delta IS 'A change of n items of one status in one batch (n < 0 when items left it).';
+COMMENT ON TYPE app_private.status_delta IS 'A change of n items of one counted status (`unfinished`, `succeeded`, `failed` or `cancelled`) in one batch (n < 0 when items left it).';
 
 
 SET default_tablespace = '';
@@ -358,39 +358,64 @@ CREATE FUNCTION app_private.apply_status_deltas(p_deltas app_private.status_delt
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_batch_id uuid;
-  v_tenant_id uuid;
+  v_delta record;
+  v_batch app_public.batches;
+  v_counters app_private.batch_counters;
+  v_status text;
   v_done integer;
 begin
-  for v_batch_id, v_tenant_id, v_done in
-    update app_private.batch_counters c set
-      pending_items = c.pending_items + d.pending,
-      processing_items = c.processing_items + d.processing,
-      succeeded_items = c.succeeded_items + d.succeeded,
-      failed_items = c.failed_items + d.failed,
-      cancelled_items = c.cancelled_items + d.cancelled,
-      last_item_finished_at = greatest(c.last_item_finished_at, d.last_finished_at),
-      updated_at = now()
-    from (
-      select batch_id,
-        coalesce(sum(n) filter (where status = 'pending'), 0) as pending,
-        coalesce(sum(n) filter (where status = 'processing'), 0) as processing,
-        coalesce(sum(n) filter (where status = 'succeeded'), 0) as succeeded,
-        coalesce(sum(n) filter (where status = 'failed'), 0) as failed,
-        coalesce(sum(n) filter (where status = 'cancelled'), 0) as cancelled,
-        max(last_finished_at) as last_finished_at
-      from unnest(p_deltas)
-      group by batch_id
-    ) d
-    where c.batch_id = d.batch_id
-      and (d.pending, d.processing, d.succeeded, d.failed, d.cancelled) <> (0, 0, 0, 0, 0)
-    returning c.batch_id, (select b.tenant_id from app_public.batches b where b.id = c.batch_id),
-      c.succeeded_items + c.failed_items + c.cancelled_items
+  for v_delta in
+    select batch_id,
+      coalesce(sum(n) filter (where status = 'unfinished'), 0)::integer as unfinished,
+      coalesce(sum(n) filter (where status = 'succeeded'), 0)::integer as succeeded,
+      coalesce(sum(n) filter (where status = 'failed'), 0)::integer as failed,
+      coalesce(sum(n) filter (where status = 'cancelled'), 0)::integer as cancelled,
+      max(last_finished_at) as last_finished_at
+    from unnest(p_deltas)
+    group by batch_id
+    having (coalesce(sum(n) filter (where status = 'unfinished'), 0), coalesce(sum(n) filter (where status = 'succeeded'), 0),
+            coalesce(sum(n) filter (where status = 'failed'), 0), coalesce(sum(n) filter (where status = 'cancelled'), 0))
+           <> (0, 0, 0, 0)
+    -- One order for every statement that locks several batches.
+    order by batch_id
   loop
-    -- Live progress (the batchProgress subscription), delivered when this transaction commits:
-    -- the batch's status and how many items are done, on a channel named by tenant and batch.
-    perform pg_notify('batch_progress:' || md5(v_tenant_id || ':' || v_batch_id),
-      app_private.settle_batch(v_batch_id) || ':' || v_done);
+    if v_delta.unfinished < 0 then
+      select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for share;
+    else
+      select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for no key update;
+    end if;
+    continue when not found;
+    insert into app_private.batch_counter_slots as s
+      (batch_id, slot, unfinished_items, succeeded_items, failed_items, cancelled_items, last_item_finished_at)
+    values (v_delta.batch_id, app_private.counter_slot(), v_delta.unfinished, v_delta.succeeded, v_delta.failed,
+      v_delta.cancelled, v_delta.last_finished_at)
+    on conflict (batch_id, slot) do update set
+      unfinished_items = s.unfinished_items + excluded.unfinished_items,
+      succeeded_items = s.succeeded_items + excluded.succeeded_items,
+      failed_items = s.failed_items + excluded.failed_items,
+      cancelled_items = s.cancelled_items + excluded.cancelled_items,
+      last_item_finished_at = greatest(s.last_item_finished_at, excluded.last_item_finished_at),
+      updated_at = now();
+    select * into v_counters from app_private.batch_counters c where c.batch_id = v_delta.batch_id;
+    if v_delta.unfinished >= 0 or v_counters.unfinished_items = 0 then
+      v_status := app_private.settle_batch(v_delta.batch_id);
+    elsif v_counters.sealed and v_counters.unfinished_items = (
+      select count(*) from app_public.batch_items i where i.batch_id = v_delta.batch_id and i.status = 'processing'
+    ) then
+      v_status := app_private.settle_batch_if_alone(v_delta.batch_id);
+    else
+      select b.status into v_status from app_public.batches b where b.id = v_delta.batch_id;
+    end if;
+    -- Live progress on every change of status, and as done items cross each whole percent: every
+    -- commit that notifies waits for the others' (one lock for the whole database), so a
+    -- notification per chunk would make chunks of one item take turns.
+    v_done := v_counters.succeeded_items + v_counters.failed_items + v_counters.cancelled_items;
+    if v_status is distinct from v_batch.status
+       or v_done * 100 / greatest(v_batch.total_items, 1)
+          <> (v_done - v_delta.succeeded - v_delta.failed - v_delta.cancelled) * 100 / greatest(v_batch.total_items, 1)
+    then
+      perform app_private.notify_batch_progress(v_batch.tenant_id, v_batch.id, v_status, v_done);
+    end if;
   end loop;
 end
 $$;
@@ -400,7 +425,7 @@ $$;
 -- Name: FUNCTION apply_status_deltas(p_deltas app_private.status_delta[]); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.apply_status_deltas(p_deltas app_private.status_delta[]) IS 'Adds item status changes to the batches'' counters (taking their row locks), settles each batch whose counters moved, and notifies its progress channel.';
+COMMENT ON FUNCTION app_private.apply_status_deltas(p_deltas app_private.status_delta[]) IS 'Adds item status changes to the batches'' counters (each session in its own slot), finalizes each batch whose last items they were (exactly once: see the comment above it), and notifies its progress channel when its status changes or its done items cross a whole percent.';
 
 
 --
@@ -428,28 +453,116 @@ COMMENT ON FUNCTION app_private.batch_has_runnable_job(p_batch_id uuid) IS 'Whet
 
 
 --
--- Name: batch_counters; Type: TABLE; Schema: app_private; Owner: -
+-- Name: batch_counter_slots; Type: TABLE; Schema: app_private; Owner: -
 --
 
-CREATE TABLE app_private.batch_counters (
+CREATE TABLE app_private.batch_counter_slots (
     batch_id uuid NOT NULL,
-    pending_items integer DEFAULT 0 NOT NULL,
-    processing_items integer DEFAULT 0 NOT NULL,
+    slot smallint NOT NULL,
+    unfinished_items integer DEFAULT 0 NOT NULL,
     succeeded_items integer DEFAULT 0 NOT NULL,
     failed_items integer DEFAULT 0 NOT NULL,
     cancelled_items integer DEFAULT 0 NOT NULL,
     last_item_finished_at timestamp with time zone,
     sealed boolean DEFAULT false NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT batch_counter_slots_slot_check CHECK ((slot >= 0))
 )
 WITH (vacuum_truncate='false');
 
 
 --
--- Name: TABLE batch_counters; Type: COMMENT; Schema: app_private; Owner: -
+-- Name: TABLE batch_counter_slots; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON TABLE app_private.batch_counters IS 'Items per status for each batch, kept by statement-level triggers on batch_items. Its row lock serialises the transactions that finish a batch''s items, so exactly one of them finalizes it. The sweeper checks it against the items.';
+COMMENT ON TABLE app_private.batch_counter_slots IS 'Items per outcome for each batch, in slots that sum to its counts (read them summed: batch_counters). Kept by statement-level triggers on batch_items; only items that finish (or start over after failing) move them: claiming an item, retrying it after its backoff or giving it back leaves it unfinished. The sweeper checks them against the items.';
+
+
+--
+-- Name: COLUMN batch_counter_slots.batch_id; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.batch_counter_slots.batch_id IS 'The batch counted.';
+
+
+--
+-- Name: COLUMN batch_counter_slots.slot; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.batch_counter_slots.slot IS 'Which slot: 0 is made with the batch; the others by the sessions that finish its items (counter_slot).';
+
+
+--
+-- Name: COLUMN batch_counter_slots.unfinished_items; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.batch_counter_slots.unfinished_items IS 'Items this slot counts as pending or processing (may be negative in a slot: only the sum is a count).';
+
+
+--
+-- Name: COLUMN batch_counter_slots.succeeded_items; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.batch_counter_slots.succeeded_items IS 'Items that succeeded, counted in this slot.';
+
+
+--
+-- Name: COLUMN batch_counter_slots.failed_items; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.batch_counter_slots.failed_items IS 'Items that failed after their last attempt (or for good), counted in this slot.';
+
+
+--
+-- Name: COLUMN batch_counter_slots.cancelled_items; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.batch_counter_slots.cancelled_items IS 'Items cancelled, counted in this slot.';
+
+
+--
+-- Name: COLUMN batch_counter_slots.last_item_finished_at; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.batch_counter_slots.last_item_finished_at IS 'When an item counted in this slot last reached a terminal state.';
+
+
+--
+-- Name: COLUMN batch_counter_slots.sealed; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.batch_counter_slots.sealed IS 'On slot 0: set when the transaction that created the batch commits. From then on its item list is complete, so the batch may finalize, and no item may be added.';
+
+
+--
+-- Name: COLUMN batch_counter_slots.updated_at; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.batch_counter_slots.updated_at IS 'When this slot last moved.';
+
+
+--
+-- Name: batch_counters; Type: VIEW; Schema: app_private; Owner: -
+--
+
+CREATE VIEW app_private.batch_counters WITH (security_invoker='true') AS
+ SELECT batch_counter_slots.batch_id,
+    (sum(batch_counter_slots.unfinished_items))::integer AS unfinished_items,
+    (sum(batch_counter_slots.succeeded_items))::integer AS succeeded_items,
+    (sum(batch_counter_slots.failed_items))::integer AS failed_items,
+    (sum(batch_counter_slots.cancelled_items))::integer AS cancelled_items,
+    max(batch_counter_slots.last_item_finished_at) AS last_item_finished_at,
+    bool_or(batch_counter_slots.sealed) AS sealed,
+    max(batch_counter_slots.updated_at) AS updated_at
+   FROM app_private.batch_counter_slots
+  GROUP BY batch_counter_slots.batch_id;
+
+
+--
+-- Name: VIEW batch_counters; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON VIEW app_private.batch_counters IS 'Items per outcome for each batch: its counter slots summed.';
 
 
 --
@@ -460,17 +573,10 @@ COMMENT ON COLUMN app_private.batch_counters.batch_id IS 'The batch counted.';
 
 
 --
--- Name: COLUMN batch_counters.pending_items; Type: COMMENT; Schema: app_private; Owner: -
+-- Name: COLUMN batch_counters.unfinished_items; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON COLUMN app_private.batch_counters.pending_items IS 'Its items waiting to run (including those waiting out a retry''s backoff).';
-
-
---
--- Name: COLUMN batch_counters.processing_items; Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON COLUMN app_private.batch_counters.processing_items IS 'Its items held by a worker now.';
+COMMENT ON COLUMN app_private.batch_counters.unfinished_items IS 'Its items pending or processing: waiting to run (or out a retry''s backoff), or held by a worker. How many of them run now is counted from the items (batch_status_summary).';
 
 
 --
@@ -505,14 +611,14 @@ COMMENT ON COLUMN app_private.batch_counters.last_item_finished_at IS 'When an i
 -- Name: COLUMN batch_counters.sealed; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON COLUMN app_private.batch_counters.sealed IS 'Set when the transaction that created the batch commits: from then on its item list is complete, so the batch may finalize, and no item may be added.';
+COMMENT ON COLUMN app_private.batch_counters.sealed IS 'Whether its item list is complete (see batch_counter_slots.sealed).';
 
 
 --
 -- Name: COLUMN batch_counters.updated_at; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON COLUMN app_private.batch_counters.updated_at IS 'When the counters last moved: the batch''s last sign of progress.';
+COMMENT ON COLUMN app_private.batch_counters.updated_at IS 'When its counters last moved: the batch''s last sign of progress.';
 
 
 --
@@ -523,12 +629,11 @@ CREATE FUNCTION app_private.batch_status_for(c app_private.batch_counters, p_sta
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
   select case
-    when c.sealed and c.pending_items + c.processing_items = 0 then
+    when c.sealed and c.unfinished_items = 0 then
       case when c.cancelled_items > 0 then 'cancelled'
            when c.failed_items > 0 then 'completed_with_errors'
            else 'completed' end
-    when p_started or c.processing_items > 0
-      or c.succeeded_items + c.failed_items + c.cancelled_items > 0 then 'processing'
+    when p_started or c.succeeded_items + c.failed_items + c.cancelled_items > 0 then 'processing'
     else 'pending'
   end
 $$;
@@ -538,7 +643,7 @@ $$;
 -- Name: FUNCTION batch_status_for(c app_private.batch_counters, p_started boolean); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.batch_status_for(c app_private.batch_counters, p_started boolean) IS 'The one rule for a batch''s status: terminal once its item list is sealed and no item is pending or processing (cancelled if any item was cancelled, completed_with_errors if any failed), processing once anything started, else pending.';
+COMMENT ON FUNCTION app_private.batch_status_for(c app_private.batch_counters, p_started boolean) IS 'The one rule for a batch''s status: terminal once its item list is sealed and no item is unfinished (cancelled if any item was cancelled, completed_with_errors if any failed), processing once an item started (start_items marks the batch started) or finished, else pending.';
 
 
 --
@@ -749,6 +854,42 @@ COMMENT ON FUNCTION app_private.cool_down_host(p_host text, p_for interval, p_re
 
 
 --
+-- Name: counted_status(text); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.counted_status(p_status text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select case when p_status in ('pending', 'processing') then 'unfinished' else p_status end
+$$;
+
+
+--
+-- Name: FUNCTION counted_status(p_status text); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.counted_status(p_status text) IS 'The batch_counters bucket of an item status: `unfinished` for pending and processing, else the status.';
+
+
+--
+-- Name: counter_slot(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.counter_slot() RETURNS smallint
+    LANGUAGE sql PARALLEL SAFE
+    AS $$
+  select (pg_backend_pid() % 32)::smallint
+$$;
+
+
+--
+-- Name: FUNCTION counter_slot(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.counter_slot() IS 'The counter slot of this database session: two sessions rarely share one, and one session never runs two transactions at once.';
+
+
+--
 -- Name: create_catalog_staging(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -946,6 +1087,29 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.enqueue_review_scorer_training() IS 'Enqueues train_review_scorer unless it is already waiting.';
+
+
+--
+-- Name: finalize_batch(uuid); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.finalize_batch(p_batch_id uuid) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  -- Waits for every transaction finishing items of the batch; settle_batch then reads anew.
+  perform 1 from app_public.batches b where b.id = p_batch_id for no key update;
+  return app_private.settle_batch(p_batch_id);
+end
+$$;
+
+
+--
+-- Name: FUNCTION finalize_batch(p_batch_id uuid); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.finalize_batch(p_batch_id uuid) IS 'Settles a batch once no transaction finishing its items is left running: called by the worker whose finish_items named the batch, and by the finalize_batch task (enqueued by settle_batch_if_alone); whichever comes second finds it settled. Returns its status.';
 
 
 --
@@ -1384,12 +1548,11 @@ COMMENT ON FUNCTION app_private.finish_catalog_upload(p_file_id uuid, p_size_byt
 -- Name: finish_items(text, jsonb); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
-CREATE FUNCTION app_private.finish_items(p_worker_id text, p_outcomes jsonb) RETURNS integer
+CREATE FUNCTION app_private.finish_items(p_worker_id text, p_outcomes jsonb, OUT recorded integer, OUT batch_to_finalize uuid) RETURNS record
     LANGUAGE plpgsql
     AS $$
-declare
-  v_recorded integer;
 begin
+  perform set_config('finishline.batch_to_finalize', '', true);
   with outcome as (
     select * from jsonb_to_recordset(p_outcomes) as o(id bigint, error text, result jsonb, permanent boolean)
   ), recorded as (
@@ -1411,17 +1574,17 @@ begin
       and b.id = i.batch_id and k.kind = b.kind
     returning i.id
   )
-  select count(*) into v_recorded from recorded;
-  return v_recorded;
+  select count(*) into recorded from recorded;
+  batch_to_finalize := nullif(current_setting('finishline.batch_to_finalize'), '')::uuid;
 end
 $$;
 
 
 --
--- Name: FUNCTION finish_items(p_worker_id text, p_outcomes jsonb); Type: COMMENT; Schema: app_private; Owner: -
+-- Name: FUNCTION finish_items(p_worker_id text, p_outcomes jsonb, OUT recorded integer, OUT batch_to_finalize uuid); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.finish_items(p_worker_id text, p_outcomes jsonb) IS 'Records a chunk''s outcomes, `[{id, error, result, permanent}]`, in one statement: no error → succeeded; an error → pending again after a doubling backoff (the update trigger enqueues its retry), or failed after the kind''s last attempt or when `permanent`. Returns how many items it recorded.';
+COMMENT ON FUNCTION app_private.finish_items(p_worker_id text, p_outcomes jsonb, OUT recorded integer, OUT batch_to_finalize uuid) IS 'Records a chunk''s outcomes, `[{id, error, result, permanent}]`, in one statement: no error → succeeded; an error → pending again after a doubling backoff (the update trigger enqueues its retry), or failed after the kind''s last attempt or when `permanent`. Returns how many items it recorded, and the batch the caller should finalize (app_private.finalize_batch) once this transaction has committed, when other transactions were finishing its last items at the same time (settle_batch_if_alone; its finalize_batch job would do it too, a little later).';
 
 
 --
@@ -1695,6 +1858,24 @@ COMMENT ON FUNCTION app_private.merge_catalog_staging(p_tenant_id uuid, p_seller
 
 
 --
+-- Name: notify_batch_progress(uuid, uuid, text, integer); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.notify_batch_progress(p_tenant_id uuid, p_batch_id uuid, p_status text, p_done integer) RETURNS void
+    LANGUAGE sql
+    AS $$
+  select pg_notify('batch_progress:' || md5(p_tenant_id || ':' || p_batch_id), p_status || ':' || p_done)
+$$;
+
+
+--
+-- Name: FUNCTION notify_batch_progress(p_tenant_id uuid, p_batch_id uuid, p_status text, p_done integer); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.notify_batch_progress(p_tenant_id uuid, p_batch_id uuid, p_status text, p_done integer) IS 'Tells the batch''s progress channel (named by tenant and batch) its status and how many of its items are done.';
+
+
+--
 -- Name: price_band(numeric); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -1723,7 +1904,7 @@ CREATE TABLE app_private.sweeper_repairs (
     batch_id uuid,
     worker_id text,
     details jsonb DEFAULT '{}'::jsonb NOT NULL,
-    CONSTRAINT sweeper_repairs_repair_check CHECK ((repair = ANY (ARRAY['released_items'::text, 'removed_dead_worker'::text, 'corrected_counters'::text, 'enqueued_summary'::text, 'enqueued_orphaned_items'::text])))
+    CONSTRAINT sweeper_repairs_repair_check CHECK ((repair = ANY (ARRAY['released_items'::text, 'removed_dead_worker'::text, 'corrected_counters'::text, 'settled_batch'::text, 'enqueued_summary'::text, 'enqueued_orphaned_items'::text])))
 )
 WITH (vacuum_truncate='false');
 
@@ -1753,7 +1934,7 @@ COMMENT ON COLUMN app_private.sweeper_repairs.repaired_at IS 'When the sweeper m
 -- Name: COLUMN sweeper_repairs.repair; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON COLUMN app_private.sweeper_repairs.repair IS '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
+COMMENT ON COLUMN app_private.sweeper_repairs.repair IS '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `settled_batch` (a batch''s status was not what its counters imply: a finalization had not run), `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
 
 
 --
@@ -2492,7 +2673,38 @@ $$;
 -- Name: FUNCTION settle_batch(p_batch_id uuid); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.settle_batch(p_batch_id uuid) IS 'Moves a batch to the status its counters imply (see batch_status_for); on reaching a terminal status stamps finished_at and enqueues aggregate_batch. Callers hold the counters'' row lock, so exactly one transaction finalizes a batch.';
+COMMENT ON FUNCTION app_private.settle_batch(p_batch_id uuid) IS 'Moves a batch to the status its counters imply (see batch_status_for); on reaching a terminal status stamps finished_at and enqueues aggregate_batch. Callers hold the batch''s row lock (see apply_status_deltas for how exactly one transaction finalizes a batch).';
+
+
+--
+-- Name: settle_batch_if_alone(uuid); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.settle_batch_if_alone(p_batch_id uuid) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  begin
+    perform 1 from app_public.batches b where b.id = p_batch_id for no key update nowait;
+  exception when lock_not_available then
+    perform graphile_worker.add_job('finalize_batch', json_build_object('batch_id', p_batch_id),
+      job_key => 'finalize_batch:' || p_batch_id, max_attempts => 25);
+    -- finish_items hands this to its worker, which finalizes the batch as soon as it has
+    -- committed: sooner than the job, which is there should that worker die first.
+    perform set_config('finishline.batch_to_finalize', p_batch_id::text, true);
+    return (select b.status from app_public.batches b where b.id = p_batch_id);
+  end;
+  return app_private.settle_batch(p_batch_id);
+end
+$$;
+
+
+--
+-- Name: FUNCTION settle_batch_if_alone(p_batch_id uuid); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.settle_batch_if_alone(p_batch_id uuid) IS 'For a transaction that finished items of a batch whose other unfinished items are all held by workers: settles the batch if it holds the batch''s row alone; else enqueues finalize_batch to settle it once the other holders have committed, and names the batch in the setting finishline.batch_to_finalize (for finish_items'' caller, which can do it sooner). Returns the batch''s status.';
 
 
 --
@@ -2500,8 +2712,13 @@ COMMENT ON FUNCTION app_private.settle_batch(p_batch_id uuid) IS 'Moves a batch 
 --
 
 CREATE FUNCTION app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text) RETURNS TABLE(id bigint, tenant_id uuid, payload jsonb, attempts integer)
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+#variable_conflict use_column
+declare
+  v_batch app_public.batches;
+begin
+  return query
   with claimed as (
     update app_public.batch_items i set
       status = 'processing',
@@ -2524,7 +2741,17 @@ CREATE FUNCTION app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_
   where i.batch_id = p_batch_id
     and i.id = any(p_item_ids)
     and i.status = 'processing'
-    and i.locked_by = p_worker_id
+    and i.locked_by = p_worker_id;
+  -- A claim changes no counter (its items stay unfinished), so the batch's first claim marks it
+  -- started here; later claims find it started and take no lock.
+  if found and exists (select 1 from app_public.batches b where b.id = p_batch_id and b.started_at is null) then
+    update app_public.batches b set started_at = now() where b.id = p_batch_id and b.started_at is null
+      returning * into v_batch;
+    if v_batch.id is not null then
+      perform app_private.notify_batch_progress(v_batch.tenant_id, v_batch.id, app_private.settle_batch(v_batch.id), 0);
+    end if;
+  end if;
+end
 $$;
 
 
@@ -2779,6 +3006,8 @@ declare
   v_row record;
   v_counters app_private.batch_counters;
   v_actual record;
+  v_batch app_public.batches;
+  v_settled integer;
   v_n integer;
 begin
   -- 1. Dead workers: what they held goes back (their heartbeats usually did this already).
@@ -2788,52 +3017,61 @@ begin
   end if;
 
   -- 2. Counters against the items, for unfinished batches and those finished within the hour.
-  --    Holding the counters' row lock while counting keeps the two consistent: a transaction
-  --    that changed items but not yet the counters is uncommitted, so its items are not counted.
+  --    Holding the batch's row exclusively while counting keeps the two consistent: every
+  --    transaction that moves its counters locks that row first, so none is half done (claims and
+  --    items given back move items within `unfinished`, which no count here tells apart).
   --    A batch whose items were pruned keeps its counts without its items: nothing to check.
+  --    With counters right, a batch whose status is not what they imply is settled: a
+  --    finalization that never ran (its finalize_batch job lost) happens here.
   v_n := 0;
+  v_settled := 0;
   for v_row in
     select b.id from app_public.batches b where b.finished_at is null
     union
     select b.id from app_public.batches b where b.finished_at > now() - interval '1 hour' and b.items_pruned_at is null
   loop
-    select * into v_counters from app_private.batch_counters
-      where batch_id = v_row.id for update skip locked;
+    select * into v_batch from app_public.batches b where b.id = v_row.id for no key update skip locked;
     continue when not found;
+    select * into v_counters from app_private.batch_counters c where c.batch_id = v_row.id;
     select
-      count(*) filter (where status = 'pending') as pending_items,
-      count(*) filter (where status = 'processing') as processing_items,
+      count(*) filter (where status in ('pending', 'processing')) as unfinished_items,
       count(*) filter (where status = 'succeeded') as succeeded_items,
       count(*) filter (where status = 'failed') as failed_items,
       count(*) filter (where status = 'cancelled') as cancelled_items,
       count(*) as total_items
     into v_actual
     from app_public.batch_items where batch_id = v_row.id;
-    if (v_counters.pending_items, v_counters.processing_items, v_counters.succeeded_items,
-        v_counters.failed_items, v_counters.cancelled_items)
+    if (v_counters.unfinished_items, v_counters.succeeded_items, v_counters.failed_items, v_counters.cancelled_items)
        is distinct from
-       (v_actual.pending_items::integer, v_actual.processing_items::integer, v_actual.succeeded_items::integer,
-        v_actual.failed_items::integer, v_actual.cancelled_items::integer)
+       (v_actual.unfinished_items::integer, v_actual.succeeded_items::integer, v_actual.failed_items::integer,
+        v_actual.cancelled_items::integer)
     then
-      update app_private.batch_counters set
-        pending_items = v_actual.pending_items, processing_items = v_actual.processing_items,
-        succeeded_items = v_actual.succeeded_items, failed_items = v_actual.failed_items,
-        cancelled_items = v_actual.cancelled_items, updated_at = now()
-      where batch_id = v_row.id;
+      delete from app_private.batch_counter_slots where batch_id = v_row.id and slot <> 0;
+      update app_private.batch_counter_slots set
+        unfinished_items = v_actual.unfinished_items, succeeded_items = v_actual.succeeded_items, failed_items = v_actual.failed_items,
+        cancelled_items = v_actual.cancelled_items, last_item_finished_at = v_counters.last_item_finished_at, updated_at = now()
+      where batch_id = v_row.id and slot = 0;
       update app_public.batches set total_items = v_actual.total_items
       where id = v_row.id and total_items <> v_actual.total_items;
       insert into app_private.sweeper_repairs (repair, batch_id, details)
       values ('corrected_counters', v_row.id, jsonb_build_object(
-        'found', jsonb_build_object('pending', v_counters.pending_items, 'processing', v_counters.processing_items,
+        'found', jsonb_build_object('unfinished', v_counters.unfinished_items,
           'succeeded', v_counters.succeeded_items, 'failed', v_counters.failed_items, 'cancelled', v_counters.cancelled_items),
-        'actual', jsonb_build_object('pending', v_actual.pending_items, 'processing', v_actual.processing_items,
+        'actual', jsonb_build_object('unfinished', v_actual.unfinished_items,
           'succeeded', v_actual.succeeded_items, 'failed', v_actual.failed_items, 'cancelled', v_actual.cancelled_items),
         'status', app_private.settle_batch(v_row.id)));
       v_n := v_n + 1;
+    elsif v_batch.status is distinct from app_private.batch_status_for(v_counters, v_batch.started_at is not null) then
+      insert into app_private.sweeper_repairs (repair, batch_id, details)
+      values ('settled_batch', v_row.id, jsonb_build_object('found', v_batch.status, 'status', app_private.settle_batch(v_row.id)));
+      v_settled := v_settled + 1;
     end if;
   end loop;
   if v_n > 0 then
     v_counts := v_counts || jsonb_build_object('corrected_counters', v_n);
+  end if;
+  if v_settled > 0 then
+    v_counts := v_counts || jsonb_build_object('settled_batches', v_settled);
   end if;
 
   -- 3. Finished batches with neither a summary nor a job to write one.
@@ -2864,8 +3102,9 @@ begin
   v_n := 0;
   for v_row in
     select b.id from app_public.batches b
-    join app_private.batch_counters c on c.batch_id = b.id
-    where b.finished_at is null and c.sealed and c.pending_items > 0 and c.processing_items = 0
+    cross join lateral (select * from app_private.batch_counters c where c.batch_id = b.id) c
+    where b.finished_at is null and c.sealed and c.unfinished_items > 0
+      and not exists (select 1 from app_public.batch_items i where i.batch_id = b.id and i.status = 'processing')
       and c.updated_at < now() - p_idle_after
       and not app_private.batch_has_runnable_job(b.id)
   loop
@@ -2875,7 +3114,7 @@ begin
     insert into app_private.sweeper_repairs (repair, batch_id, details)
     select 'enqueued_orphaned_items', v_row.id, jsonb_build_object('items', count(*))
     from app_public.batch_items where batch_id = v_row.id and status = 'pending';
-    update app_private.batch_counters set updated_at = now() where batch_id = v_row.id;
+    update app_private.batch_counter_slots set updated_at = now() where batch_id = v_row.id and slot = 0;
     v_n := v_n + 1;
   end loop;
   if v_n > 0 then
@@ -2890,7 +3129,7 @@ $$;
 -- Name: FUNCTION sweep_batches(p_stale_after interval, p_idle_after interval); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.sweep_batches(p_stale_after interval, p_idle_after interval) IS 'Repairs what crashes leave, logging each repair in sweeper_repairs: items and jobs of dead workers, counters that drifted from the items (not of batches whose items were pruned: their counters are their record), finished batches without a summary, pending items of a batch none of whose jobs is left. Returns the counts of what it repaired.';
+COMMENT ON FUNCTION app_private.sweep_batches(p_stale_after interval, p_idle_after interval) IS 'Repairs what crashes leave, logging each repair in sweeper_repairs: items and jobs of dead workers, counters that drifted from the items (not of batches whose items were pruned: their counters are their record), batches whose status is not what their counters imply, finished batches without a summary, pending items of a batch none of whose jobs is left. Returns the counts of what it repaired.';
 
 
 --
@@ -3003,8 +3242,8 @@ declare
 begin
   -- Transition tables exist only for the trigger's own event, hence one query per event.
   if tg_op = 'INSERT' then
-    select c.batch_id into v_sealed_batch from app_private.batch_counters c
-      where c.sealed and c.batch_id in (select batch_id from new_items) limit 1;
+    select c.batch_id into v_sealed_batch from app_private.batch_counter_slots c
+      where c.slot = 0 and c.sealed and c.batch_id in (select batch_id from new_items) limit 1;
     if v_sealed_batch is not null then
       raise exception 'batch % is closed: items can only be added in the transaction that creates the batch', v_sealed_batch
         using errcode = 'FLSLD';
@@ -3013,14 +3252,14 @@ begin
       from (select batch_id, count(*) as n from new_items group by batch_id) i
       where b.id = i.batch_id;
     select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
-      from (select batch_id, status, count(*)::integer as n, max(finished_at) as last_finished_at
-            from new_items group by batch_id, status) d;
+      from (select batch_id, app_private.counted_status(status) as status, count(*)::integer as n, max(finished_at) as last_finished_at
+            from new_items group by 1, 2) d;
   elsif tg_op = 'UPDATE' then
     select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
       from (select batch_id, status, sum(n)::integer as n, max(finished_at) as last_finished_at
-            from (select batch_id, status, 1 as n, finished_at from new_items
+            from (select batch_id, app_private.counted_status(status) as status, 1 as n, finished_at from new_items
                   union all
-                  select batch_id, status, -1, null from old_items) s
+                  select batch_id, app_private.counted_status(status), -1, null from old_items) s
             group by batch_id, status) d
       where n <> 0;
   else
@@ -3173,7 +3412,7 @@ CREATE FUNCTION app_private.tg_batches__create_counters() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 begin
-  insert into app_private.batch_counters (batch_id) values (new.id);
+  insert into app_private.batch_counter_slots (batch_id, slot) values (new.id, 0);
   return null;
 end
 $$;
@@ -3183,7 +3422,7 @@ $$;
 -- Name: FUNCTION tg_batches__create_counters(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_batches__create_counters() IS 'Gives every new batch its counters row.';
+COMMENT ON FUNCTION app_private.tg_batches__create_counters() IS 'Gives every new batch its first counter slot (slot 0, which will carry its seal).';
 
 
 --
@@ -3263,7 +3502,7 @@ CREATE FUNCTION app_private.tg_batches__seal() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 begin
-  update app_private.batch_counters set sealed = true where batch_id = new.id;
+  update app_private.batch_counter_slots set sealed = true where batch_id = new.id and slot = 0;
   perform app_private.settle_batch(new.id);
   return null;
 end
@@ -5753,7 +5992,7 @@ CREATE VIEW app_public.batch_status_summary WITH (security_invoker='true') AS
     b.kind,
     b.status,
     b.total_items,
-    c.pending_items,
+    (c.unfinished_items - c.processing_items) AS pending_items,
     c.processing_items,
     c.succeeded_items,
     c.failed_items,
@@ -5776,12 +6015,28 @@ CREATE VIEW app_public.batch_status_summary WITH (security_invoker='true') AS
         CASE
             WHEN ((b.finished_at IS NULL) OR (NOT (EXISTS ( SELECT 1
                FROM app_public.run_summaries s
-              WHERE (s.batch_id = b.id))))) THEN app_private.batch_stuck_reason(b.id, c.pending_items, c.processing_items, c.updated_at, b.finished_at)
+              WHERE (s.batch_id = b.id))))) THEN app_private.batch_stuck_reason(b.id, (c.unfinished_items - c.processing_items), c.processing_items, c.updated_at, b.finished_at)
             ELSE NULL::text
         END AS stuck_reason,
     b.items_pruned_at
    FROM (app_public.batches b
-     JOIN app_private.batch_counters c ON ((c.batch_id = b.id)));
+     CROSS JOIN LATERAL ( SELECT c_1.batch_id,
+            c_1.unfinished_items,
+            c_1.succeeded_items,
+            c_1.failed_items,
+            c_1.cancelled_items,
+            c_1.last_item_finished_at,
+            c_1.sealed,
+            c_1.updated_at,
+                CASE
+                    WHEN (c_1.unfinished_items = 0) THEN 0
+                    ELSE ( SELECT (count(*))::integer AS count
+                       FROM app_public.batch_items i
+                      WHERE ((i.batch_id = b.id) AND (i.status = 'processing'::text)))
+                END AS processing_items
+           FROM app_private.batch_counters c_1
+          WHERE (c_1.batch_id = b.id)
+         OFFSET 0) c);
 
 
 --
@@ -6028,7 +6283,7 @@ COMMENT ON COLUMN app_public.recent_sweeper_repairs.repaired_at IS 'When it was 
 -- Name: COLUMN recent_sweeper_repairs.repair; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON COLUMN app_public.recent_sweeper_repairs.repair IS '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
+COMMENT ON COLUMN app_public.recent_sweeper_repairs.repair IS '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `settled_batch` (a batch''s status was not what its counters imply: a finalization had not run), `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
 
 
 --
@@ -6629,11 +6884,11 @@ ALTER TABLE ONLY app_private.migrations ALTER COLUMN id SET DEFAULT nextval('app
 
 
 --
--- Name: batch_counters batch_counters_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
+-- Name: batch_counter_slots batch_counter_slots_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
 --
 
-ALTER TABLE ONLY app_private.batch_counters
-    ADD CONSTRAINT batch_counters_pkey PRIMARY KEY (batch_id);
+ALTER TABLE ONLY app_private.batch_counter_slots
+    ADD CONSTRAINT batch_counter_slots_pkey PRIMARY KEY (batch_id, slot);
 
 
 --
@@ -7030,6 +7285,13 @@ CREATE INDEX batch_items_failed_idx ON app_public.batch_items USING btree (batch
 
 
 --
+-- Name: batch_items_processing_batch_id_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX batch_items_processing_batch_id_idx ON app_public.batch_items USING btree (batch_id) WHERE (status = 'processing'::text);
+
+
+--
 -- Name: batch_items_processing_idx; Type: INDEX; Schema: app_public; Owner: -
 --
 
@@ -7380,11 +7642,11 @@ CREATE CONSTRAINT TRIGGER _900_seal AFTER INSERT ON app_public.batches DEFERRABL
 
 
 --
--- Name: batch_counters batch_counters_batch_id_fkey; Type: FK CONSTRAINT; Schema: app_private; Owner: -
+-- Name: batch_counter_slots batch_counter_slots_batch_id_fkey; Type: FK CONSTRAINT; Schema: app_private; Owner: -
 --
 
-ALTER TABLE ONLY app_private.batch_counters
-    ADD CONSTRAINT batch_counters_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES app_public.batches(id) ON DELETE CASCADE;
+ALTER TABLE ONLY app_private.batch_counter_slots
+    ADD CONSTRAINT batch_counter_slots_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES app_public.batches(id) ON DELETE CASCADE;
 
 
 --
@@ -7724,18 +7986,18 @@ COMMENT ON CONSTRAINT sellers_tenant_id_fkey ON app_public.sellers IS '@fieldNam
 
 
 --
--- Name: batch_counters; Type: ROW SECURITY; Schema: app_private; Owner: -
+-- Name: batch_counter_slots; Type: ROW SECURITY; Schema: app_private; Owner: -
 --
 
-ALTER TABLE app_private.batch_counters ENABLE ROW LEVEL SECURITY;
+ALTER TABLE app_private.batch_counter_slots ENABLE ROW LEVEL SECURITY;
 
 --
--- Name: batch_counters select_visible_batch; Type: POLICY; Schema: app_private; Owner: -
+-- Name: batch_counter_slots select_visible_batch; Type: POLICY; Schema: app_private; Owner: -
 --
 
-CREATE POLICY select_visible_batch ON app_private.batch_counters FOR SELECT USING ((EXISTS ( SELECT 1
+CREATE POLICY select_visible_batch ON app_private.batch_counter_slots FOR SELECT USING ((EXISTS ( SELECT 1
    FROM app_public.batches b
-  WHERE (b.id = batch_counters.batch_id))));
+  WHERE (b.id = batch_counter_slots.batch_id))));
 
 
 --
@@ -8028,6 +8290,15 @@ REVOKE ALL ON FUNCTION app_private.batch_has_runnable_job(p_batch_id uuid) FROM 
 
 
 --
+-- Name: TABLE batch_counter_slots; Type: ACL; Schema: app_private; Owner: -
+--
+
+GRANT SELECT ON TABLE app_private.batch_counter_slots TO app_anonymous;
+GRANT SELECT ON TABLE app_private.batch_counter_slots TO app_user;
+GRANT SELECT ON TABLE app_private.batch_counter_slots TO app_admin;
+
+
+--
 -- Name: TABLE batch_counters; Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -8105,6 +8376,20 @@ REVOKE ALL ON FUNCTION app_private.cool_down_host(p_host text, p_for interval, p
 
 
 --
+-- Name: FUNCTION counted_status(p_status text); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.counted_status(p_status text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION counter_slot(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.counter_slot() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION create_catalog_staging(); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -8154,6 +8439,13 @@ REVOKE ALL ON FUNCTION app_private.enqueue_items(p_batch_ids uuid[], p_item_ids 
 
 REVOKE ALL ON FUNCTION app_private.enqueue_review_scorer_training() FROM PUBLIC;
 GRANT ALL ON FUNCTION app_private.enqueue_review_scorer_training() TO app_admin;
+
+
+--
+-- Name: FUNCTION finalize_batch(p_batch_id uuid); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.finalize_batch(p_batch_id uuid) FROM PUBLIC;
 
 
 --
@@ -8348,10 +8640,10 @@ REVOKE ALL ON FUNCTION app_private.finish_catalog_upload(p_file_id uuid, p_size_
 
 
 --
--- Name: FUNCTION finish_items(p_worker_id text, p_outcomes jsonb); Type: ACL; Schema: app_private; Owner: -
+-- Name: FUNCTION finish_items(p_worker_id text, p_outcomes jsonb, OUT recorded integer, OUT batch_to_finalize uuid); Type: ACL; Schema: app_private; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app_private.finish_items(p_worker_id text, p_outcomes jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION app_private.finish_items(p_worker_id text, p_outcomes jsonb, OUT recorded integer, OUT batch_to_finalize uuid) FROM PUBLIC;
 
 
 --
@@ -8387,6 +8679,13 @@ REVOKE ALL ON FUNCTION app_private.merge_catalog_chunk(p_tenant_id uuid, p_selle
 --
 
 REVOKE ALL ON FUNCTION app_private.merge_catalog_staging(p_tenant_id uuid, p_seller_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION notify_batch_progress(p_tenant_id uuid, p_batch_id uuid, p_status text, p_done integer); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.notify_batch_progress(p_tenant_id uuid, p_batch_id uuid, p_status text, p_done integer) FROM PUBLIC;
 
 
 --
@@ -8579,6 +8878,13 @@ REVOKE ALL ON FUNCTION app_private.seller_graph(p_seller_ids uuid[]) FROM PUBLIC
 --
 
 REVOKE ALL ON FUNCTION app_private.settle_batch(p_batch_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION settle_batch_if_alone(p_batch_id uuid); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.settle_batch_if_alone(p_batch_id uuid) FROM PUBLIC;
 
 
 --

@@ -28,7 +28,7 @@ interface PrunedRows {
 /** The tables each count of pruned_rows comes from, vacuumed when it is not zero. */
 const PRUNED_TABLES: Record<string, string[]> = {
   items: ['app_public.batch_items'],
-  batches: ['app_public.batches', 'app_private.batch_counters', 'app_public.run_summaries'],
+  batches: ['app_public.batches', 'app_private.batch_counter_slots', 'app_public.run_summaries'],
   catalog_file_chunks: ['app_private.catalog_file_chunks'],
   sweeper_repairs: ['app_private.sweeper_repairs'],
 };

@@ -1,7 +1,8 @@
 // Finalization is state-driven: the transaction that finishes a batch's last item finalizes it,
 // exactly once, even when workers race on the last items.
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createTenant, startWorkerProcess, submitBatch, useTestDatabase, waitFor, waitForSummary, type WorkerProcess } from './helpers.ts';
+import { createTenant, startWorkerProcess, statusOf, submitBatch, useTestDatabase, waitFor, waitForSummary, type WorkerProcess } from './helpers.ts';
 
 const db = useTestDatabase();
 let tenant: string;
@@ -107,10 +108,85 @@ describe('two workers racing on the last items', () => {
   });
 });
 
+describe('the last items of a batch finished by transactions that cannot see each other', () => {
+  // Two sessions with different counter slots, each holding one of the batch's two items.
+  async function racers(batchId: string): Promise<pg.Client[]> {
+    const clients: pg.Client[] = [];
+    const slots = new Set<number>();
+    while (clients.length < 2) {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      const { rows: [{ slot }] } = await client.query('select app_private.counter_slot() as slot');
+      if (slots.has(slot)) {
+        await client.end();
+        continue;
+      }
+      slots.add(slot);
+      clients.push(client);
+    }
+    const { rows: items } = await db.pool.query('select id from app_public.batch_items where batch_id = $1 order by id', [batchId]);
+    await Promise.all(clients.map((client, n) =>
+      client.query('select app_private.start_items($1, $2::bigint[], $3)', [batchId, [items[n].id], `racer-${n}`])));
+    return clients;
+  }
+
+  // Both read the counters while the other's outcome is uncommitted: neither may finalize, so
+  // each enqueues finalize_batch (the job's insert is held back, for the other to catch up).
+  async function finishBothAtOnce(batchId: string): Promise<Array<{ recorded: number; batch_to_finalize: string | null }>> {
+    const clients = await racers(batchId);
+    const { rows: items } = await db.pool.query('select id, locked_by from app_public.batch_items where batch_id = $1 order by id', [batchId]);
+    await db.pool.query(`
+      create function public.slow_down() returns trigger language plpgsql as $$ begin perform pg_sleep(0.5); return new; end $$;
+      create trigger slow_down before insert or update on app_private.batch_counter_slots for each row execute function public.slow_down();
+      create trigger slow_down before insert on graphile_worker._private_jobs for each row execute function public.slow_down();`);
+    try {
+      const results = await Promise.all(clients.map((client, n) => client.query('select * from app_private.finish_items($1, $2::jsonb)', [
+        items[n].locked_by, JSON.stringify([{ id: items[n].id, error: null, result: null, permanent: false }]),
+      ])));
+      return results.map(({ rows }) => rows[0]);
+    } finally {
+      await db.pool.query(`
+        drop trigger slow_down on app_private.batch_counter_slots;
+        drop trigger slow_down on graphile_worker._private_jobs;
+        drop function public.slow_down();`);
+      await Promise.all(clients.map((client) => client.end()));
+    }
+  }
+
+  test('leave it to finalize_batch, which finalizes it once', async () => {
+    const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
+    // Each tells its caller (a worker) to finalize the batch once it has committed.
+    expect(await finishBothAtOnce(batch.id)).toEqual([{ recorded: 1, batch_to_finalize: batch.id }, { recorded: 1, batch_to_finalize: batch.id }]);
+    expect(await statusOf(db, batch.id)).toMatchObject({ status: 'processing', succeeded_items: 2, pending_items: 0, processing_items: 0 });
+    const { rows: jobs } = await db.pool.query(`select key from graphile_worker.jobs where task_identifier = 'finalize_batch'`);
+    expect(jobs).toEqual([{ key: `finalize_batch:${batch.id}` }]);
+
+    const worker = await startWorkerProcess(db);
+    try {
+      expect(await waitForSummary(db, batch.id)).toMatchObject({ status: 'completed', succeeded_items: 2 });
+    } finally {
+      await worker.stop();
+    }
+    const { rows: [finalizations] } = await db.pool.query(
+      `select count(*)::int as n from public.observed_batch_statuses where batch_id = $1 and status = 'completed'`, [batch.id]);
+    expect(finalizations.n).toBe(1);
+  });
+
+  test('with that job lost, are finalized by the sweeper, which logs it', async () => {
+    const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
+    await finishBothAtOnce(batch.id);
+    await db.pool.query('select graphile_worker.remove_job($1)', [`finalize_batch:${batch.id}`]);
+    await db.pool.query('select app_private.sweep_batches()');
+    expect(await statusOf(db, batch.id)).toMatchObject({ status: 'completed', succeeded_items: 2 });
+    const { rows: repairs } = await db.pool.query('select repair, details from app_private.sweeper_repairs where batch_id = $1', [batch.id]);
+    expect(repairs).toEqual([{ repair: 'settled_batch', details: { found: 'processing', status: 'completed' } }]);
+  });
+});
+
 describe('four worker processes hammering one batch with chunks of one item', () => {
   test('finalize it once, write one summary, and run every item once', async () => {
-    // One item a job: every item is two transactions (claim, outcome) on the batch's counters,
-    // from forty slots at once, and any of them may be the last.
+    // One item a job: every item's outcome is a transaction on the batch's counters, from forty
+    // slots at once, and any of them may be the last.
     await db.pool.query(`update app_public.batch_kinds set chunk_size = 1 where kind = 'noop'`);
     const workers = await Promise.all([1, 2, 3, 4].map(() => startWorkerProcess(db, { concurrency: 10 })));
     const items = 1000;

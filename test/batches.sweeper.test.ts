@@ -42,7 +42,7 @@ describe('counters damaged on purpose', () => {
   test('of a finished batch are corrected, and the correction logged', async () => {
     const batch = await submitBatch(db, tenant, 'noop', [{}, {}, {}]);
     await waitForSummary(db, batch.id);
-    await db.pool.query('update app_private.batch_counters set succeeded_items = 0, failed_items = 7 where batch_id = $1', [batch.id]);
+    await db.pool.query('update app_private.batch_counter_slots set succeeded_items = 0, failed_items = case slot when 0 then 7 else 0 end where batch_id = $1', [batch.id]);
     expect(await statusOf(db, batch.id)).toMatchObject({ succeeded_items: 0, failed_items: 7 });
 
     await sweepNow();
@@ -51,8 +51,8 @@ describe('counters damaged on purpose', () => {
       {
         repair: 'corrected_counters',
         details: {
-          found: { pending: 0, processing: 0, succeeded: 0, failed: 7, cancelled: 0 },
-          actual: { pending: 0, processing: 0, succeeded: 3, failed: 0, cancelled: 0 },
+          found: { unfinished: 0, succeeded: 0, failed: 7, cancelled: 0 },
+          actual: { unfinished: 0, succeeded: 3, failed: 0, cancelled: 0 },
           status: 'completed',
         },
       },
@@ -61,7 +61,7 @@ describe('counters damaged on purpose', () => {
 
   test('that would keep a batch from ever finishing are corrected, and the batch finishes', async () => {
     const batch = await submitBatch(db, tenant, 'noop', [{ sleep_ms: 300 }, { sleep_ms: 300 }]);
-    await db.pool.query('update app_private.batch_counters set pending_items = pending_items + 3 where batch_id = $1', [batch.id]);
+    await db.pool.query('update app_private.batch_counter_slots set unfinished_items = unfinished_items + 3 where batch_id = $1 and slot = 0', [batch.id]);
     await waitFor(async () => {
       const { rows } = await db.pool.query(`select count(*)::int as n from app_public.batch_items where batch_id = $1 and status = 'succeeded'`, [batch.id]);
       return rows[0].n === 2;
@@ -96,7 +96,7 @@ describe('counters damaged on purpose', () => {
 describe('pending items whose jobs are gone', () => {
   /** The batch (two items, no job of its own) idle for 10 minutes: flagged, re-enqueued by the sweep, finished by a worker. */
   async function expectSweptAndFinished(batchId: string) {
-    await db.pool.query(`update app_private.batch_counters set updated_at = now() - interval '10 minutes' where batch_id = $1`, [batchId]);
+    await db.pool.query(`update app_private.batch_counter_slots set updated_at = now() - interval '10 minutes' where batch_id = $1`, [batchId]);
     // A worker is alive (a heartbeat), so the only thing wrong is the missing jobs.
     await db.pool.query(`insert into app_private.workers (id, hostname, pid, concurrency) values ('pool-observer', 'test', 1, 1)`);
     expect((await statusOf(db, batchId)).stuck_reason).toBe('items_without_job');
@@ -137,7 +137,7 @@ describe('pending items whose jobs are gone', () => {
     await worker?.stop();
     worker = undefined;
     const batch = await submitBatch(db, tenant, 'noop', [{}]);
-    await db.pool.query(`update app_private.batch_counters set updated_at = now() - interval '10 minutes' where batch_id = $1`, [batch.id]);
+    await db.pool.query(`update app_private.batch_counter_slots set updated_at = now() - interval '10 minutes' where batch_id = $1`, [batch.id]);
     await db.pool.query(`insert into app_private.workers (id, hostname, pid, concurrency) values ('pool-observer', 'test', 1, 1)`);
     expect((await statusOf(db, batch.id)).stuck_reason).toBeNull();
     await db.pool.query(`delete from app_private.workers where id = 'pool-observer'`);

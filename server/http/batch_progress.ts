@@ -1,8 +1,8 @@
 // The `batchProgress(batchId)` subscription: the batch's status summary at once, then at most one
 // update a second while its items move, and the end of the stream when the batch is finished.
 //
-// The database notifies a batch's channel from every transaction that moves its counters, with
-// its status and how many items are done as the payload; here those notifications are thinned
+// The database notifies a batch's channel when its status changes and as its done items cross each
+// whole percent, with its status and how many items are done as the payload; here those are thinned
 // to one a second (the latest wins), repeats of the same state are dropped, and the stream ends
 // after the state that finished the batch.
 import { createHash } from 'node:crypto';

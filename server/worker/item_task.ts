@@ -260,11 +260,13 @@ async function recordOutcomes(helpers: JobHelpers, workerId: string, batchId: st
  * attempt spent: they run again, or fail with the reason after their last attempt.
  */
 async function recordFinished(helpers: JobHelpers, workerId: string, outcomes: Outcome[]): Promise<void> {
+  let batchToFinalize: string | null;
   try {
-    await retried(() => helpers.query('select app_private.finish_items($1, $2::jsonb)', [
+    const { rows } = await retried(() => helpers.query<{ batch_to_finalize: string | null }>('select batch_to_finalize from app_private.finish_items($1, $2::jsonb)', [
       workerId,
       JSON.stringify(outcomes, (key, value: unknown) => (key === 'retryLater' ? undefined : typeof value === 'string' ? storable(value) : value)),
     ]), helpers, 'recording outcomes');
+    batchToFinalize = rows[0].batch_to_finalize;
   } catch (error) {
     if (isDatabaseUnavailable(error)) throw error;
     const reason = storable(`its outcome could not be recorded: ${errorMessage(error)}`);
@@ -282,6 +284,12 @@ async function recordFinished(helpers: JobHelpers, workerId: string, outcomes: O
         await sleep(delay, undefined, { signal: helpers.abortSignal }).catch(() => {});
       }
     }
+  }
+  // Other transactions were finishing the batch's last items along with this one, and none could
+  // see them all: finalize_batch waits for them to commit, then finalizes the batch (its job, which
+  // the database enqueued, would do the same a little later).
+  if (batchToFinalize) {
+    await retried(() => helpers.query('select app_private.finalize_batch($1)', [batchToFinalize]), helpers, 'finalizing the batch');
   }
 }
 

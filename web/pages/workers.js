@@ -16,6 +16,7 @@ const REPAIRS = /** @type {Record<string, string>} */ ({
   released_items: 'gave back the items of a dead worker',
   removed_dead_worker: 'removed a dead worker',
   corrected_counters: 'corrected a batch\u2019s counts',
+  settled_batch: 'gave a batch the status its counts imply',
   enqueued_summary: 'enqueued a missing summary',
   enqueued_orphaned_items: 'enqueued items that had lost their job',
 });
