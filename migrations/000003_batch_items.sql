@@ -162,9 +162,12 @@ comment on function app_private.notify_batch_progress(uuid, uuid, text, integer)
   'Tells the batch''s progress channel (named by tenant and batch) its status and how many of its items are done.';
 
 -- Exactly one transaction finalizes a batch, though none holds a lock every chunk waits for.
--- A statement that finishes items takes the batch's row FOR SHARE (any number of them run at once,
--- each adding to its own counter slot); one that adds unfinished items (new items, failed items
--- retried) takes it exclusively. Then, in a new statement, it reads the summed counters:
+-- While items of the batch are pending, a statement that finishes items takes the batch's row FOR
+-- SHARE: any number of them run at once, each adding to its own counter slot. Near the end (no
+-- item pending, every unfinished one held by a worker) it takes the row exclusively, as does one
+-- that adds unfinished items (new items, failed items retried): those take turns, and each settles
+-- the batch from what all before it committed; the last one finalizes it. A holder of the row in
+-- share mode, reading the summed counters in a new statement after its lock, finds:
 -- * Nothing unfinished: every other transaction that finished items of the batch has committed (an
 --   uncommitted one's items would still look unfinished here), so this one holds the only lock,
 --   and finalizes the batch.
@@ -181,6 +184,7 @@ declare
   v_counters app_private.batch_counters;
   v_status text;
   v_done integer;
+  v_alone boolean;
 begin
   for v_delta in
     select batch_id,
@@ -197,10 +201,14 @@ begin
     -- One order for every statement that locks several batches.
     order by batch_id
   loop
-    if v_delta.unfinished < 0 then
-      select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for share;
-    else
+    v_alone := v_delta.unfinished >= 0 or (
+      select c.unfinished_items + v_delta.unfinished = (
+        select count(*) from app_public.batch_items i where i.batch_id = v_delta.batch_id and i.status = 'processing')
+      from app_private.batch_counters c where c.batch_id = v_delta.batch_id);
+    if v_alone then
       select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for no key update;
+    else
+      select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for share;
     end if;
     continue when not found;
     insert into app_private.batch_counter_slots as s
@@ -215,7 +223,7 @@ begin
       last_item_finished_at = greatest(s.last_item_finished_at, excluded.last_item_finished_at),
       updated_at = now();
     select * into v_counters from app_private.batch_counters c where c.batch_id = v_delta.batch_id;
-    if v_delta.unfinished >= 0 or v_counters.unfinished_items = 0 then
+    if v_alone or v_counters.unfinished_items = 0 then
       v_status := app_private.settle_batch(v_delta.batch_id);
     elsif v_counters.sealed and v_counters.unfinished_items = (
       select count(*) from app_public.batch_items i where i.batch_id = v_delta.batch_id and i.status = 'processing'

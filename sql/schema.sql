@@ -363,6 +363,7 @@ declare
   v_counters app_private.batch_counters;
   v_status text;
   v_done integer;
+  v_alone boolean;
 begin
   for v_delta in
     select batch_id,
@@ -379,10 +380,14 @@ begin
     -- One order for every statement that locks several batches.
     order by batch_id
   loop
-    if v_delta.unfinished < 0 then
-      select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for share;
-    else
+    v_alone := v_delta.unfinished >= 0 or (
+      select c.unfinished_items + v_delta.unfinished = (
+        select count(*) from app_public.batch_items i where i.batch_id = v_delta.batch_id and i.status = 'processing')
+      from app_private.batch_counters c where c.batch_id = v_delta.batch_id);
+    if v_alone then
       select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for no key update;
+    else
+      select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for share;
     end if;
     continue when not found;
     insert into app_private.batch_counter_slots as s
@@ -397,7 +402,7 @@ begin
       last_item_finished_at = greatest(s.last_item_finished_at, excluded.last_item_finished_at),
       updated_at = now();
     select * into v_counters from app_private.batch_counters c where c.batch_id = v_delta.batch_id;
-    if v_delta.unfinished >= 0 or v_counters.unfinished_items = 0 then
+    if v_alone or v_counters.unfinished_items = 0 then
       v_status := app_private.settle_batch(v_delta.batch_id);
     elsif v_counters.sealed and v_counters.unfinished_items = (
       select count(*) from app_public.batch_items i where i.batch_id = v_delta.batch_id and i.status = 'processing'

@@ -109,61 +109,74 @@ describe('two workers racing on the last items', () => {
 });
 
 describe('the last items of a batch finished by transactions that cannot see each other', () => {
-  // Two sessions with different counter slots, each holding one of the batch's two items.
-  async function racers(batchId: string): Promise<pg.Client[]> {
-    const clients: pg.Client[] = [];
-    const slots = new Set<number>();
-    while (clients.length < 2) {
+  /** A connection whose counter slot no other in `taken` has. */
+  async function connectionWithOwnSlot(taken: Set<number>): Promise<pg.Client> {
+    for (;;) {
       const client = new pg.Client({ connectionString: db.url });
       await client.connect();
-      const { rows: [{ slot }] } = await client.query('select app_private.counter_slot() as slot');
-      if (slots.has(slot)) {
-        await client.end();
-        continue;
+      const { rows: [{ slot }] } = await client.query<{ slot: number }>('select app_private.counter_slot() as slot');
+      if (!taken.has(slot)) {
+        taken.add(slot);
+        return client;
       }
-      slots.add(slot);
-      clients.push(client);
+      await client.end();
     }
-    const { rows: items } = await db.pool.query('select id from app_public.batch_items where batch_id = $1 order by id', [batchId]);
-    await Promise.all(clients.map((client, n) =>
-      client.query('select app_private.start_items($1, $2::bigint[], $3)', [batchId, [items[n].id], `racer-${n}`])));
-    return clients;
   }
 
-  // Both read the counters while the other's outcome is uncommitted: neither may finalize, so
-  // each enqueues finalize_batch (the job's insert is held back, for the other to catch up).
-  async function finishBothAtOnce(batchId: string): Promise<Array<{ recorded: number; batch_to_finalize: string | null }>> {
-    const clients = await racers(batchId);
-    const { rows: items } = await db.pool.query('select id, locked_by from app_public.batch_items where batch_id = $1 order by id', [batchId]);
-    await db.pool.query(`
-      create function public.slow_down() returns trigger language plpgsql as $$ begin perform pg_sleep(0.5); return new; end $$;
-      create trigger slow_down before insert or update on app_private.batch_counter_slots for each row execute function public.slow_down();
-      create trigger slow_down before insert on graphile_worker._private_jobs for each row execute function public.slow_down();`);
+  /**
+   * A batch of three items. Two sessions, A and B, each finish one while the third is still
+   * pending, so both go for the batch's row in share mode; a third session holds that row until it
+   * has finished the third item. A and B then each see the other's item unfinished, and only
+   * running items left: neither may finalize, so each enqueues finalize_batch and names the batch
+   * to its caller. (Their counter slots and job inserts are slowed down so that both hold the row
+   * before either reads the counters, and neither commits before the other has read them.)
+   */
+  async function finishTheLastTwoAtOnce(batchId: string): Promise<Array<{ recorded: number; batch_to_finalize: string | null }>> {
+    const slots = new Set<number>();
+    const [a, b] = [await connectionWithOwnSlot(slots), await connectionWithOwnSlot(slots)];
+    const holder = await db.pool.connect();
     try {
-      const results = await Promise.all(clients.map((client, n) => client.query('select * from app_private.finish_items($1, $2::jsonb)', [
-        items[n].locked_by, JSON.stringify([{ id: items[n].id, error: null, result: null, permanent: false }]),
-      ])));
-      return results.map(({ rows }) => rows[0]);
-    } finally {
+      const { rows: items } = await db.pool.query<{ id: string }>('select id from app_public.batch_items where batch_id = $1 order by id', [batchId]);
+      const outcome = (id: string) => JSON.stringify([{ id, error: null, result: null, permanent: false }]);
+      await a.query('select app_private.start_items($1, $2::bigint[], $3)', [batchId, [items[0].id], 'racer-a']);
+      await b.query('select app_private.start_items($1, $2::bigint[], $3)', [batchId, [items[1].id], 'racer-b']);
       await db.pool.query(`
-        drop trigger slow_down on app_private.batch_counter_slots;
-        drop trigger slow_down on graphile_worker._private_jobs;
-        drop function public.slow_down();`);
-      await Promise.all(clients.map((client) => client.end()));
+        create function public.slow_down() returns trigger language plpgsql as $$ begin perform pg_sleep(tg_argv[0]::float); return new; end $$;
+        create trigger slow_down before insert or update on app_private.batch_counter_slots for each row execute function public.slow_down(0.5);
+        create trigger slow_down before insert on graphile_worker._private_jobs for each row execute function public.slow_down(1);`);
+      await holder.query('begin');
+      await holder.query('select 1 from app_public.batches where id = $1 for no key update', [batchId]);
+      const finishing = [a.query('select * from app_private.finish_items($1, $2::jsonb)', ['racer-a', outcome(items[0].id)]),
+        b.query('select * from app_private.finish_items($1, $2::jsonb)', ['racer-b', outcome(items[1].id)])];
+      const pids = [a, b].map((client) => (client as unknown as { processID: number }).processID);
+      await waitFor(async () => {
+        const { rows } = await db.pool.query(`select count(*)::int as n from pg_stat_activity where pid = any($1) and wait_event_type = 'Lock'`, [pids]);
+        return rows[0].n === 2;
+      }, { what: 'both to wait for the batch' });
+      await holder.query('select app_private.start_items($1, $2::bigint[], $3)', [batchId, [items[2].id], 'holder']);
+      await holder.query('select app_private.finish_items($1, $2::jsonb)', ['holder', outcome(items[2].id)]);
+      await holder.query('commit');
+      return (await Promise.all(finishing)).map(({ rows }) => rows[0]);
+    } finally {
+      holder.release();
+      await Promise.all([a.end(), b.end()]);
+      await db.pool.query(`
+        drop trigger if exists slow_down on app_private.batch_counter_slots;
+        drop trigger if exists slow_down on graphile_worker._private_jobs;
+        drop function if exists public.slow_down();`);
     }
   }
 
   test('leave it to finalize_batch, which finalizes it once', async () => {
-    const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
-    // Each tells its caller (a worker) to finalize the batch once it has committed.
-    expect(await finishBothAtOnce(batch.id)).toEqual([{ recorded: 1, batch_to_finalize: batch.id }, { recorded: 1, batch_to_finalize: batch.id }]);
-    expect(await statusOf(db, batch.id)).toMatchObject({ status: 'processing', succeeded_items: 2, pending_items: 0, processing_items: 0 });
-    const { rows: jobs } = await db.pool.query(`select key from graphile_worker.jobs where task_identifier = 'finalize_batch'`);
-    expect(jobs).toEqual([{ key: `finalize_batch:${batch.id}` }]);
+    const batch = await submitBatch(db, tenant, 'noop', [{}, {}, {}]);
+    expect(await finishTheLastTwoAtOnce(batch.id)).toEqual([{ recorded: 1, batch_to_finalize: batch.id }, { recorded: 1, batch_to_finalize: batch.id }]);
+    expect(await statusOf(db, batch.id)).toMatchObject({ status: 'processing', succeeded_items: 3, pending_items: 0, processing_items: 0 });
+    const { rows: jobs } = await db.pool.query(`select task_identifier from graphile_worker.jobs where key = $1`, [`finalize_batch:${batch.id}`]);
+    expect(jobs).toEqual([{ task_identifier: 'finalize_batch' }]);
 
     const worker = await startWorkerProcess(db);
     try {
-      expect(await waitForSummary(db, batch.id)).toMatchObject({ status: 'completed', succeeded_items: 2 });
+      expect(await waitForSummary(db, batch.id)).toMatchObject({ status: 'completed', succeeded_items: 3 });
     } finally {
       await worker.stop();
     }
@@ -173,11 +186,11 @@ describe('the last items of a batch finished by transactions that cannot see eac
   });
 
   test('with that job lost, are finalized by the sweeper, which logs it', async () => {
-    const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
-    await finishBothAtOnce(batch.id);
+    const batch = await submitBatch(db, tenant, 'noop', [{}, {}, {}]);
+    await finishTheLastTwoAtOnce(batch.id);
     await db.pool.query('select graphile_worker.remove_job($1)', [`finalize_batch:${batch.id}`]);
     await db.pool.query('select app_private.sweep_batches()');
-    expect(await statusOf(db, batch.id)).toMatchObject({ status: 'completed', succeeded_items: 2 });
+    expect(await statusOf(db, batch.id)).toMatchObject({ status: 'completed', succeeded_items: 3 });
     const { rows: repairs } = await db.pool.query('select repair, details from app_private.sweeper_repairs where batch_id = $1', [batch.id]);
     expect(repairs).toEqual([{ repair: 'settled_batch', details: { found: 'processing', status: 'completed' } }]);
   });
