@@ -112,7 +112,8 @@ create trigger _040_refuse_run_only_kinds before insert on app_public.batches
 create table app_private.batch_counter_slots (
   batch_id uuid not null references app_public.batches on delete cascade,
   slot smallint not null check (slot >= 0),
-  unfinished_items integer not null default 0,
+  pending_items integer not null default 0,
+  processing_items integer not null default 0,
   succeeded_items integer not null default 0,
   failed_items integer not null default 0,
   cancelled_items integer not null default 0,
@@ -122,10 +123,11 @@ create table app_private.batch_counter_slots (
   primary key (batch_id, slot)
 ) with (vacuum_truncate = false);
 comment on table app_private.batch_counter_slots is
-  'Items per outcome for each batch, in slots that sum to its counts (read them summed: batch_counters). Kept by statement-level triggers on batch_items; only items that finish (or start over after failing) move them: claiming an item, retrying it after its backoff or giving it back leaves it unfinished. The sweeper checks them against the items.';
+  'Items per outcome for each batch, in slots that sum to its counts (read them summed: batch_counters). Kept by statement-level triggers on batch_items, each statement adding to the slot of its session. The sweeper checks them against the items.';
 comment on column app_private.batch_counter_slots.batch_id is 'The batch counted.';
 comment on column app_private.batch_counter_slots.slot is 'Which slot: 0 is made with the batch; the others by the sessions that finish its items (counter_slot).';
-comment on column app_private.batch_counter_slots.unfinished_items is 'Items this slot counts as pending or processing (may be negative in a slot: only the sum is a count).';
+comment on column app_private.batch_counter_slots.pending_items is 'Items waiting to run, counted in this slot (may be negative in a slot: only the sum is a count).';
+comment on column app_private.batch_counter_slots.processing_items is 'Items held by a worker, counted in this slot (may be negative in a slot).';
 comment on column app_private.batch_counter_slots.succeeded_items is 'Items that succeeded, counted in this slot.';
 comment on column app_private.batch_counter_slots.failed_items is 'Items that failed after their last attempt (or for good), counted in this slot.';
 comment on column app_private.batch_counter_slots.cancelled_items is 'Items cancelled, counted in this slot.';
@@ -144,7 +146,8 @@ comment on function app_private.counter_slot() is
 create view app_private.batch_counters with (security_invoker = true) as
 select
   batch_id,
-  sum(unfinished_items)::integer as unfinished_items,
+  sum(pending_items)::integer as pending_items,
+  sum(processing_items)::integer as processing_items,
   sum(succeeded_items)::integer as succeeded_items,
   sum(failed_items)::integer as failed_items,
   sum(cancelled_items)::integer as cancelled_items,
@@ -155,7 +158,8 @@ from app_private.batch_counter_slots
 group by batch_id;
 comment on view app_private.batch_counters is 'Items per outcome for each batch: its counter slots summed.';
 comment on column app_private.batch_counters.batch_id is 'The batch counted.';
-comment on column app_private.batch_counters.unfinished_items is 'Its items pending or processing: waiting to run (or out a retry''s backoff), or held by a worker. How many of them run now is counted from the items (batch_status_summary).';
+comment on column app_private.batch_counters.pending_items is 'Its items waiting to run (including those waiting out a retry''s backoff).';
+comment on column app_private.batch_counters.processing_items is 'Its items held by a worker now.';
 comment on column app_private.batch_counters.succeeded_items is 'Its items that succeeded.';
 comment on column app_private.batch_counters.failed_items is 'Its items that failed after their last attempt (or for good).';
 comment on column app_private.batch_counters.cancelled_items is 'Its items cancelled.';

@@ -24,10 +24,8 @@ create table app_public.batch_items (
 ) with (vacuum_truncate = false);
 -- (batch_id, id), not (batch_id) alone: a chunk names its items by id within one batch.
 create index batch_items_batch_id_id_idx on app_public.batch_items (batch_id, id);
--- Small (only running items): lets heartbeats and the sweeper find items of dead workers, and
--- batch_status_summary count a batch's running items (the counters do not tell them from pending).
+-- Small (only running items): lets heartbeats and the sweeper find items of dead workers.
 create index batch_items_processing_idx on app_public.batch_items (locked_by) where status = 'processing';
-create index batch_items_processing_batch_id_idx on app_public.batch_items (batch_id) where status = 'processing';
 -- Small (failed items only): a batch's page counts and pages its failed items without reading the
 -- others, in a batch of 100,000 items as in one of ten.
 create index batch_items_failed_idx on app_public.batch_items (batch_id, id) where status = 'failed';
@@ -94,7 +92,7 @@ create trigger _200_guard_status_transition before update on app_public.batch_it
 create function app_private.batch_status_for(c app_private.batch_counters, p_started boolean) returns text
 language sql immutable parallel safe as $$
   select case
-    when c.sealed and c.unfinished_items = 0 then
+    when c.sealed and c.pending_items + c.processing_items = 0 then
       case when c.cancelled_items > 0 then 'cancelled'
            when c.failed_items > 0 then 'completed_with_errors'
            else 'completed' end
@@ -103,7 +101,7 @@ language sql immutable parallel safe as $$
   end
 $$;
 comment on function app_private.batch_status_for(app_private.batch_counters, boolean) is
-  'The one rule for a batch''s status: terminal once its item list is sealed and no item is unfinished (cancelled if any item was cancelled, completed_with_errors if any failed), processing once an item started (start_items marks the batch started) or finished, else pending.';
+  'The one rule for a batch''s status: terminal once its item list is sealed and no item is pending or processing (cancelled if any item was cancelled, completed_with_errors if any failed), processing once an item started (start_items marks the batch started) or finished, else pending.';
 
 create function app_private.settle_batch(p_batch_id uuid) returns text
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
@@ -143,15 +141,7 @@ comment on function app_private.settle_batch(uuid) is
   'Moves a batch to the status its counters imply (see batch_status_for); on reaching a terminal status stamps finished_at and enqueues aggregate_batch. Callers hold the batch''s row lock (see apply_status_deltas for how exactly one transaction finalizes a batch).';
 
 create type app_private.status_delta as (batch_id uuid, status text, n integer, last_finished_at timestamptz);
-comment on type app_private.status_delta is 'A change of n items of one counted status (`unfinished`, `succeeded`, `failed` or `cancelled`) in one batch (n < 0 when items left it).';
-
--- The counters' buckets: pending and processing are one, so that claims, retries and items given
--- back change no counter.
-create function app_private.counted_status(p_status text) returns text
-language sql immutable parallel safe as $$
-  select case when p_status in ('pending', 'processing') then 'unfinished' else p_status end
-$$;
-comment on function app_private.counted_status(text) is 'The batch_counters bucket of an item status: `unfinished` for pending and processing, else the status.';
+comment on type app_private.status_delta is 'A change of n items of one status in one batch (n < 0 when items left it).';
 
 -- Live progress (the batchProgress subscription), delivered when the transaction commits.
 create function app_private.notify_batch_progress(p_tenant_id uuid, p_batch_id uuid, p_status text, p_done integer) returns void
@@ -161,13 +151,15 @@ $$;
 comment on function app_private.notify_batch_progress(uuid, uuid, text, integer) is
   'Tells the batch''s progress channel (named by tenant and batch) its status and how many of its items are done.';
 
--- Exactly one transaction finalizes a batch, though none holds a lock every chunk waits for.
--- While items of the batch are pending, a statement that finishes items takes the batch's row FOR
--- SHARE: any number of them run at once, each adding to its own counter slot. Near the end (no
--- item pending, every unfinished one held by a worker) it takes the row exclusively, as does one
--- that adds unfinished items (new items, failed items retried): those take turns, and each settles
--- the batch from what all before it committed; the last one finalizes it. A holder of the row in
--- share mode, reading the summed counters in a new statement after its lock, finds:
+-- Exactly one transaction finalizes a batch, though none holds a lock every chunk waits for. Each
+-- statement adds its changes to its own session's counter slot. One that only moves items between
+-- pending and processing (claims, retries after a backoff, items given back) finishes nothing and
+-- takes no lock. While items of the batch are pending, one that finishes items takes the batch's
+-- row FOR SHARE: any number of them run at once. Once none is pending (every unfinished item is
+-- held by a worker), or when it adds unfinished items (new items, failed items retried), it takes
+-- the row exclusively: those take turns, each settles the batch from what all before it committed,
+-- and the last one finalizes it. A holder in share mode, reading the summed counters in a new
+-- statement after its lock, finds:
 -- * Nothing unfinished: every other transaction that finished items of the batch has committed (an
 --   uncommitted one's items would still look unfinished here), so this one holds the only lock,
 --   and finalizes the batch.
@@ -184,53 +176,54 @@ declare
   v_counters app_private.batch_counters;
   v_status text;
   v_done integer;
+  v_finishes boolean;
   v_alone boolean;
 begin
   for v_delta in
     select batch_id,
-      coalesce(sum(n) filter (where status = 'unfinished'), 0)::integer as unfinished,
+      coalesce(sum(n) filter (where status = 'pending'), 0)::integer as pending,
+      coalesce(sum(n) filter (where status = 'processing'), 0)::integer as processing,
       coalesce(sum(n) filter (where status = 'succeeded'), 0)::integer as succeeded,
       coalesce(sum(n) filter (where status = 'failed'), 0)::integer as failed,
       coalesce(sum(n) filter (where status = 'cancelled'), 0)::integer as cancelled,
       max(last_finished_at) as last_finished_at
     from unnest(p_deltas)
     group by batch_id
-    having (coalesce(sum(n) filter (where status = 'unfinished'), 0), coalesce(sum(n) filter (where status = 'succeeded'), 0),
-            coalesce(sum(n) filter (where status = 'failed'), 0), coalesce(sum(n) filter (where status = 'cancelled'), 0))
-           <> (0, 0, 0, 0)
     -- One order for every statement that locks several batches.
     order by batch_id
   loop
-    v_alone := v_delta.unfinished >= 0 or (
-      select c.unfinished_items + v_delta.unfinished = (
-        select count(*) from app_public.batch_items i where i.batch_id = v_delta.batch_id and i.status = 'processing')
-      from app_private.batch_counters c where c.batch_id = v_delta.batch_id);
-    if v_alone then
-      select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for no key update;
-    else
-      select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for share;
+    v_finishes := (v_delta.succeeded, v_delta.failed, v_delta.cancelled) <> (0, 0, 0)
+      or v_delta.pending + v_delta.processing <> 0;
+    if v_finishes then
+      v_alone := v_delta.pending + v_delta.processing >= 0
+        or (select c.pending_items + v_delta.pending = 0 from app_private.batch_counters c where c.batch_id = v_delta.batch_id);
+      if v_alone then
+        select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for no key update;
+      else
+        select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for share;
+      end if;
+      continue when not found;
     end if;
-    continue when not found;
     insert into app_private.batch_counter_slots as s
-      (batch_id, slot, unfinished_items, succeeded_items, failed_items, cancelled_items, last_item_finished_at)
-    values (v_delta.batch_id, app_private.counter_slot(), v_delta.unfinished, v_delta.succeeded, v_delta.failed,
-      v_delta.cancelled, v_delta.last_finished_at)
+      (batch_id, slot, pending_items, processing_items, succeeded_items, failed_items, cancelled_items, last_item_finished_at)
+    values (v_delta.batch_id, app_private.counter_slot(), v_delta.pending, v_delta.processing, v_delta.succeeded,
+      v_delta.failed, v_delta.cancelled, v_delta.last_finished_at)
     on conflict (batch_id, slot) do update set
-      unfinished_items = s.unfinished_items + excluded.unfinished_items,
+      pending_items = s.pending_items + excluded.pending_items,
+      processing_items = s.processing_items + excluded.processing_items,
       succeeded_items = s.succeeded_items + excluded.succeeded_items,
       failed_items = s.failed_items + excluded.failed_items,
       cancelled_items = s.cancelled_items + excluded.cancelled_items,
       last_item_finished_at = greatest(s.last_item_finished_at, excluded.last_item_finished_at),
       updated_at = now();
+    continue when not v_finishes;
     select * into v_counters from app_private.batch_counters c where c.batch_id = v_delta.batch_id;
-    if v_alone or v_counters.unfinished_items = 0 then
+    if v_alone or v_counters.pending_items + v_counters.processing_items = 0 then
       v_status := app_private.settle_batch(v_delta.batch_id);
-    elsif v_counters.sealed and v_counters.unfinished_items = (
-      select count(*) from app_public.batch_items i where i.batch_id = v_delta.batch_id and i.status = 'processing'
-    ) then
+    elsif v_counters.sealed and v_counters.pending_items = 0 then
       v_status := app_private.settle_batch_if_alone(v_delta.batch_id);
     else
-      select b.status into v_status from app_public.batches b where b.id = v_delta.batch_id;
+      v_status := v_batch.status;
     end if;
     -- Live progress on every change of status, and as done items cross each whole percent: every
     -- commit that notifies waits for the others' (one lock for the whole database), so a
@@ -265,7 +258,7 @@ begin
 end
 $$;
 comment on function app_private.settle_batch_if_alone(uuid) is
-  'For a transaction that finished items of a batch whose other unfinished items are all held by workers: settles the batch if it holds the batch''s row alone; else enqueues finalize_batch to settle it once the other holders have committed, and names the batch in the setting finishline.batch_to_finalize (for finish_items'' caller, which can do it sooner). Returns the batch''s status.';
+  'For a transaction that finished items of a batch whose other unfinished items are all held by workers (none pending): settles the batch if it holds the batch''s row alone; else enqueues finalize_batch to settle it once the other holders have committed, and names the batch in the setting finishline.batch_to_finalize (for finish_items'' caller, which can do it sooner). Returns the batch''s status.';
 
 create function app_private.finalize_batch(p_batch_id uuid) returns text
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
@@ -297,14 +290,14 @@ begin
       from (select batch_id, count(*) as n from new_items group by batch_id) i
       where b.id = i.batch_id;
     select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
-      from (select batch_id, app_private.counted_status(status) as status, count(*)::integer as n, max(finished_at) as last_finished_at
-            from new_items group by 1, 2) d;
+      from (select batch_id, status, count(*)::integer as n, max(finished_at) as last_finished_at
+            from new_items group by batch_id, status) d;
   elsif tg_op = 'UPDATE' then
     select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
       from (select batch_id, status, sum(n)::integer as n, max(finished_at) as last_finished_at
-            from (select batch_id, app_private.counted_status(status) as status, 1 as n, finished_at from new_items
+            from (select batch_id, status, 1 as n, finished_at from new_items
                   union all
-                  select batch_id, app_private.counted_status(status), -1, null from old_items) s
+                  select batch_id, status, -1, null from old_items) s
             group by batch_id, status) d
       where n <> 0;
   else

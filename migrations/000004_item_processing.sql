@@ -37,8 +37,8 @@ begin
     and i.id = any(p_item_ids)
     and i.status = 'processing'
     and i.locked_by = p_worker_id;
-  -- A claim changes no counter (its items stay unfinished), so the batch's first claim marks it
-  -- started here; later claims find it started and take no lock.
+  -- A claim takes no lock on its batch (it counts in its session's counter slot), so the batch's
+  -- first claim marks it started here; later claims find it started and take no lock.
   if found and exists (select 1 from app_public.batches b where b.id = p_batch_id and b.started_at is null) then
     update app_public.batches b set started_at = now() where b.id = p_batch_id and b.started_at is null
       returning * into v_batch;

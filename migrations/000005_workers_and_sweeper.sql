@@ -212,8 +212,9 @@ begin
 
   -- 2. Counters against the items, for unfinished batches and those finished within the hour.
   --    Holding the batch's row exclusively while counting keeps the two consistent: every
-  --    transaction that moves its counters locks that row first, so none is half done (claims and
-  --    items given back move items within `unfinished`, which no count here tells apart).
+  --    transaction that finishes items or adds them locks that row first, so none is half done.
+  --    Claims and items given back take no lock, so pending and processing are compared as one
+  --    (their sum is all a claim cannot change), and written from the count when corrected.
   --    A batch whose items were pruned keeps its counts without its items: nothing to check.
   --    With counters right, a batch whose status is not what they imply is settled: a
   --    finalization that never ran (its finalize_batch job lost) happens here.
@@ -228,30 +229,32 @@ begin
     continue when not found;
     select * into v_counters from app_private.batch_counters c where c.batch_id = v_row.id;
     select
-      count(*) filter (where status in ('pending', 'processing')) as unfinished_items,
+      count(*) filter (where status = 'pending') as pending_items,
+      count(*) filter (where status = 'processing') as processing_items,
       count(*) filter (where status = 'succeeded') as succeeded_items,
       count(*) filter (where status = 'failed') as failed_items,
       count(*) filter (where status = 'cancelled') as cancelled_items,
       count(*) as total_items
     into v_actual
     from app_public.batch_items where batch_id = v_row.id;
-    if (v_counters.unfinished_items, v_counters.succeeded_items, v_counters.failed_items, v_counters.cancelled_items)
+    if (v_counters.pending_items + v_counters.processing_items, v_counters.succeeded_items, v_counters.failed_items,
+        v_counters.cancelled_items)
        is distinct from
-       (v_actual.unfinished_items::integer, v_actual.succeeded_items::integer, v_actual.failed_items::integer,
-        v_actual.cancelled_items::integer)
+       ((v_actual.pending_items + v_actual.processing_items)::integer, v_actual.succeeded_items::integer,
+        v_actual.failed_items::integer, v_actual.cancelled_items::integer)
     then
       delete from app_private.batch_counter_slots where batch_id = v_row.id and slot <> 0;
       update app_private.batch_counter_slots set
-        unfinished_items = v_actual.unfinished_items, succeeded_items = v_actual.succeeded_items, failed_items = v_actual.failed_items,
+        pending_items = v_actual.pending_items, processing_items = v_actual.processing_items, succeeded_items = v_actual.succeeded_items, failed_items = v_actual.failed_items,
         cancelled_items = v_actual.cancelled_items, last_item_finished_at = v_counters.last_item_finished_at, updated_at = now()
       where batch_id = v_row.id and slot = 0;
       update app_public.batches set total_items = v_actual.total_items
       where id = v_row.id and total_items <> v_actual.total_items;
       insert into app_private.sweeper_repairs (repair, batch_id, details)
       values ('corrected_counters', v_row.id, jsonb_build_object(
-        'found', jsonb_build_object('unfinished', v_counters.unfinished_items,
+        'found', jsonb_build_object('pending', v_counters.pending_items, 'processing', v_counters.processing_items,
           'succeeded', v_counters.succeeded_items, 'failed', v_counters.failed_items, 'cancelled', v_counters.cancelled_items),
-        'actual', jsonb_build_object('unfinished', v_actual.unfinished_items,
+        'actual', jsonb_build_object('pending', v_actual.pending_items, 'processing', v_actual.processing_items,
           'succeeded', v_actual.succeeded_items, 'failed', v_actual.failed_items, 'cancelled', v_actual.cancelled_items),
         'status', app_private.settle_batch(v_row.id)));
       v_n := v_n + 1;
@@ -297,8 +300,7 @@ begin
   for v_row in
     select b.id from app_public.batches b
     cross join lateral (select * from app_private.batch_counters c where c.batch_id = b.id) c
-    where b.finished_at is null and c.sealed and c.unfinished_items > 0
-      and not exists (select 1 from app_public.batch_items i where i.batch_id = b.id and i.status = 'processing')
+    where b.finished_at is null and c.sealed and c.pending_items > 0 and c.processing_items = 0
       and c.updated_at < now() - p_idle_after
       and not app_private.batch_has_runnable_job(b.id)
   loop

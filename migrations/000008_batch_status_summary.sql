@@ -75,7 +75,7 @@ select
   b.kind,
   b.status,
   b.total_items,
-  c.unfinished_items - c.processing_items as pending_items,
+  c.pending_items,
   c.processing_items,
   c.succeeded_items,
   c.failed_items,
@@ -90,21 +90,13 @@ select
   c.last_item_finished_at,
   exists (select 1 from app_public.run_summaries s where s.batch_id = b.id) as has_summary,
   case when b.finished_at is null or not exists (select 1 from app_public.run_summaries s where s.batch_id = b.id) then
-    app_private.batch_stuck_reason(b.id, c.unfinished_items - c.processing_items, c.processing_items, c.updated_at, b.finished_at)
+    app_private.batch_stuck_reason(b.id, c.pending_items, c.processing_items, c.updated_at, b.finished_at)
   end as stuck_reason,
   b.items_pruned_at
 from app_public.batches b
 -- Each batch's counter slots are summed alone (OFFSET 0 keeps the planner from summing every
--- batch's to join them), however many batches a page lists. The counters keep pending and running
--- items as one (claims move no counter): the running ones are counted from the items, in a small
--- index of running items only, in the same snapshot.
-cross join lateral (
-  select c.*, case when c.unfinished_items = 0 then 0 else (
-      select count(*)::integer from app_public.batch_items i where i.batch_id = b.id and i.status = 'processing') end
-    as processing_items
-  from app_private.batch_counters c where c.batch_id = b.id
-  offset 0
-) c;
+-- batch's to join them), however many batches a page lists.
+cross join lateral (select * from app_private.batch_counters c where c.batch_id = b.id offset 0) c;
 
 comment on view app_public.batch_status_summary is E'@primaryKey batch_id\n@behavior -insert -update -delete\n@foreignKey (batch_id) references app_public.batches (id)|@fieldName batch|@foreignFieldName statusSummary\n@foreignKey (tenant_id) references app_public.tenants (id)|@fieldName tenant\nOne row per batch: where it stands, read from counters kept by the database.';
 comment on column app_public.batch_status_summary.batch_id is 'The batch.';

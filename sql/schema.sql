@@ -65,7 +65,7 @@ CREATE TYPE app_private.status_delta AS (
 -- Name: TYPE status_delta; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON TYPE app_private.status_delta IS 'A change of n items of one counted status (`unfinished`, `succeeded`, `failed` or `cancelled`) in one batch (n < 0 when items left it).';
+COMMENT ON TYPE app_private.status_delta IS 'A change of n items of one status in one batch (n < 0 when items left it).';
 
 
 SET default_tablespace = '';
@@ -363,53 +363,54 @@ declare
   v_counters app_private.batch_counters;
   v_status text;
   v_done integer;
+  v_finishes boolean;
   v_alone boolean;
 begin
   for v_delta in
     select batch_id,
-      coalesce(sum(n) filter (where status = 'unfinished'), 0)::integer as unfinished,
+      coalesce(sum(n) filter (where status = 'pending'), 0)::integer as pending,
+      coalesce(sum(n) filter (where status = 'processing'), 0)::integer as processing,
       coalesce(sum(n) filter (where status = 'succeeded'), 0)::integer as succeeded,
       coalesce(sum(n) filter (where status = 'failed'), 0)::integer as failed,
       coalesce(sum(n) filter (where status = 'cancelled'), 0)::integer as cancelled,
       max(last_finished_at) as last_finished_at
     from unnest(p_deltas)
     group by batch_id
-    having (coalesce(sum(n) filter (where status = 'unfinished'), 0), coalesce(sum(n) filter (where status = 'succeeded'), 0),
-            coalesce(sum(n) filter (where status = 'failed'), 0), coalesce(sum(n) filter (where status = 'cancelled'), 0))
-           <> (0, 0, 0, 0)
     -- One order for every statement that locks several batches.
     order by batch_id
   loop
-    v_alone := v_delta.unfinished >= 0 or (
-      select c.unfinished_items + v_delta.unfinished = (
-        select count(*) from app_public.batch_items i where i.batch_id = v_delta.batch_id and i.status = 'processing')
-      from app_private.batch_counters c where c.batch_id = v_delta.batch_id);
-    if v_alone then
-      select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for no key update;
-    else
-      select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for share;
+    v_finishes := (v_delta.succeeded, v_delta.failed, v_delta.cancelled) <> (0, 0, 0)
+      or v_delta.pending + v_delta.processing <> 0;
+    if v_finishes then
+      v_alone := v_delta.pending + v_delta.processing >= 0
+        or (select c.pending_items + v_delta.pending = 0 from app_private.batch_counters c where c.batch_id = v_delta.batch_id);
+      if v_alone then
+        select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for no key update;
+      else
+        select * into v_batch from app_public.batches b where b.id = v_delta.batch_id for share;
+      end if;
+      continue when not found;
     end if;
-    continue when not found;
     insert into app_private.batch_counter_slots as s
-      (batch_id, slot, unfinished_items, succeeded_items, failed_items, cancelled_items, last_item_finished_at)
-    values (v_delta.batch_id, app_private.counter_slot(), v_delta.unfinished, v_delta.succeeded, v_delta.failed,
-      v_delta.cancelled, v_delta.last_finished_at)
+      (batch_id, slot, pending_items, processing_items, succeeded_items, failed_items, cancelled_items, last_item_finished_at)
+    values (v_delta.batch_id, app_private.counter_slot(), v_delta.pending, v_delta.processing, v_delta.succeeded,
+      v_delta.failed, v_delta.cancelled, v_delta.last_finished_at)
     on conflict (batch_id, slot) do update set
-      unfinished_items = s.unfinished_items + excluded.unfinished_items,
+      pending_items = s.pending_items + excluded.pending_items,
+      processing_items = s.processing_items + excluded.processing_items,
       succeeded_items = s.succeeded_items + excluded.succeeded_items,
       failed_items = s.failed_items + excluded.failed_items,
       cancelled_items = s.cancelled_items + excluded.cancelled_items,
       last_item_finished_at = greatest(s.last_item_finished_at, excluded.last_item_finished_at),
       updated_at = now();
+    continue when not v_finishes;
     select * into v_counters from app_private.batch_counters c where c.batch_id = v_delta.batch_id;
-    if v_alone or v_counters.unfinished_items = 0 then
+    if v_alone or v_counters.pending_items + v_counters.processing_items = 0 then
       v_status := app_private.settle_batch(v_delta.batch_id);
-    elsif v_counters.sealed and v_counters.unfinished_items = (
-      select count(*) from app_public.batch_items i where i.batch_id = v_delta.batch_id and i.status = 'processing'
-    ) then
+    elsif v_counters.sealed and v_counters.pending_items = 0 then
       v_status := app_private.settle_batch_if_alone(v_delta.batch_id);
     else
-      select b.status into v_status from app_public.batches b where b.id = v_delta.batch_id;
+      v_status := v_batch.status;
     end if;
     -- Live progress on every change of status, and as done items cross each whole percent: every
     -- commit that notifies waits for the others' (one lock for the whole database), so a
@@ -464,7 +465,8 @@ COMMENT ON FUNCTION app_private.batch_has_runnable_job(p_batch_id uuid) IS 'Whet
 CREATE TABLE app_private.batch_counter_slots (
     batch_id uuid NOT NULL,
     slot smallint NOT NULL,
-    unfinished_items integer DEFAULT 0 NOT NULL,
+    pending_items integer DEFAULT 0 NOT NULL,
+    processing_items integer DEFAULT 0 NOT NULL,
     succeeded_items integer DEFAULT 0 NOT NULL,
     failed_items integer DEFAULT 0 NOT NULL,
     cancelled_items integer DEFAULT 0 NOT NULL,
@@ -480,7 +482,7 @@ WITH (vacuum_truncate='false');
 -- Name: TABLE batch_counter_slots; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON TABLE app_private.batch_counter_slots IS 'Items per outcome for each batch, in slots that sum to its counts (read them summed: batch_counters). Kept by statement-level triggers on batch_items; only items that finish (or start over after failing) move them: claiming an item, retrying it after its backoff or giving it back leaves it unfinished. The sweeper checks them against the items.';
+COMMENT ON TABLE app_private.batch_counter_slots IS 'Items per outcome for each batch, in slots that sum to its counts (read them summed: batch_counters). Kept by statement-level triggers on batch_items, each statement adding to the slot of its session. The sweeper checks them against the items.';
 
 
 --
@@ -498,10 +500,17 @@ COMMENT ON COLUMN app_private.batch_counter_slots.slot IS 'Which slot: 0 is made
 
 
 --
--- Name: COLUMN batch_counter_slots.unfinished_items; Type: COMMENT; Schema: app_private; Owner: -
+-- Name: COLUMN batch_counter_slots.pending_items; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON COLUMN app_private.batch_counter_slots.unfinished_items IS 'Items this slot counts as pending or processing (may be negative in a slot: only the sum is a count).';
+COMMENT ON COLUMN app_private.batch_counter_slots.pending_items IS 'Items waiting to run, counted in this slot (may be negative in a slot: only the sum is a count).';
+
+
+--
+-- Name: COLUMN batch_counter_slots.processing_items; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.batch_counter_slots.processing_items IS 'Items held by a worker, counted in this slot (may be negative in a slot).';
 
 
 --
@@ -552,7 +561,8 @@ COMMENT ON COLUMN app_private.batch_counter_slots.updated_at IS 'When this slot 
 
 CREATE VIEW app_private.batch_counters WITH (security_invoker='true') AS
  SELECT batch_counter_slots.batch_id,
-    (sum(batch_counter_slots.unfinished_items))::integer AS unfinished_items,
+    (sum(batch_counter_slots.pending_items))::integer AS pending_items,
+    (sum(batch_counter_slots.processing_items))::integer AS processing_items,
     (sum(batch_counter_slots.succeeded_items))::integer AS succeeded_items,
     (sum(batch_counter_slots.failed_items))::integer AS failed_items,
     (sum(batch_counter_slots.cancelled_items))::integer AS cancelled_items,
@@ -578,10 +588,17 @@ COMMENT ON COLUMN app_private.batch_counters.batch_id IS 'The batch counted.';
 
 
 --
--- Name: COLUMN batch_counters.unfinished_items; Type: COMMENT; Schema: app_private; Owner: -
+-- Name: COLUMN batch_counters.pending_items; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON COLUMN app_private.batch_counters.unfinished_items IS 'Its items pending or processing: waiting to run (or out a retry''s backoff), or held by a worker. How many of them run now is counted from the items (batch_status_summary).';
+COMMENT ON COLUMN app_private.batch_counters.pending_items IS 'Its items waiting to run (including those waiting out a retry''s backoff).';
+
+
+--
+-- Name: COLUMN batch_counters.processing_items; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.batch_counters.processing_items IS 'Its items held by a worker now.';
 
 
 --
@@ -634,7 +651,7 @@ CREATE FUNCTION app_private.batch_status_for(c app_private.batch_counters, p_sta
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
   select case
-    when c.sealed and c.unfinished_items = 0 then
+    when c.sealed and c.pending_items + c.processing_items = 0 then
       case when c.cancelled_items > 0 then 'cancelled'
            when c.failed_items > 0 then 'completed_with_errors'
            else 'completed' end
@@ -648,7 +665,7 @@ $$;
 -- Name: FUNCTION batch_status_for(c app_private.batch_counters, p_started boolean); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.batch_status_for(c app_private.batch_counters, p_started boolean) IS 'The one rule for a batch''s status: terminal once its item list is sealed and no item is unfinished (cancelled if any item was cancelled, completed_with_errors if any failed), processing once an item started (start_items marks the batch started) or finished, else pending.';
+COMMENT ON FUNCTION app_private.batch_status_for(c app_private.batch_counters, p_started boolean) IS 'The one rule for a batch''s status: terminal once its item list is sealed and no item is pending or processing (cancelled if any item was cancelled, completed_with_errors if any failed), processing once an item started (start_items marks the batch started) or finished, else pending.';
 
 
 --
@@ -856,24 +873,6 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.cool_down_host(p_host text, p_for interval, p_reason text) IS 'Records that a host asked for no requests during p_for (Retry-After); a longer pause already recorded is kept. Returns until when the host is left alone.';
-
-
---
--- Name: counted_status(text); Type: FUNCTION; Schema: app_private; Owner: -
---
-
-CREATE FUNCTION app_private.counted_status(p_status text) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$
-  select case when p_status in ('pending', 'processing') then 'unfinished' else p_status end
-$$;
-
-
---
--- Name: FUNCTION counted_status(p_status text); Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON FUNCTION app_private.counted_status(p_status text) IS 'The batch_counters bucket of an item status: `unfinished` for pending and processing, else the status.';
 
 
 --
@@ -2709,7 +2708,7 @@ $$;
 -- Name: FUNCTION settle_batch_if_alone(p_batch_id uuid); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.settle_batch_if_alone(p_batch_id uuid) IS 'For a transaction that finished items of a batch whose other unfinished items are all held by workers: settles the batch if it holds the batch''s row alone; else enqueues finalize_batch to settle it once the other holders have committed, and names the batch in the setting finishline.batch_to_finalize (for finish_items'' caller, which can do it sooner). Returns the batch''s status.';
+COMMENT ON FUNCTION app_private.settle_batch_if_alone(p_batch_id uuid) IS 'For a transaction that finished items of a batch whose other unfinished items are all held by workers (none pending): settles the batch if it holds the batch''s row alone; else enqueues finalize_batch to settle it once the other holders have committed, and names the batch in the setting finishline.batch_to_finalize (for finish_items'' caller, which can do it sooner). Returns the batch''s status.';
 
 
 --
@@ -2747,8 +2746,8 @@ begin
     and i.id = any(p_item_ids)
     and i.status = 'processing'
     and i.locked_by = p_worker_id;
-  -- A claim changes no counter (its items stay unfinished), so the batch's first claim marks it
-  -- started here; later claims find it started and take no lock.
+  -- A claim takes no lock on its batch (it counts in its session's counter slot), so the batch's
+  -- first claim marks it started here; later claims find it started and take no lock.
   if found and exists (select 1 from app_public.batches b where b.id = p_batch_id and b.started_at is null) then
     update app_public.batches b set started_at = now() where b.id = p_batch_id and b.started_at is null
       returning * into v_batch;
@@ -3023,8 +3022,9 @@ begin
 
   -- 2. Counters against the items, for unfinished batches and those finished within the hour.
   --    Holding the batch's row exclusively while counting keeps the two consistent: every
-  --    transaction that moves its counters locks that row first, so none is half done (claims and
-  --    items given back move items within `unfinished`, which no count here tells apart).
+  --    transaction that finishes items or adds them locks that row first, so none is half done.
+  --    Claims and items given back take no lock, so pending and processing are compared as one
+  --    (their sum is all a claim cannot change), and written from the count when corrected.
   --    A batch whose items were pruned keeps its counts without its items: nothing to check.
   --    With counters right, a batch whose status is not what they imply is settled: a
   --    finalization that never ran (its finalize_batch job lost) happens here.
@@ -3039,30 +3039,32 @@ begin
     continue when not found;
     select * into v_counters from app_private.batch_counters c where c.batch_id = v_row.id;
     select
-      count(*) filter (where status in ('pending', 'processing')) as unfinished_items,
+      count(*) filter (where status = 'pending') as pending_items,
+      count(*) filter (where status = 'processing') as processing_items,
       count(*) filter (where status = 'succeeded') as succeeded_items,
       count(*) filter (where status = 'failed') as failed_items,
       count(*) filter (where status = 'cancelled') as cancelled_items,
       count(*) as total_items
     into v_actual
     from app_public.batch_items where batch_id = v_row.id;
-    if (v_counters.unfinished_items, v_counters.succeeded_items, v_counters.failed_items, v_counters.cancelled_items)
+    if (v_counters.pending_items + v_counters.processing_items, v_counters.succeeded_items, v_counters.failed_items,
+        v_counters.cancelled_items)
        is distinct from
-       (v_actual.unfinished_items::integer, v_actual.succeeded_items::integer, v_actual.failed_items::integer,
-        v_actual.cancelled_items::integer)
+       ((v_actual.pending_items + v_actual.processing_items)::integer, v_actual.succeeded_items::integer,
+        v_actual.failed_items::integer, v_actual.cancelled_items::integer)
     then
       delete from app_private.batch_counter_slots where batch_id = v_row.id and slot <> 0;
       update app_private.batch_counter_slots set
-        unfinished_items = v_actual.unfinished_items, succeeded_items = v_actual.succeeded_items, failed_items = v_actual.failed_items,
+        pending_items = v_actual.pending_items, processing_items = v_actual.processing_items, succeeded_items = v_actual.succeeded_items, failed_items = v_actual.failed_items,
         cancelled_items = v_actual.cancelled_items, last_item_finished_at = v_counters.last_item_finished_at, updated_at = now()
       where batch_id = v_row.id and slot = 0;
       update app_public.batches set total_items = v_actual.total_items
       where id = v_row.id and total_items <> v_actual.total_items;
       insert into app_private.sweeper_repairs (repair, batch_id, details)
       values ('corrected_counters', v_row.id, jsonb_build_object(
-        'found', jsonb_build_object('unfinished', v_counters.unfinished_items,
+        'found', jsonb_build_object('pending', v_counters.pending_items, 'processing', v_counters.processing_items,
           'succeeded', v_counters.succeeded_items, 'failed', v_counters.failed_items, 'cancelled', v_counters.cancelled_items),
-        'actual', jsonb_build_object('unfinished', v_actual.unfinished_items,
+        'actual', jsonb_build_object('pending', v_actual.pending_items, 'processing', v_actual.processing_items,
           'succeeded', v_actual.succeeded_items, 'failed', v_actual.failed_items, 'cancelled', v_actual.cancelled_items),
         'status', app_private.settle_batch(v_row.id)));
       v_n := v_n + 1;
@@ -3108,8 +3110,7 @@ begin
   for v_row in
     select b.id from app_public.batches b
     cross join lateral (select * from app_private.batch_counters c where c.batch_id = b.id) c
-    where b.finished_at is null and c.sealed and c.unfinished_items > 0
-      and not exists (select 1 from app_public.batch_items i where i.batch_id = b.id and i.status = 'processing')
+    where b.finished_at is null and c.sealed and c.pending_items > 0 and c.processing_items = 0
       and c.updated_at < now() - p_idle_after
       and not app_private.batch_has_runnable_job(b.id)
   loop
@@ -3257,14 +3258,14 @@ begin
       from (select batch_id, count(*) as n from new_items group by batch_id) i
       where b.id = i.batch_id;
     select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
-      from (select batch_id, app_private.counted_status(status) as status, count(*)::integer as n, max(finished_at) as last_finished_at
-            from new_items group by 1, 2) d;
+      from (select batch_id, status, count(*)::integer as n, max(finished_at) as last_finished_at
+            from new_items group by batch_id, status) d;
   elsif tg_op = 'UPDATE' then
     select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
       from (select batch_id, status, sum(n)::integer as n, max(finished_at) as last_finished_at
-            from (select batch_id, app_private.counted_status(status) as status, 1 as n, finished_at from new_items
+            from (select batch_id, status, 1 as n, finished_at from new_items
                   union all
-                  select batch_id, app_private.counted_status(status), -1, null from old_items) s
+                  select batch_id, status, -1, null from old_items) s
             group by batch_id, status) d
       where n <> 0;
   else
@@ -5997,7 +5998,7 @@ CREATE VIEW app_public.batch_status_summary WITH (security_invoker='true') AS
     b.kind,
     b.status,
     b.total_items,
-    (c.unfinished_items - c.processing_items) AS pending_items,
+    c.pending_items,
     c.processing_items,
     c.succeeded_items,
     c.failed_items,
@@ -6020,25 +6021,20 @@ CREATE VIEW app_public.batch_status_summary WITH (security_invoker='true') AS
         CASE
             WHEN ((b.finished_at IS NULL) OR (NOT (EXISTS ( SELECT 1
                FROM app_public.run_summaries s
-              WHERE (s.batch_id = b.id))))) THEN app_private.batch_stuck_reason(b.id, (c.unfinished_items - c.processing_items), c.processing_items, c.updated_at, b.finished_at)
+              WHERE (s.batch_id = b.id))))) THEN app_private.batch_stuck_reason(b.id, c.pending_items, c.processing_items, c.updated_at, b.finished_at)
             ELSE NULL::text
         END AS stuck_reason,
     b.items_pruned_at
    FROM (app_public.batches b
      CROSS JOIN LATERAL ( SELECT c_1.batch_id,
-            c_1.unfinished_items,
+            c_1.pending_items,
+            c_1.processing_items,
             c_1.succeeded_items,
             c_1.failed_items,
             c_1.cancelled_items,
             c_1.last_item_finished_at,
             c_1.sealed,
-            c_1.updated_at,
-                CASE
-                    WHEN (c_1.unfinished_items = 0) THEN 0
-                    ELSE ( SELECT (count(*))::integer AS count
-                       FROM app_public.batch_items i
-                      WHERE ((i.batch_id = b.id) AND (i.status = 'processing'::text)))
-                END AS processing_items
+            c_1.updated_at
            FROM app_private.batch_counters c_1
           WHERE (c_1.batch_id = b.id)
          OFFSET 0) c);
@@ -7290,13 +7286,6 @@ CREATE INDEX batch_items_failed_idx ON app_public.batch_items USING btree (batch
 
 
 --
--- Name: batch_items_processing_batch_id_idx; Type: INDEX; Schema: app_public; Owner: -
---
-
-CREATE INDEX batch_items_processing_batch_id_idx ON app_public.batch_items USING btree (batch_id) WHERE (status = 'processing'::text);
-
-
---
 -- Name: batch_items_processing_idx; Type: INDEX; Schema: app_public; Owner: -
 --
 
@@ -8378,13 +8367,6 @@ REVOKE ALL ON FUNCTION app_private.consume_recommender_changes(p_changes_seen bi
 --
 
 REVOKE ALL ON FUNCTION app_private.cool_down_host(p_host text, p_for interval, p_reason text) FROM PUBLIC;
-
-
---
--- Name: FUNCTION counted_status(p_status text); Type: ACL; Schema: app_private; Owner: -
---
-
-REVOKE ALL ON FUNCTION app_private.counted_status(p_status text) FROM PUBLIC;
 
 
 --

@@ -51,8 +51,8 @@ describe('counters damaged on purpose', () => {
       {
         repair: 'corrected_counters',
         details: {
-          found: { unfinished: 0, succeeded: 0, failed: 7, cancelled: 0 },
-          actual: { unfinished: 0, succeeded: 3, failed: 0, cancelled: 0 },
+          found: { pending: 0, processing: 0, succeeded: 0, failed: 7, cancelled: 0 },
+          actual: { pending: 0, processing: 0, succeeded: 3, failed: 0, cancelled: 0 },
           status: 'completed',
         },
       },
@@ -61,7 +61,7 @@ describe('counters damaged on purpose', () => {
 
   test('that would keep a batch from ever finishing are corrected, and the batch finishes', async () => {
     const batch = await submitBatch(db, tenant, 'noop', [{ sleep_ms: 300 }, { sleep_ms: 300 }]);
-    await db.pool.query('update app_private.batch_counter_slots set unfinished_items = unfinished_items + 3 where batch_id = $1 and slot = 0', [batch.id]);
+    await db.pool.query('update app_private.batch_counter_slots set pending_items = pending_items + 3 where batch_id = $1 and slot = 0', [batch.id]);
     await waitFor(async () => {
       const { rows } = await db.pool.query(`select count(*)::int as n from app_public.batch_items where batch_id = $1 and status = 'succeeded'`, [batch.id]);
       return rows[0].n === 2;

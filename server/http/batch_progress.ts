@@ -3,8 +3,8 @@
 //
 // The database notifies a batch's channel when its status changes and as its done items cross each
 // whole percent, with its status and how many items are done as the payload; here those are thinned
-// to one a second (the latest wins), repeats of the same state are dropped, and the stream ends
-// after the state that finished the batch.
+// to one a second (the latest wins), repeats and counts older than one already seen are dropped,
+// and the stream ends after the state that finished the batch.
 import { createHash } from 'node:crypto';
 import type { PgResource } from 'postgraphile/@dataplan/pg';
 import { context, lambda, listen, SafeError, type GrafastSubscriber } from 'postgraphile/grafast';
@@ -40,6 +40,16 @@ function progressSubscriber(pg: GrafastSubscriber): GrafastSubscriber {
   };
 }
 
+/**
+ * Whether a payload says more than `than`: another status, or more items done. Transactions that
+ * finish a batch's items at once commit in any order, so a count can arrive after a larger one.
+ */
+function isNewer(payload: string, than: string): boolean {
+  const [status, done] = payload.split(':');
+  const [thanStatus, thanDone] = than.split(':');
+  return status !== thanStatus || Number(done) > Number(thanDone);
+}
+
 function progressEvents(
   source: ReturnType<GrafastSubscriber['subscribe']> | null,
   intervalMs: number,
@@ -51,6 +61,8 @@ function progressEvents(
   // The current state, sent first, counts as an update.
   let lastSentAt = Date.now();
   let latest: string | null = null;
+  /** The newest state notified so far. */
+  let newest = '';
   let timer: NodeJS.Timeout | undefined;
   let iterator: AsyncIterator<string> | undefined;
 
@@ -87,7 +99,8 @@ function progressEvents(
           const { value, done } = await iterator.next();
           if (done || ended) break;
           const payload = String(value);
-          if (payload === lastSent) continue;
+          if (payload === lastSent || !isNewer(payload, newest)) continue;
+          newest = payload;
           if (TERMINAL.has(payload.split(':')[0])) {
             clearTimeout(timer);
             deliver(payload);

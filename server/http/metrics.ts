@@ -34,14 +34,10 @@ export function createMetrics(pool: pg.Pool): Metrics {
   fromQuery('finishline_batches', 'Batches by kind and status.', ['kind', 'status'],
     'select kind, status, count(*) as value from app_public.batches group by kind, status');
   fromQuery('finishline_items', 'Items by kind and status, from the batch counters.', ['kind', 'status'], `
-    with running as (
-      select batch_id, count(*)::integer as n from app_public.batch_items where status = 'processing' group by batch_id
-    )
     select b.kind, s.status, sum(s.n) as value
     from app_public.batches b
     join app_private.batch_counters c on c.batch_id = b.id
-    left join running r on r.batch_id = b.id
-    cross join lateral (values ('pending', c.unfinished_items - coalesce(r.n, 0)), ('processing', coalesce(r.n, 0)),
+    cross join lateral (values ('pending', c.pending_items), ('processing', c.processing_items),
       ('succeeded', c.succeeded_items), ('failed', c.failed_items), ('cancelled', c.cancelled_items)) as s(status, n)
     group by b.kind, s.status`);
   fromQuery('finishline_queue_runnable_jobs', 'Jobs that could run now, by task.', ['task'], `
