@@ -38,11 +38,11 @@ begin
     and i.status = 'processing'
     and i.locked_by = p_worker_id;
   -- A claim takes no lock on its batch (it counts in its session's counter slot), so the batch's
-  -- first claim marks it started here; later claims find it started and take no lock.
-  if found and exists (select 1 from app_public.batches b where b.id = p_batch_id and b.started_at is null) then
+  -- first claim marks it started here; later claims' update matches no row, and locks none.
+  if found then
     update app_public.batches b set started_at = now() where b.id = p_batch_id and b.started_at is null
       returning * into v_batch;
-    if v_batch.id is not null then
+    if found then
       perform app_private.notify_batch_progress(v_batch.tenant_id, v_batch.id, app_private.settle_batch(v_batch.id), 0);
     end if;
   end if;
