@@ -18,7 +18,6 @@ create table app_public.batch_items (
   locked_by text,
   started_at timestamptz,
   finished_at timestamptz,
-  foreign key (batch_id, tenant_id) references app_public.batches (id, tenant_id) on delete cascade,
   check ((status = 'processing') = (locked_by is not null)),
   check ((status in ('succeeded', 'failed', 'cancelled')) = (finished_at is not null))
 ) with (vacuum_truncate = false);
@@ -30,9 +29,12 @@ create index batch_items_processing_idx on app_public.batch_items (locked_by) wh
 -- others, in a batch of 100,000 items as in one of ten.
 create index batch_items_failed_idx on app_public.batch_items (batch_id, id) where status = 'failed';
 
-comment on table app_public.batch_items is E'@behavior -insert -update -delete -query:resource:connection -query:resource:list\nOne unit of work of a batch. Items only move forward: pending → processing → succeeded, failed or cancelled (failed items may be retried).';
-comment on constraint batch_items_batch_id_tenant_id_fkey on app_public.batch_items is E'@isIndexed\n@fieldName batch\n@foreignFieldName items';
--- (@isIndexed: batch_items_batch_id_id_idx serves it by its first column.)
+comment on table app_public.batch_items is E'@behavior -insert -update -delete -query:resource:connection -query:resource:list\n@foreignKey (batch_id, tenant_id) references app_public.batches (id, tenant_id)|@fieldName batch|@foreignFieldName items\nOne unit of work of a batch. Items only move forward: pending → processing → succeeded, failed or cancelled (failed items may be retried).';
+-- An item belongs to a batch of its own tenant: a rule kept by triggers, not by a foreign key,
+-- whose check is one query per row (as much time as the rest of a million-item insert together).
+-- tg_batch_items__count_statuses checks it once per statement as it counts the new items, against
+-- batch rows it then holds; tg_batches__delete_items deletes a batch's items with it; batches keep
+-- their id and tenant (tg_batches__refuse_move). The @foreignKey tag gives GraphQL the relation.
 comment on column app_public.batch_items.id is 'The item''s id.';
 comment on column app_public.batch_items.batch_id is 'The batch the item belongs to.';
 comment on column app_public.batch_items.tenant_id is 'The tenant that owns the item (always the batch''s): by default the request''s tenant (jwt.claims.tenant_id), else the batch''s.';
@@ -276,22 +278,39 @@ language plpgsql volatile security definer set search_path to pg_catalog, pg_tem
 declare
   v_deltas app_private.status_delta[];
   v_sealed_batch uuid;
+  v_missing_batch uuid;
   v_unfinished_batch uuid;
 begin
   -- Transition tables exist only for the trigger's own event, hence one query per event.
   if tg_op = 'INSERT' then
-    select c.batch_id into v_sealed_batch from app_private.batch_counter_slots c
-      where c.slot = 0 and c.sealed and c.batch_id in (select batch_id from new_items) limit 1;
+    -- One pass over the new items counts them by batch, tenant and status; the counts then serve
+    -- the rule that an item's batch exists and is its tenant's (the UPDATE takes each batch's row,
+    -- so none can go before this commits), the seal, the batch's total and its counters.
+    with counted as (
+      select batch_id, tenant_id, status, count(*)::integer as n, max(finished_at) as last_finished_at
+      from new_items group by batch_id, tenant_id, status
+    ), per_batch as (
+      select batch_id, tenant_id, sum(n)::integer as n from counted group by batch_id, tenant_id
+    ), totalled as (
+      update app_public.batches b set total_items = b.total_items + i.n
+      from per_batch i where b.id = i.batch_id and b.tenant_id = i.tenant_id
+      returning b.id, b.tenant_id
+    )
+    select
+      (select i.batch_id from per_batch i
+       where not exists (select 1 from totalled t where t.id = i.batch_id and t.tenant_id = i.tenant_id) limit 1),
+      (select c.batch_id from app_private.batch_counter_slots c join per_batch i on i.batch_id = c.batch_id
+       where c.slot = 0 and c.sealed limit 1),
+      (select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) from counted)
+    into v_missing_batch, v_sealed_batch, v_deltas;
+    if v_missing_batch is not null then
+      raise exception 'no batch % of the items'' tenant: an item belongs to an existing batch of its own tenant', v_missing_batch
+        using errcode = 'foreign_key_violation', hint = 'Insert the batch first (in the same transaction), with the same tenant_id as its items.';
+    end if;
     if v_sealed_batch is not null then
       raise exception 'batch % is closed: items can only be added in the transaction that creates the batch', v_sealed_batch
         using errcode = 'FLSLD';
     end if;
-    update app_public.batches b set total_items = b.total_items + i.n
-      from (select batch_id, count(*) as n from new_items group by batch_id) i
-      where b.id = i.batch_id;
-    select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
-      from (select batch_id, status, count(*)::integer as n, max(finished_at) as last_finished_at
-            from new_items group by batch_id, status) d;
   elsif tg_op = 'UPDATE' then
     select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
       from (select batch_id, status, sum(n)::integer as n, max(finished_at) as last_finished_at
@@ -319,7 +338,7 @@ begin
 end
 $$;
 comment on function app_private.tg_batch_items__count_statuses() is
-  'Keeps batch counters equal to the items'' statuses, once per statement, and settles the batches concerned. Deleting items changes no counter: they go with their batch, or once it has finished (pruning), when its counts are its record; deleting items of an unfinished batch alone raises FLUNF.';
+  'Keeps batch counters equal to the items'' statuses, once per statement, and settles the batches concerned. New items must name an existing batch of their own tenant (else 23503) that their transaction created (else FLSLD). Deleting items changes no counter: they go with their batch, or once it has finished (pruning), when its counts are its record; deleting items of an unfinished batch alone raises FLUNF.';
 create trigger _500_count_inserted after insert on app_public.batch_items
   referencing new table as new_items for each statement
   execute function app_private.tg_batch_items__count_statuses();
@@ -372,21 +391,20 @@ declare
 begin
   with job as (
     select * from graphile_worker.add_jobs(array(
-      select row(k.task_identifier, json_build_object('batch_id', c.batch_id, 'item_ids', c.item_ids),
+      -- Each batch's items in order, cut into its kind's chunk_size: chunk c is slice c of the array.
+      select row(k.task_identifier,
+                 json_build_object('batch_id', a.batch_id,
+                   'item_ids', a.item_ids[c.position * k.chunk_size + 1 : (c.position + 1) * k.chunk_size]),
                  app_private.tenant_queue_name(t.id, t.max_running_chunks, c.position), p_run_at, null, null,
                  app_private.chunk_priority(coalesce(b.priority, k.priority), c.position), null)::graphile_worker.job_spec
-      from (
-        select u.batch_id, u.position / k.chunk_size as position, array_agg(u.item_id order by u.item_id) as item_ids
-        from (select t.batch_id, t.item_id, row_number() over (partition by t.batch_id order by t.item_id) - 1 as position
-              from unnest(p_batch_ids, p_item_ids) as t(batch_id, item_id)) u
-        join app_public.batches b on b.id = u.batch_id
-        join app_public.batch_kinds k on k.kind = b.kind
-        group by u.batch_id, u.position / k.chunk_size
-      ) c
-      join app_public.batches b on b.id = c.batch_id
+      from (select u.batch_id, array_agg(u.item_id order by u.item_id) as item_ids
+            from unnest(p_batch_ids, p_item_ids) as u(batch_id, item_id)
+            group by u.batch_id) a
+      join app_public.batches b on b.id = a.batch_id
       join app_public.batch_kinds k on k.kind = b.kind
       join app_public.tenants t on t.id = b.tenant_id
-      order by c.position, c.batch_id
+      cross join lateral generate_series(0, (cardinality(a.item_ids) - 1) / k.chunk_size) as c(position)
+      order by c.position, a.batch_id
     ))
   ), recorded as (
     insert into app_private.chunk_jobs (batch_id, job_id)
@@ -438,6 +456,30 @@ $$;
 comment on function app_private.tg_batches__create_counters() is 'Gives every new batch its first counter slot (slot 0, which will carry its seal).';
 create trigger _100_create_counters after insert on app_public.batches
   for each row execute function app_private.tg_batches__create_counters();
+
+create function app_private.tg_batches__delete_items() returns trigger
+language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
+begin
+  delete from app_public.batch_items i using deleted_batches d where i.batch_id = d.id;
+  return null;
+end
+$$;
+comment on function app_private.tg_batches__delete_items() is 'Deletes the items of deleted batches, in one statement for all of them.';
+create trigger _100_delete_items after delete on app_public.batches
+  referencing old table as deleted_batches for each statement
+  execute function app_private.tg_batches__delete_items();
+
+create function app_private.tg_batches__refuse_move() returns trigger
+language plpgsql as $$
+begin
+  raise exception 'batch % keeps its id and tenant', old.id
+    using errcode = 'FLBMV', hint = 'Submit a new batch for the other tenant.';
+end
+$$;
+comment on function app_private.tg_batches__refuse_move() is 'Raises FLBMV for an update that changes a batch''s id or tenant: its items, counters and summary name both.';
+create trigger _010_refuse_move before update of id, tenant_id on app_public.batches
+  for each row when (old.id <> new.id or old.tenant_id <> new.tenant_id)
+  execute function app_private.tg_batches__refuse_move();
 
 create function app_private.tg_batches__refuse_new_status() returns trigger
 language plpgsql as $$

@@ -1040,21 +1040,20 @@ declare
 begin
   with job as (
     select * from graphile_worker.add_jobs(array(
-      select row(k.task_identifier, json_build_object('batch_id', c.batch_id, 'item_ids', c.item_ids),
+      -- Each batch's items in order, cut into its kind's chunk_size: chunk c is slice c of the array.
+      select row(k.task_identifier,
+                 json_build_object('batch_id', a.batch_id,
+                   'item_ids', a.item_ids[c.position * k.chunk_size + 1 : (c.position + 1) * k.chunk_size]),
                  app_private.tenant_queue_name(t.id, t.max_running_chunks, c.position), p_run_at, null, null,
                  app_private.chunk_priority(coalesce(b.priority, k.priority), c.position), null)::graphile_worker.job_spec
-      from (
-        select u.batch_id, u.position / k.chunk_size as position, array_agg(u.item_id order by u.item_id) as item_ids
-        from (select t.batch_id, t.item_id, row_number() over (partition by t.batch_id order by t.item_id) - 1 as position
-              from unnest(p_batch_ids, p_item_ids) as t(batch_id, item_id)) u
-        join app_public.batches b on b.id = u.batch_id
-        join app_public.batch_kinds k on k.kind = b.kind
-        group by u.batch_id, u.position / k.chunk_size
-      ) c
-      join app_public.batches b on b.id = c.batch_id
+      from (select u.batch_id, array_agg(u.item_id order by u.item_id) as item_ids
+            from unnest(p_batch_ids, p_item_ids) as u(batch_id, item_id)
+            group by u.batch_id) a
+      join app_public.batches b on b.id = a.batch_id
       join app_public.batch_kinds k on k.kind = b.kind
       join app_public.tenants t on t.id = b.tenant_id
-      order by c.position, c.batch_id
+      cross join lateral generate_series(0, (cardinality(a.item_ids) - 1) / k.chunk_size) as c(position)
+      order by c.position, a.batch_id
     ))
   ), recorded as (
     insert into app_private.chunk_jobs (batch_id, job_id)
@@ -3244,22 +3243,39 @@ CREATE FUNCTION app_private.tg_batch_items__count_statuses() RETURNS trigger
 declare
   v_deltas app_private.status_delta[];
   v_sealed_batch uuid;
+  v_missing_batch uuid;
   v_unfinished_batch uuid;
 begin
   -- Transition tables exist only for the trigger's own event, hence one query per event.
   if tg_op = 'INSERT' then
-    select c.batch_id into v_sealed_batch from app_private.batch_counter_slots c
-      where c.slot = 0 and c.sealed and c.batch_id in (select batch_id from new_items) limit 1;
+    -- One pass over the new items counts them by batch, tenant and status; the counts then serve
+    -- the rule that an item's batch exists and is its tenant's (the UPDATE takes each batch's row,
+    -- so none can go before this commits), the seal, the batch's total and its counters.
+    with counted as (
+      select batch_id, tenant_id, status, count(*)::integer as n, max(finished_at) as last_finished_at
+      from new_items group by batch_id, tenant_id, status
+    ), per_batch as (
+      select batch_id, tenant_id, sum(n)::integer as n from counted group by batch_id, tenant_id
+    ), totalled as (
+      update app_public.batches b set total_items = b.total_items + i.n
+      from per_batch i where b.id = i.batch_id and b.tenant_id = i.tenant_id
+      returning b.id, b.tenant_id
+    )
+    select
+      (select i.batch_id from per_batch i
+       where not exists (select 1 from totalled t where t.id = i.batch_id and t.tenant_id = i.tenant_id) limit 1),
+      (select c.batch_id from app_private.batch_counter_slots c join per_batch i on i.batch_id = c.batch_id
+       where c.slot = 0 and c.sealed limit 1),
+      (select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) from counted)
+    into v_missing_batch, v_sealed_batch, v_deltas;
+    if v_missing_batch is not null then
+      raise exception 'no batch % of the items'' tenant: an item belongs to an existing batch of its own tenant', v_missing_batch
+        using errcode = 'foreign_key_violation', hint = 'Insert the batch first (in the same transaction), with the same tenant_id as its items.';
+    end if;
     if v_sealed_batch is not null then
       raise exception 'batch % is closed: items can only be added in the transaction that creates the batch', v_sealed_batch
         using errcode = 'FLSLD';
     end if;
-    update app_public.batches b set total_items = b.total_items + i.n
-      from (select batch_id, count(*) as n from new_items group by batch_id) i
-      where b.id = i.batch_id;
-    select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
-      from (select batch_id, status, count(*)::integer as n, max(finished_at) as last_finished_at
-            from new_items group by batch_id, status) d;
   elsif tg_op = 'UPDATE' then
     select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
       from (select batch_id, status, sum(n)::integer as n, max(finished_at) as last_finished_at
@@ -3292,7 +3308,7 @@ $$;
 -- Name: FUNCTION tg_batch_items__count_statuses(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_batch_items__count_statuses() IS 'Keeps batch counters equal to the items'' statuses, once per statement, and settles the batches concerned. Deleting items changes no counter: they go with their batch, or once it has finished (pruning), when its counts are its record; deleting items of an unfinished batch alone raises FLUNF.';
+COMMENT ON FUNCTION app_private.tg_batch_items__count_statuses() IS 'Keeps batch counters equal to the items'' statuses, once per statement, and settles the batches concerned. New items must name an existing batch of their own tenant (else 23503) that their transaction created (else FLSLD). Deleting items changes no counter: they go with their batch, or once it has finished (pruning), when its counts are its record; deleting items of an unfinished batch alone raises FLUNF.';
 
 
 --
@@ -3432,6 +3448,28 @@ COMMENT ON FUNCTION app_private.tg_batches__create_counters() IS 'Gives every ne
 
 
 --
+-- Name: tg_batches__delete_items(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_batches__delete_items() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  delete from app_public.batch_items i using deleted_batches d where i.batch_id = d.id;
+  return null;
+end
+$$;
+
+
+--
+-- Name: FUNCTION tg_batches__delete_items(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_batches__delete_items() IS 'Deletes the items of deleted batches, in one statement for all of them.';
+
+
+--
 -- Name: tg_batches__follow_review_scoring(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -3451,6 +3489,27 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.tg_batches__follow_review_scoring() IS 'When a score_reviews batch finishes, starts the score_sellers run that follows it, in the same transaction.';
+
+
+--
+-- Name: tg_batches__refuse_move(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_batches__refuse_move() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+  raise exception 'batch % keeps its id and tenant', old.id
+    using errcode = 'FLBMV', hint = 'Submit a new batch for the other tenant.';
+end
+$$;
+
+
+--
+-- Name: FUNCTION tg_batches__refuse_move(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_batches__refuse_move() IS 'Raises FLBMV for an update that changes a batch''s id or tenant: its items, counters and summary name both.';
 
 
 --
@@ -3911,6 +3970,7 @@ WITH (vacuum_truncate='false');
 --
 
 COMMENT ON TABLE app_public.batch_items IS '@behavior -insert -update -delete -query:resource:connection -query:resource:list
+@foreignKey (batch_id, tenant_id) references app_public.batches (id, tenant_id)|@fieldName batch|@foreignFieldName items
 One unit of work of a batch. Items only move forward: pending → processing → succeeded, failed or cancelled (failed items may be retried).';
 
 
@@ -7468,6 +7528,13 @@ CREATE TRIGGER _500_move_queued_retrain AFTER UPDATE ON app_private.recommender_
 
 
 --
+-- Name: batches _010_refuse_move; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _010_refuse_move BEFORE UPDATE OF id, tenant_id ON app_public.batches FOR EACH ROW WHEN (((old.id <> new.id) OR (old.tenant_id <> new.tenant_id))) EXECUTE FUNCTION app_private.tg_batches__refuse_move();
+
+
+--
 -- Name: batches _040_refuse_run_only_kinds; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
@@ -7500,6 +7567,13 @@ CREATE TRIGGER _050_guard_new_batch BEFORE INSERT ON app_public.batches FOR EACH
 --
 
 CREATE TRIGGER _100_create_counters AFTER INSERT ON app_public.batches FOR EACH ROW EXECUTE FUNCTION app_private.tg_batches__create_counters();
+
+
+--
+-- Name: batches _100_delete_items; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _100_delete_items AFTER DELETE ON app_public.batches REFERENCING OLD TABLE AS deleted_batches FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_batches__delete_items();
 
 
 --
@@ -7697,23 +7771,6 @@ ALTER TABLE ONLY app_private.recommender_inputs
 
 ALTER TABLE ONLY app_private.sign_in_codes
     ADD CONSTRAINT sign_in_codes_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE;
-
-
---
--- Name: batch_items batch_items_batch_id_tenant_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
---
-
-ALTER TABLE ONLY app_public.batch_items
-    ADD CONSTRAINT batch_items_batch_id_tenant_id_fkey FOREIGN KEY (batch_id, tenant_id) REFERENCES app_public.batches(id, tenant_id) ON DELETE CASCADE;
-
-
---
--- Name: CONSTRAINT batch_items_batch_id_tenant_id_fkey ON batch_items; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON CONSTRAINT batch_items_batch_id_tenant_id_fkey ON app_public.batch_items IS '@isIndexed
-@fieldName batch
-@foreignFieldName items';
 
 
 --
@@ -9006,10 +9063,24 @@ REVOKE ALL ON FUNCTION app_private.tg_batches__create_counters() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION tg_batches__delete_items(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_batches__delete_items() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION tg_batches__follow_review_scoring(); Type: ACL; Schema: app_private; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app_private.tg_batches__follow_review_scoring() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION tg_batches__refuse_move(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_batches__refuse_move() FROM PUBLIC;
 
 
 --

@@ -94,6 +94,23 @@ describe('illegal states are refused by the database', () => {
       db.pool.query(`insert into app_public.batch_items (batch_id, tenant_id) values ($1, $2)`, [batch.id, tenant]),
     ).rejects.toMatchObject({ code: '23503' });
   });
+
+  test('an item can not name a batch that does not exist', async () => {
+    const missing = '00000000-0000-4000-8000-000000000000';
+    await expect(
+      db.pool.query(`insert into app_public.batch_items (batch_id, tenant_id) values ($1, $2)`, [missing, tenant]),
+    ).rejects.toMatchObject({ code: '23503', message: expect.stringContaining(missing) });
+  });
+
+  test('a batch keeps its tenant, and its items go with it when it is deleted', async () => {
+    const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
+    await expect(
+      db.pool.query(`update app_public.batches set tenant_id = $2 where id = $1`, [batch.id, otherTenant]),
+    ).rejects.toMatchObject({ code: 'FLBMV' });
+    await db.pool.query(`delete from app_public.batches where id = $1`, [batch.id]);
+    const { rows } = await db.pool.query(`select count(*)::int as n from app_public.batch_items where batch_id = $1`, [batch.id]);
+    expect(rows[0].n).toBe(0);
+  });
 });
 
 describe('tenants are kept apart by row level security', () => {
