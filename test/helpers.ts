@@ -166,6 +166,23 @@ export async function waitForSummary(db: TestDatabase, batchId: string, timeoutM
   );
 }
 
+/** Makes a batch look as if it had been submitted, run and finished `days` ago. */
+export async function ageBatch(db: TestDatabase, batchId: string, days: number): Promise<void> {
+  await db.pool.query(
+    `update app_public.batches set created_at = created_at - make_interval(days => $2),
+       started_at = started_at - make_interval(days => $2), finished_at = finished_at - make_interval(days => $2)
+     where id = $1`,
+    [batchId, days],
+  );
+}
+
+/** Runs the prune the way the crontab does: a prune_finished_batches job that a worker picks up. */
+export async function pruneNow(db: TestDatabase, timeoutMs = 60_000): Promise<void> {
+  const { rows } = await db.pool.query(`select id from graphile_worker.add_job('prune_finished_batches', '{}')`);
+  await waitFor(async () => (await db.pool.query('select 1 from graphile_worker.jobs where id = $1', [rows[0].id])).rowCount === 0,
+    { timeoutMs, what: 'the prune to run' });
+}
+
 export const TEST_JWT_SECRET = 'finishline-test-secret-that-is-long-enough';
 
 /** Starts `finishline serve` (the HTTP server only, on a free port) on the test database. */
