@@ -987,7 +987,8 @@ begin
       locked_by = null,
       run_after = p_run_after
     from app_public.batches b, app_public.batch_kinds k
-    where i.id = any(p_item_ids) and i.status = 'processing' and i.locked_by = p_worker_id
+    -- Processing, said by locked_by alone (see finish_items).
+    where i.id = any(p_item_ids) and i.locked_by = p_worker_id
       and b.id = i.batch_id and k.kind = b.kind
       -- An attempt that counts and was the last is not deferred: finish_items fails the item.
       and (not p_attempt_counts or i.attempts < k.max_attempts)
@@ -1572,8 +1573,11 @@ begin
         then now() + least(k.retry_delay * power(2, i.attempts - 1), k.max_retry_delay) end
     from outcome o, app_public.batches b, app_public.batch_kinds k
     -- Only items this worker still holds: a chunk recorded twice, or items cancelled or
-    -- handed to another worker meanwhile, change nothing (and no counter).
-    where i.id = o.id and i.status = 'processing' and i.locked_by = p_worker_id
+    -- handed to another worker meanwhile, change nothing (and no counter). Only a processing
+    -- item has a locked_by (a check constraint), so the status goes unsaid: said, it would let
+    -- the planner read the partial index of processing items, which keeps an entry for every item
+    -- this worker has finished until a vacuum removes it, and each chunk would read them all.
+    where i.id = o.id and i.locked_by = p_worker_id
       and b.id = i.batch_id and k.kind = b.kind
     returning i.id
   )
@@ -2743,7 +2747,7 @@ begin
   from app_public.batch_items i
   where i.batch_id = p_batch_id
     and i.id = any(p_item_ids)
-    and i.status = 'processing'
+    -- Processing, said by locked_by alone (see finish_items).
     and i.locked_by = p_worker_id;
   -- A claim takes no lock on its batch (it counts in its session's counter slot), so the batch's
   -- first claim marks it started here; later claims' update matches no row, and locks none.
