@@ -21,7 +21,8 @@
 //    and every batch finished once with one run summary.
 // 5. One transaction inserting a batch of 1,000,000 items, with no worker running.
 // PostgreSQL's CPU time (every postgres process's, and what its postmaster reaped from exited
-// backends) is read from /proc around runs 1 and 2: seconds per 100,000 items for each.
+// backends) and the worker process's are read from /proc around runs 1 and 2: seconds per 100,000
+// items for each, the worker's from the start of the enqueue (its own startup left out).
 // With DATABASE_URL the benchmark creates finishline_benchengine_<pid> on that server and drops it
 // at the end. Every run sees random_page_cost = 1.1 (set on the database). Worker logs are kept and
 // printed (on stderr) only on failure; the last line on stdout is one JSON object with every figure.
@@ -106,6 +107,24 @@ function messageFrom<T>(child: Child, pick: (message: RawWorkerMessage) => T | u
 }
 
 
+/** A process's CPU ticks from /proc/<pid>/stat: its own (utime, stime) and its reaped children's. */
+function cpuTicks(pid: string | number): { command: string; own: number; children: number } | null {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null; // gone meanwhile
+  }
+  const close = stat.lastIndexOf(')');
+  // Fields after the command: state is the 3rd field; utime, stime, cutime, cstime the 14th to 17th.
+  const fields = stat.slice(close + 2).split(' ');
+  return {
+    command: stat.slice(stat.indexOf('(') + 1, close),
+    own: Number(fields[11]) + Number(fields[12]),
+    children: Number(fields[13]) + Number(fields[14]),
+  };
+}
+
 /**
  * CPU seconds PostgreSQL has used so far: every postgres process's own, plus what the postmaster
  * reaped from backends that exited (their time would otherwise leave the sum with them).
@@ -113,19 +132,15 @@ function messageFrom<T>(child: Child, pick: (message: RawWorkerMessage) => T | u
 function postgresCpuSeconds(): number {
   let ticks = 0;
   for (const pid of fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
-    }
-    const close = stat.lastIndexOf(')');
-    if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
-    // Fields after the command: state is the 3rd field; utime, stime, cutime, cstime the 14th to 17th.
-    const fields = stat.slice(close + 2).split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    const cpu = cpuTicks(pid);
+    if (cpu?.command === 'postgres') ticks += cpu.own + cpu.children;
   }
   return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
+/** CPU seconds one (running) process has used so far. */
+function processCpuSeconds(pid: number): number {
+  return (cpuTicks(pid)?.own ?? 0) / CLOCK_TICKS_PER_SECOND;
 }
 
 interface Run {
@@ -134,6 +149,8 @@ interface Run {
   perSecond: number;
   /** PostgreSQL CPU seconds per 100,000 items, enqueue and run. */
   cpuPer100k: number;
+  /** The worker process's CPU seconds per 100,000 items, from the start of the enqueue. */
+  workerCpuPer100k: number;
   rssMb: number;
 }
 
@@ -169,6 +186,7 @@ async function runBaseline(bench: BenchDatabase, { jobs, concurrency, localQueue
   ranAll.catch(() => {}); // Awaited below; a worker that dies early fails startedAt first.
   const started = await startedAt;
   const cpuRunBefore = postgresCpuSeconds();
+  const workerCpuBefore = processCpuSeconds(worker.process.pid!);
   await ranAll;
   // Every task has run; the jobs are done once their completion is committed (deleted).
   const finished = await waitFor(async () => {
@@ -176,10 +194,11 @@ async function runBaseline(bench: BenchDatabase, { jobs, concurrency, localQueue
     return empty && now();
   }, { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: POLL_MS, what: 'the baseline jobs', stillRunning: () => assertRunning(worker) });
   const cpu = cpuEnqueue + postgresCpuSeconds() - cpuRunBefore;
+  const workerCpu = processCpuSeconds(worker.process.pid!) - workerCpuBefore;
   const seconds = enqueueSeconds + (finished - started) / 1000;
   const rssMb = peakRssMb(worker.process.pid!);
   await stopChild(worker);
-  return { localQueue, seconds, perSecond: jobs / seconds, cpuPer100k: (cpu * 100_000) / jobs, rssMb };
+  return { localQueue, seconds, perSecond: jobs / seconds, cpuPer100k: (cpu * 100_000) / jobs, workerCpuPer100k: (workerCpu * 100_000) / jobs, rssMb };
 }
 
 interface FinishlineRun extends Run {
@@ -198,6 +217,7 @@ async function runFinishline(bench: BenchDatabase, tenantId: string, { items, co
   });
   keepOutput(`finishline worker (${batches} x ${items} items, concurrency ${concurrency})`, worker);
   const cpuBefore = postgresCpuSeconds();
+  const workerCpuBefore = processCpuSeconds(worker.pid);
   const started = now();
   const ids = await insertNoopBatches(db, tenantId, { items, batches });
   const finished = await waitFor(async () => {
@@ -205,6 +225,7 @@ async function runFinishline(bench: BenchDatabase, tenantId: string, { items, co
     return !unfinished && now();
   }, { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: POLL_MS, what: 'the batches to finish', stillRunning: stillRunning(worker) });
   const cpu = postgresCpuSeconds() - cpuBefore;
+  const workerCpu = processCpuSeconds(worker.pid) - workerCpuBefore;
   const seconds = (finished - started) / 1000;
   await waitFor(async () => (await scalar<number>(db, 'select count(*)::integer as value from app_public.run_summaries where batch_id = any($1::uuid[])', [ids])) === ids.length,
     { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: POLL_MS, what: 'the run summaries', stillRunning: stillRunning(worker) });
@@ -235,6 +256,7 @@ async function runFinishline(bench: BenchDatabase, tenantId: string, { items, co
     seconds,
     perSecond: total / seconds,
     cpuPer100k: (cpu * 100_000) / total,
+    workerCpuPer100k: (workerCpu * 100_000) / total,
     rssMb,
     finalizationMs: Math.max(...rows.map((row) => row.finalization_ms)),
     summaryLatencyMs: Math.max(...rows.map((row) => row.summary_ms)),
@@ -252,6 +274,7 @@ async function runEnqueue(db: pg.Client, tenantId: string): Promise<{ seconds: n
 }
 
 const perSecond = (run: Run) => `${run.perSecond.toFixed(0)}/s (${run.seconds.toFixed(2)} s)`;
+const cpuSeconds = (run: Run) => `CPU-s per 100k: PostgreSQL ${run.cpuPer100k.toFixed(1)}, worker ${run.workerCpuPer100k.toFixed(1)}`;
 
 async function main(): Promise<Record<string, unknown>> {
   const bench = await within('creating the database', openBenchDatabase('engine'));
@@ -265,7 +288,7 @@ async function main(): Promise<Record<string, unknown>> {
   const variants: Baseline[] = [];
   for (const localQueue of LOCAL_QUEUES) {
     const variant = await within(`the baseline, local queue ${localQueue}`, runBaseline(bench, { jobs: ITEMS, concurrency: CONCURRENCY, localQueue }));
-    report(`raw graphile-worker, ${localQueue ? `local queue ${localQueue}` : 'no local queue'}`, `${perSecond(variant)}, PostgreSQL ${variant.cpuPer100k.toFixed(1)} CPU-s per 100k`);
+    report(`raw graphile-worker, ${localQueue ? `local queue ${localQueue}` : 'no local queue'}`, `${perSecond(variant)}, ${cpuSeconds(variant)}`);
     variants.push(variant);
   }
   const best = variants.reduce((a, b) => (b.perSecond > a.perSecond ? b : a));
@@ -273,7 +296,7 @@ async function main(): Promise<Record<string, unknown>> {
   const tenantId = await scalar<string>(db, `insert into app_public.tenants (name) values ('bench') returning id as value`);
   const fl = await within('the finishline run', runFinishline(bench, tenantId, { items: ITEMS, concurrency: CONCURRENCY }));
   const ratio = fl.perSecond / best.perSecond;
-  report('finishline', `${perSecond(fl)}, PostgreSQL ${fl.cpuPer100k.toFixed(1)} CPU-s per 100k`);
+  report('finishline', `${perSecond(fl)}, ${cpuSeconds(fl)}`);
   report('ratio to the best raw', `${ratio.toFixed(2)} (best: local queue ${best.localQueue || 'none'}, ${best.perSecond.toFixed(0)} jobs/s; target >= ${TARGET.ratio})`, ratio >= TARGET.ratio);
   report('finalization latency', `${fl.finalizationMs.toFixed(1)} ms (target < ${TARGET.finalizationMs} ms)`, fl.finalizationMs < TARGET.finalizationMs);
   report('summary latency', `${fl.summaryLatencyMs.toFixed(1)} ms (target < ${TARGET.summaryMs} ms)`, fl.summaryLatencyMs < TARGET.summaryMs);
@@ -315,6 +338,8 @@ async function main(): Promise<Record<string, unknown>> {
     baseline_rss_mb: Math.round(best.rssMb),
     postgres_cpu_s_per_100k: Number(fl.cpuPer100k.toFixed(2)),
     baseline_postgres_cpu_s_per_100k: Number(best.cpuPer100k.toFixed(2)),
+    worker_cpu_s_per_100k: Number(fl.workerCpuPer100k.toFixed(2)),
+    baseline_worker_cpu_s_per_100k: Number(best.workerCpuPer100k.toFixed(2)),
     concurrency: CONCURRENCY,
     items: ITEMS,
     chunk1_items: CHUNK1_ITEMS,
