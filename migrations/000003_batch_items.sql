@@ -460,14 +460,21 @@ create trigger _100_create_counters after insert on app_public.batches
 create function app_private.tg_batches__delete_items() returns trigger
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
 begin
-  delete from app_public.batch_items i using deleted_batches d where i.batch_id = d.id;
+  if tg_op = 'TRUNCATE' then
+    -- Only TRUNCATE ... CASCADE gets here (other tables refer to batches), and so does it go on.
+    truncate app_public.batch_items cascade;
+  else
+    delete from app_public.batch_items i using deleted_batches d where i.batch_id = d.id;
+  end if;
   return null;
 end
 $$;
-comment on function app_private.tg_batches__delete_items() is 'Deletes the items of deleted batches, in one statement for all of them.';
+comment on function app_private.tg_batches__delete_items() is 'Deletes the items of deleted batches, in one statement for all of them (all items when batches is truncated).';
 create trigger _100_delete_items after delete on app_public.batches
   referencing old table as deleted_batches for each statement
   execute function app_private.tg_batches__delete_items();
+create trigger _100_truncate_items after truncate on app_public.batches
+  for each statement execute function app_private.tg_batches__delete_items();
 
 create function app_private.tg_batches__refuse_move() returns trigger
 language plpgsql as $$

@@ -3460,7 +3460,12 @@ CREATE FUNCTION app_private.tg_batches__delete_items() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 begin
-  delete from app_public.batch_items i using deleted_batches d where i.batch_id = d.id;
+  if tg_op = 'TRUNCATE' then
+    -- Only TRUNCATE ... CASCADE gets here (other tables refer to batches), and so does it go on.
+    truncate app_public.batch_items cascade;
+  else
+    delete from app_public.batch_items i using deleted_batches d where i.batch_id = d.id;
+  end if;
   return null;
 end
 $$;
@@ -3470,7 +3475,7 @@ $$;
 -- Name: FUNCTION tg_batches__delete_items(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_batches__delete_items() IS 'Deletes the items of deleted batches, in one statement for all of them.';
+COMMENT ON FUNCTION app_private.tg_batches__delete_items() IS 'Deletes the items of deleted batches, in one statement for all of them (all items when batches is truncated).';
 
 
 --
@@ -7599,6 +7604,13 @@ CREATE TRIGGER _100_touch_updated_at BEFORE UPDATE ON app_public.products FOR EA
 --
 
 CREATE TRIGGER _100_touch_updated_at BEFORE UPDATE ON app_public.reviews FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION app_private.tg__touch_updated_at();
+
+
+--
+-- Name: batches _100_truncate_items; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _100_truncate_items AFTER TRUNCATE ON app_public.batches FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_batches__delete_items();
 
 
 --

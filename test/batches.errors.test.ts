@@ -111,6 +111,21 @@ describe('illegal states are refused by the database', () => {
     const { rows } = await db.pool.query(`select count(*)::int as n from app_public.batch_items where batch_id = $1`, [batch.id]);
     expect(rows[0].n).toBe(0);
   });
+
+  test('truncating batches truncates their items too', async () => {
+    await submitBatch(db, tenant, 'noop', [{}]);
+    const client = await db.pool.connect();
+    try {
+      // In a transaction rolled back, so that the file's other batches stay.
+      await client.query('begin');
+      await client.query('truncate app_public.batches cascade');
+      const { rows } = await client.query(`select count(*)::int as n from app_public.batch_items`);
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await client.query('rollback');
+      client.release();
+    }
+  });
 });
 
 describe('tenants are kept apart by row level security', () => {
