@@ -304,7 +304,8 @@ begin
       and c.updated_at < now() - p_idle_after
       and not app_private.batch_has_runnable_job(b.id)
   loop
-    perform app_private.enqueue_items(array_agg(batch_id), array_agg(id), greatest(run_after, now()))
+    perform app_private.enqueue_items(array[row(v_row.id, array_agg(id order by id))::app_private.batch_item_ids],
+        greatest(run_after, now()))
       from app_public.batch_items where batch_id = v_row.id and status = 'pending'
       group by greatest(run_after, now());
     insert into app_private.sweeper_repairs (repair, batch_id, details)

@@ -50,6 +50,23 @@ COMMENT ON SCHEMA app_public IS 'Everything clients see through GraphQL.';
 
 
 --
+-- Name: batch_item_ids; Type: TYPE; Schema: app_private; Owner: -
+--
+
+CREATE TYPE app_private.batch_item_ids AS (
+	batch_id uuid,
+	item_ids bigint[]
+);
+
+
+--
+-- Name: TYPE batch_item_ids; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON TYPE app_private.batch_item_ids IS 'Items of one batch by id, in the order they should run (ascending): what enqueue_items cuts into chunks.';
+
+
+--
 -- Name: status_delta; Type: TYPE; Schema: app_private; Owner: -
 --
 
@@ -1029,10 +1046,10 @@ COMMENT ON FUNCTION app_private.enqueue_batch_summary(p_batch_id uuid) IS 'Enque
 
 
 --
--- Name: enqueue_items(uuid[], bigint[], timestamp with time zone); Type: FUNCTION; Schema: app_private; Owner: -
+-- Name: enqueue_items(app_private.batch_item_ids[], timestamp with time zone); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
-CREATE FUNCTION app_private.enqueue_items(p_batch_ids uuid[], p_item_ids bigint[], p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS integer
+CREATE FUNCTION app_private.enqueue_items(p_items app_private.batch_item_ids[], p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -1041,15 +1058,13 @@ declare
 begin
   with job as (
     select * from graphile_worker.add_jobs(array(
-      -- Each batch's items in order, cut into its kind's chunk_size: chunk c is slice c of the array.
+      -- Chunk c of a batch is slice c of its item ids, cut to its kind's chunk_size.
       select row(k.task_identifier,
                  json_build_object('batch_id', a.batch_id,
                    'item_ids', a.item_ids[c.position * k.chunk_size + 1 : (c.position + 1) * k.chunk_size]),
                  app_private.tenant_queue_name(t.id, t.max_running_chunks, c.position), p_run_at, null, null,
                  app_private.chunk_priority(coalesce(b.priority, k.priority), c.position), null)::graphile_worker.job_spec
-      from (select u.batch_id, array_agg(u.item_id order by u.item_id) as item_ids
-            from unnest(p_batch_ids, p_item_ids) as u(batch_id, item_id)
-            group by u.batch_id) a
+      from unnest(p_items) a
       join app_public.batches b on b.id = a.batch_id
       join app_public.batch_kinds k on k.kind = b.kind
       join app_public.tenants t on t.id = b.tenant_id
@@ -1068,10 +1083,10 @@ $$;
 
 
 --
--- Name: FUNCTION enqueue_items(p_batch_ids uuid[], p_item_ids bigint[], p_run_at timestamp with time zone); Type: COMMENT; Schema: app_private; Owner: -
+-- Name: FUNCTION enqueue_items(p_items app_private.batch_item_ids[], p_run_at timestamp with time zone); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.enqueue_items(p_batch_ids uuid[], p_item_ids bigint[], p_run_at timestamp with time zone) IS 'Enqueues jobs for the given items (parallel arrays of batch and item ids): one job per chunk of the kind''s chunk_size, run by the kind''s task, not before p_run_at, at the priority of its position (chunk_priority), in its tenant''s queues when the tenant has a limit (tenant_queue_name); each recorded in chunk_jobs. Returns the number of jobs.';
+COMMENT ON FUNCTION app_private.enqueue_items(p_items app_private.batch_item_ids[], p_run_at timestamp with time zone) IS 'Enqueues jobs for the given items (each batch''s ids in the order they should run): one job per chunk of the kind''s chunk_size, run by the kind''s task, not before p_run_at, at the priority of its position (chunk_priority), in its tenant''s queues when the tenant has a limit (tenant_queue_name); each recorded in chunk_jobs. Returns the number of jobs.';
 
 
 --
@@ -3117,7 +3132,8 @@ begin
       and c.updated_at < now() - p_idle_after
       and not app_private.batch_has_runnable_job(b.id)
   loop
-    perform app_private.enqueue_items(array_agg(batch_id), array_agg(id), greatest(run_after, now()))
+    perform app_private.enqueue_items(array[row(v_row.id, array_agg(id order by id))::app_private.batch_item_ids],
+        greatest(run_after, now()))
       from app_public.batch_items where batch_id = v_row.id and status = 'pending'
       group by greatest(run_after, now());
     insert into app_private.sweeper_repairs (repair, batch_id, details)
@@ -3325,16 +3341,21 @@ CREATE FUNCTION app_private.tg_batch_items__enqueue_jobs() RETURNS trigger
     AS $$
 begin
   if tg_op = 'INSERT' then
-    perform app_private.enqueue_items(array_agg(batch_id), array_agg(id))
-      from new_items where status = 'pending'
+    -- A statement's new rows come in the order inserted, which is their ids' (an identity column
+    -- always generated): no sort of what may be a million ids.
+    perform app_private.enqueue_items(array_agg(row(g.batch_id, g.item_ids)::app_private.batch_item_ids))
+      from (select batch_id, array_agg(id) as item_ids
+            from new_items where status = 'pending' group by batch_id) g
       having count(*) > 0;
   elsif exists (select 1 from new_items where status = 'pending') then
     -- Items that became pending again (a retry after backoff, a released item, a failed item
     -- retried by hand) get a job that runs when their backoff ends.
-    perform app_private.enqueue_items(array_agg(n.batch_id), array_agg(n.id), n.run_after)
-      from new_items n join old_items o on o.id = n.id
-      where n.status = 'pending' and o.status <> 'pending'
-      group by n.run_after;
+    perform app_private.enqueue_items(array_agg(row(g.batch_id, g.item_ids)::app_private.batch_item_ids), g.run_after)
+      from (select n.run_after, n.batch_id, array_agg(n.id order by n.id) as item_ids
+            from new_items n join old_items o on o.id = n.id
+            where n.status = 'pending' and o.status <> 'pending'
+            group by n.run_after, n.batch_id) g
+      group by g.run_after;
   end if;
   return null;
 end
@@ -8487,10 +8508,10 @@ GRANT ALL ON FUNCTION app_private.enqueue_batch_summary(p_batch_id uuid) TO app_
 
 
 --
--- Name: FUNCTION enqueue_items(p_batch_ids uuid[], p_item_ids bigint[], p_run_at timestamp with time zone); Type: ACL; Schema: app_private; Owner: -
+-- Name: FUNCTION enqueue_items(p_items app_private.batch_item_ids[], p_run_at timestamp with time zone); Type: ACL; Schema: app_private; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app_private.enqueue_items(p_batch_ids uuid[], p_item_ids bigint[], p_run_at timestamp with time zone) FROM PUBLIC;
+REVOKE ALL ON FUNCTION app_private.enqueue_items(p_items app_private.batch_item_ids[], p_run_at timestamp with time zone) FROM PUBLIC;
 
 
 --
