@@ -31,7 +31,7 @@ create index batch_items_failed_idx on app_public.batch_items (batch_id, id) whe
 
 comment on table app_public.batch_items is E'@behavior -insert -update -delete -query:resource:connection -query:resource:list\n@foreignKey (batch_id, tenant_id) references app_public.batches (id, tenant_id)|@fieldName batch|@foreignFieldName items\nOne unit of work of a batch. Items only move forward: pending → processing → succeeded, failed or cancelled (failed items may be retried).';
 -- An item belongs to a batch of its own tenant: a rule kept by triggers, not by a foreign key,
--- whose check is one query per row (as much time as the rest of a million-item insert together).
+-- whose check is one query per row, the largest cost of a big insert.
 -- tg_batch_items__count_statuses checks it once per statement as it counts the new items, against
 -- batch rows it then holds; tg_batches__delete_items deletes a batch's items with it; batches keep
 -- their id and tenant (tg_batches__refuse_move). The @foreignKey tag gives GraphQL the relation.
