@@ -23,6 +23,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { startFinishline, waitFor, type FinishlineProcess } from '../test/processes.ts';
+import { finishGaps, watchPrune } from '../test/prune_watch.ts';
 import { keepOutput, openBenchDatabase, PHASE_TIMEOUT_MS, positiveIntegerFromEnv, runBench, stillRunning, within } from './support.ts';
 
 const DAYS = positiveIntegerFromEnv('BENCH_DAYS', 30);
@@ -118,52 +119,28 @@ async function pruneBesideARunningBatch(pool: pg.Pool, tenantId: string, worker:
   await waitFor(async () => (await pool.query('select succeeded_items from app_public.batch_status_summary where batch_id = $1', [running])).rows[0].succeeded_items >= 100,
     { timeoutMs: 60_000, what: 'the running batch to get going', stillRunning: stillRunning(worker) });
 
-  const sampler = await pool.connect();
-  const samples: Array<{ at: Date; pruning: boolean; blocked: number }> = [];
-  let sampling = true;
-  const sampled = (async () => {
-    while (sampling) {
-      const { rows } = await sampler.query(`
-        with prune as (
-          select pid from pg_stat_activity
-          where datname = current_database() and pid <> pg_backend_pid() and state = 'active'
-            and (query ilike '%prune_finished_batches(%' or query ilike 'vacuum%'))
-        select clock_timestamp() as at, exists (select 1 from prune) as pruning,
-          (select count(*)::int from pg_stat_activity a
-           where a.datname = current_database() and pg_blocking_pids(a.pid) && array(select pid from prune)) as blocked`);
-      samples.push(rows[0]);
-      await sleep(10);
-    }
-  })();
+  const watch = await watchPrune(pool);
   await sleep(3000);
   const logged = worker.output().length;
   const { rows: [job] } = await pool.query(`select id from graphile_worker.add_job('prune_finished_batches', '{}')`);
   await waitFor(async () => (await pool.query('select 1 from graphile_worker.jobs where id = $1', [job.id])).rowCount === 0,
     { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: 100, what: 'the prune to finish', stillRunning: stillRunning(worker) });
   await sleep(300);
-  sampling = false;
-  await sampled;
-  sampler.release();
+  const window = await watch.stop();
   await pool.query('select app_public.cancel_batch($1)', [running]);
 
   const line = worker.output().slice(logged).split('\n').find((text) => text.includes('"pruned finished batches"'));
   if (!line) throw new Error('the prune task logged no "pruned finished batches" line');
   const log = JSON.parse(line) as { removed: Record<string, number>; prune_seconds: number; vacuum_seconds: number };
 
-  const during = samples.filter((sample) => sample.pruning);
-  const from = during.length ? during[0].at.getTime() : Infinity;
-  const to = during.length ? during.at(-1)!.at.getTime() : -Infinity;
-  const { rows: finishes } = await pool.query(
-    `select extract(epoch from finished_at) * 1000 as ms from app_public.batch_items
-     where batch_id = $1 and status = 'succeeded' order by finished_at`, [running]);
-  const times = finishes.map((row) => Number(row.ms));
-  const worstGap = (inWindow: (at: number) => boolean) =>
-    Math.round(Math.max(0, ...times.slice(1).map((at, i) => (inWindow(at) ? at - times[i] : 0))));
+  const from = window?.from ?? Infinity;
+  const to = window?.to ?? -Infinity;
+  const worstGap = async (inWindow: (at: number) => boolean) => Math.round((await finishGaps(pool, running, inWindow)).at(-1) ?? 0);
   return {
     ...log,
-    worst_gap_before_ms: worstGap((at) => at < from && at > from - 3000),
-    worst_gap_during_ms: worstGap((at) => at >= from && at <= to + 100),
-    lock_waits: samples.filter((sample) => sample.blocked > 0).length,
+    worst_gap_before_ms: await worstGap((at) => at < from && at > from - 3000),
+    worst_gap_during_ms: await worstGap((at) => at >= from && at <= to + 100),
+    lock_waits: window?.lockWaits ?? 0,
   };
 }
 

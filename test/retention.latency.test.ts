@@ -14,6 +14,7 @@ import {
   waitForSummary,
   type WorkerProcess,
 } from './helpers.ts';
+import { finishGaps, watchPrune } from './prune_watch.ts';
 
 const db = useTestDatabase();
 let tenant: string;
@@ -55,49 +56,24 @@ describe('a prune of 200,000 items while a worker runs another batch', () => {
     const running = await submitBatch(db, tenant, 'one_at_a_time', Array.from({ length: 8000 }, () => ({ sleep_ms: 20 })));
     await waitFor(async () => (await statusOf(db, running.id)).succeeded_items >= 200, { what: 'the running batch to get going' });
 
-    // Samples, every 10 ms: whether the prune (or its vacuum) is running, and whether any backend
-    // waits on a lock that a prune backend holds.
-    const sampler = await db.pool.connect();
-    const samples: Array<{ at: Date; pruning: boolean; blocked: number }> = [];
-    let sampling = true;
-    const sampled = (async () => {
-      while (sampling) {
-        const { rows } = await sampler.query(`
-          with prune as (
-            select pid from pg_stat_activity
-            where datname = current_database() and pid <> pg_backend_pid() and state = 'active'
-              and (query ilike '%prune_finished_batches(%' or query ilike 'vacuum%'))
-          select clock_timestamp() as at, exists (select 1 from prune) as pruning,
-            (select count(*)::int from pg_stat_activity a
-             where a.datname = current_database() and pg_blocking_pids(a.pid) && array(select pid from prune)) as blocked`);
-        samples.push(rows[0]);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    })();
+    // Whether the prune (or its vacuum) runs, and whether any backend waits on its locks.
+    const watch = await watchPrune(db.pool);
     await new Promise((resolve) => setTimeout(resolve, 5000));
     await pruneNow(db, 120_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    sampling = false;
-    await sampled;
-    sampler.release();
+    const window = await watch.stop();
     await db.pool.query('select app_public.cancel_batch($1)', [running.id]);
 
     const { rows: [left] } = await db.pool.query('select count(*)::int as n from app_public.batch_items where batch_id = any($1)', [old]);
     expect(left.n).toBe(0);
-    const during = samples.filter((sample) => sample.pruning);
-    expect(during.length).toBeGreaterThan(0);
-    const [from, to] = [during[0].at.getTime(), during.at(-1)!.at.getTime()];
-    expect(samples.filter((sample) => sample.blocked > 0)).toEqual([]);
+    expect(window).not.toBeNull();
+    const { from, to, lockWaits } = window!;
+    expect(lockWaits).toBe(0);
 
     // Gaps between consecutive item finishes of the running batch, before and during the prune.
-    const { rows: finishes } = await db.pool.query<{ ms: number }>(
-      `select extract(epoch from finished_at) * 1000 as ms from app_public.batch_items
-       where batch_id = $1 and status = 'succeeded' order by finished_at`, [running.id]);
-    const times = finishes.map((row) => Number(row.ms));
-    const gaps = (inWindow: (at: number) => boolean) =>
-      times.slice(1).map((at, i) => ({ at, gap: at - times[i] })).filter(({ at }) => inWindow(at)).map(({ gap }) => gap).sort((a, b) => a - b);
-    const before = gaps((at) => at < from && at > from - 5000);
-    const inPrune = gaps((at) => at >= from && at <= to + 100);
+    const gaps = (inWindow: (at: number) => boolean) => finishGaps(db.pool, running.id, inWindow);
+    const before = await gaps((at) => at < from && at > from - 5000);
+    const inPrune = await gaps((at) => at >= from && at <= to + 100);
     // The batch's own cadence on this machine, jitter included: its worst gap in the 5 s before.
     const usual = before.at(-1)!;
     const worst = inPrune.at(-1)!;
