@@ -6,6 +6,7 @@
 // transactions. Errors thrown by the handler belong to the item. A database that is away is not
 // the item's fault: claims and outcomes are retried until it is back, and an item whose handler
 // failed because of it goes back to the queue with its attempt unspent.
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobHelpers, Task } from 'graphile-worker';
 import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
@@ -45,7 +46,7 @@ export class BatchCancelledError extends Error {
 /**
  * The items this process holds: the ids its chunk jobs claimed, so that two jobs of one worker
  * never run the same item (start_items hands a worker back what it holds already), and the
- * running ones by batch, so that cancelling a batch (the database notifies every worker) aborts
+ * running chunks by batch, so that cancelling a batch (the database notifies every worker) aborts
  * their handlers' signals and frees their worker's slots.
  */
 class RunningItems {
@@ -63,23 +64,23 @@ class RunningItems {
     for (const item of items) this.held.delete(item.id);
   }
 
-  /** A controller for one item of the batch, and the function to call when the item is done. */
+  /** A controller for one chunk of the batch, and the function to call when the chunk is done. */
   track(batchId: string): [AbortController, () => void] {
     const controller = new AbortController();
-    let items = this.byBatch.get(batchId);
-    if (!items) this.byBatch.set(batchId, (items = new Set()));
-    items.add(controller);
+    let chunks = this.byBatch.get(batchId);
+    if (!chunks) this.byBatch.set(batchId, (chunks = new Set()));
+    chunks.add(controller);
     return [controller, () => {
-      items.delete(controller);
-      if (items.size === 0 && this.byBatch.get(batchId) === items) this.byBatch.delete(batchId);
+      chunks.delete(controller);
+      if (chunks.size === 0 && this.byBatch.get(batchId) === chunks) this.byBatch.delete(batchId);
     }];
   }
 
-  /** Aborts the running items of a cancelled batch; returns how many there were. */
+  /** Aborts the running chunks of a cancelled batch; returns how many there were. */
   cancelBatch(batchId: string): number {
-    const items = this.byBatch.get(batchId);
-    for (const controller of items ?? []) controller.abort(new BatchCancelledError(`batch ${batchId} was cancelled`));
-    return items?.size ?? 0;
+    const chunks = this.byBatch.get(batchId);
+    for (const controller of chunks ?? []) controller.abort(new BatchCancelledError(`batch ${batchId} was cancelled`));
+    return chunks?.size ?? 0;
   }
 }
 
@@ -208,17 +209,28 @@ async function runChunk<P>(handler: ItemHandler<P>, items: ClaimedItem[], batchI
     recording = recording.then(() => recordOutcomes(helpers, workerId, batchId, outcomes));
     return recording;
   };
+  // One signal for the whole chunk: its items share their batch, and so its cancellation.
+  const [cancellation, untrack] = runningItems.track(batchId);
+  const signal = AbortSignal.any([helpers.abortSignal, cancellation.signal]);
+  // Each of the chunk's running items may listen to it (a sleep, a fetch): no leak to warn of.
+  setMaxListeners(0, signal);
   let next = 0;
   const lane = async () => {
     while (next < items.length) {
       const item = items[next++];
-      done.push(helpers.abortSignal.aborted
-        ? { id: item.id, error: null, result: null, permanent: false, interrupted: true }
-        : await runItem(handler, item, batchId, helpers));
+      done.push(cancellation.signal.aborted
+        ? { id: item.id, error: null, result: null, permanent: false, cancelled: true }
+        : helpers.abortSignal.aborted
+          ? { id: item.id, error: null, result: null, permanent: false, interrupted: true }
+          : await runItem(handler, item, batchId, signal, cancellation.signal, helpers));
       if (Date.now() - lastFlush >= FLUSH_INTERVAL_MS) await flush();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(handler.concurrency ?? 1, items.length) }, lane));
+  try {
+    await Promise.all(Array.from({ length: Math.min(handler.concurrency ?? 1, items.length) }, lane));
+  } finally {
+    untrack();
+  }
   await flush();
 }
 
@@ -296,26 +308,18 @@ async function recordFinished(helpers: JobHelpers, workerId: string, outcomes: O
 /** Delays between attempts to give back items whose outcomes could not be recorded. */
 const GIVE_BACK_RETRY_MS = { first: 100, max: 10_000 };
 
-async function runItem<P>(handler: ItemHandler<P>, item: ClaimedItem, batchId: string, helpers: JobHelpers): Promise<Outcome> {
+async function runItem<P>(handler: ItemHandler<P>, item: ClaimedItem, batchId: string, signal: AbortSignal, cancelled: AbortSignal, helpers: JobHelpers): Promise<Outcome> {
   let parsed: P;
   try {
     parsed = handler.parse(item.payload);
   } catch (error) {
     return { id: item.id, error: `invalid payload: ${errorMessage(error)}`, result: null, permanent: true };
   }
-  const [cancellation, untrack] = runningItems.track(batchId);
   try {
-    const result = await handler.run(parsed, {
-      itemId: item.id,
-      batchId,
-      tenantId: item.tenant_id,
-      attempt: item.attempts,
-      signal: AbortSignal.any([helpers.abortSignal, cancellation.signal]),
-      helpers,
-    });
+    const result = await handler.run(parsed, { itemId: item.id, batchId, tenantId: item.tenant_id, attempt: item.attempts, signal, helpers });
     return { id: item.id, error: null, result: result ?? null, permanent: false };
   } catch (error) {
-    if (cancellation.signal.aborted) return { id: item.id, error: null, result: null, permanent: false, cancelled: true };
+    if (cancelled.aborted) return { id: item.id, error: null, result: null, permanent: false, cancelled: true };
     if (helpers.abortSignal.aborted || isDatabaseUnavailable(error)) return { id: item.id, error: null, result: null, permanent: false, interrupted: true };
     return {
       id: item.id,
@@ -324,7 +328,5 @@ async function runItem<P>(handler: ItemHandler<P>, item: ClaimedItem, batchId: s
       permanent: error instanceof PermanentItemError,
       ...(error instanceof RetryItemLaterError ? { retryLater: error } : {}),
     };
-  } finally {
-    untrack();
   }
 }

@@ -51,7 +51,7 @@ export function startLiveness({ connectionString, concurrency, log, beatEveryMs 
         candidate.on('notification', ({ payload }) => {
           if (!payload) return;
           const aborted = runningItems.cancelBatch(payload);
-          if (aborted > 0) log.info('batch cancelled: aborted its running items', { batch_id: payload, items: aborted });
+          if (aborted > 0) log.info('batch cancelled: aborted its running chunks', { batch_id: payload, chunks: aborted });
         });
         await candidate.query('listen finishline_batch_cancelled');
         candidate.on('end', () => {
