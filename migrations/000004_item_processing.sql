@@ -72,9 +72,7 @@ begin
     from outcome o, app_public.batches b, app_public.batch_kinds k
     -- Only items this worker still holds: a chunk recorded twice, or items cancelled or
     -- handed to another worker meanwhile, change nothing (and no counter). Only a processing
-    -- item has a locked_by (a check constraint), so the status goes unsaid: said, it would let
-    -- the planner read the partial index of processing items, which keeps an entry for every item
-    -- this worker has finished until a vacuum removes it, and each chunk would read them all.
+    -- item has a locked_by (a check constraint), so the status goes unsaid.
     where i.id = o.id and i.locked_by = p_worker_id
       and b.id = i.batch_id and k.kind = b.kind
     returning i.id
@@ -85,6 +83,17 @@ end
 $$;
 comment on function app_private.finish_items(text, jsonb) is
   'Records a chunk''s outcomes, `[{id, error, result, permanent}]`, in one statement: no error → succeeded; an error → pending again after a doubling backoff (the update trigger enqueues its retry), or failed after the kind''s last attempt or when `permanent`. Returns how many items it recorded, and the batch the caller should finalize (app_private.finalize_batch) once this transaction has committed, when other transactions were finishing its last items at the same time (settle_batch_if_alone; its finalize_batch job would do it too, a little later).';
+
+-- No index leads to a worker's items (see batch_items): they are found among the items of the
+-- batches that have not finished, which hold every processing item. Only a worker that stops or
+-- dies, and the operator's list of workers, ask.
+create function app_private.held_item_ids(p_worker_id text) returns bigint[]
+language sql stable as $$
+  select coalesce(array_agg(i.id order by i.id), '{}') from app_public.batch_items i
+  where i.batch_id in (select b.id from app_public.batches b where b.finished_at is null)
+    and i.locked_by = p_worker_id
+$$;
+comment on function app_private.held_item_ids(text) is 'The ids of the items a worker holds (processing), in id order.';
 
 create function app_private.release_items(p_worker_id text, p_item_ids bigint[], p_reason text, p_attempt_counts boolean)
 returns integer
@@ -101,8 +110,7 @@ begin
       locked_by = null,
       run_after = null
     from app_public.batches b, app_public.batch_kinds k
-    where i.status = 'processing' and i.locked_by = p_worker_id
-      and (p_item_ids is null or i.id = any(p_item_ids))
+    where i.id = any(coalesce(p_item_ids, app_private.held_item_ids(p_worker_id))) and i.locked_by = p_worker_id
       and b.id = i.batch_id and k.kind = b.kind
     returning i.id
   )
@@ -130,7 +138,7 @@ begin
       finished_at = case when i.interruptions >= 2 then now() end,
       locked_by = null,
       run_after = null
-    where i.status = 'processing' and i.locked_by = p_worker_id
+    where i.id = any(app_private.held_item_ids(p_worker_id)) and i.locked_by = p_worker_id
     returning 1
   )
   select count(*) into v_released from released;

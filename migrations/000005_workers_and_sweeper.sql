@@ -88,21 +88,20 @@ language sql stable as $$
     where greatest(w.last_seen_at, pg_postmaster_start_time()) < now() - p_stale_after
       and not app_private.worker_holds_lock(w.id)
     union
-    -- Items, and jobs, held by an id that has no heartbeat row: a worker that died before its
-    -- first beat, or one removed without giving them back.
-    select i.locked_by from app_public.batch_items i
-    where i.status = 'processing' and i.started_at < now() - p_stale_after
-      and not exists (select 1 from app_private.workers w where w.id = i.locked_by)
-    union
+    -- Jobs held by an id that has no heartbeat row: a worker that died before its first beat, or
+    -- one removed without giving them back. (Items held so are found by the sweeper, which reads
+    -- every unfinished batch's items: no index leads to them.)
     select j.locked_by from graphile_worker.jobs j
     where j.locked_by is not null and j.locked_at < now() - p_stale_after
       and not exists (select 1 from app_private.workers w where w.id = j.locked_by)
   ) dead
 $$;
 comment on function app_private.dead_worker_ids(interval) is
-  'Workers that are not alive (no lock held, no heartbeat within p_stale_after since the database started), and ids with no heartbeat row that hold processing items or locked jobs.';
+  'Workers that are not alive (no lock held, no heartbeat within p_stale_after since the database started), and ids with no heartbeat row that hold locked jobs.';
 
-create function app_private.release_dead_workers(p_stale_after interval default app_private.worker_stale_after()) returns integer
+create function app_private.release_dead_workers(
+  p_stale_after interval default app_private.worker_stale_after(), p_holders text[] default '{}'
+) returns integer
 language plpgsql volatile as $$
 declare
   v_dead text[];
@@ -112,12 +111,12 @@ begin
   if not pg_try_advisory_xact_lock(46150, 0) then
     return 0;
   end if;
-  v_dead := app_private.dead_worker_ids(p_stale_after);
+  v_dead := array(select distinct id from unnest(app_private.dead_worker_ids(p_stale_after) || p_holders) as d(id));
   foreach v_worker_id in array v_dead loop
     insert into app_private.sweeper_repairs (repair, batch_id, worker_id, details)
     select 'released_items', i.batch_id, v_worker_id, jsonb_build_object('items', count(*))
     from app_public.batch_items i
-    where i.status = 'processing' and i.locked_by = v_worker_id
+    where i.id = any(app_private.held_item_ids(v_worker_id)) and i.locked_by = v_worker_id
     group by i.batch_id;
     perform app_private.release_items_of_dead_worker(v_worker_id);
     -- Graphile Worker alone would leave its jobs locked for four hours.
@@ -131,8 +130,8 @@ begin
   return cardinality(v_dead);
 end
 $$;
-comment on function app_private.release_dead_workers(interval) is
-  'Gives back what dead workers held: their processing items go back to the queue (their attempts unspent; see release_items_of_dead_worker), their jobs are unlocked, their heartbeat rows go, each repair logged in sweeper_repairs. Run by every heartbeat and by the sweeper; returns how many workers it found dead.';
+comment on function app_private.release_dead_workers(interval, text[]) is
+  'Gives back what dead workers held (those of dead_worker_ids, and p_holders: ids the sweeper found holding items without a heartbeat row): their processing items go back to the queue (their attempts unspent; see release_items_of_dead_worker), their jobs are unlocked, their heartbeat rows go, each repair logged in sweeper_repairs. Run by every heartbeat and by the sweeper; returns how many workers it found dead.';
 
 create function app_private.record_worker_heartbeat(
   p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer
@@ -203,6 +202,7 @@ declare
   v_batch app_public.batches;
   v_settled integer;
   v_n integer;
+  v_rowless_holders text[] := '{}';
 begin
   -- 1. Dead workers: what they held goes back (their heartbeats usually did this already).
   v_n := app_private.release_dead_workers(p_stale_after);
@@ -234,9 +234,12 @@ begin
       count(*) filter (where status = 'succeeded') as succeeded_items,
       count(*) filter (where status = 'failed') as failed_items,
       count(*) filter (where status = 'cancelled') as cancelled_items,
-      count(*) as total_items
+      count(*) as total_items,
+      array_agg(distinct locked_by) filter (where locked_by is not null and started_at < now() - p_stale_after
+        and not exists (select 1 from app_private.workers w where w.id = locked_by)) as rowless_holders
     into v_actual
     from app_public.batch_items where batch_id = v_row.id;
+    v_rowless_holders := v_rowless_holders || coalesce(v_actual.rowless_holders, '{}');
     if (v_counters.pending_items + v_counters.processing_items, v_counters.succeeded_items, v_counters.failed_items,
         v_counters.cancelled_items)
        is distinct from
@@ -269,6 +272,14 @@ begin
   end if;
   if v_settled > 0 then
     v_counts := v_counts || jsonb_build_object('settled_batches', v_settled);
+  end if;
+  -- Items held by an id with no heartbeat row (a worker that died before its first beat, or whose
+  -- job was failed before it died): only this count, which reads the items, finds them.
+  if cardinality(v_rowless_holders) > 0 then
+    v_n := app_private.release_dead_workers(p_stale_after, v_rowless_holders);
+    if v_n > 0 then
+      v_counts := v_counts || jsonb_build_object('dead_workers', coalesce((v_counts->>'dead_workers')::integer, 0) + v_n);
+    end if;
   end if;
 
   -- 3. Finished batches with neither a summary nor a job to write one.
@@ -379,7 +390,7 @@ returns table (
 language sql stable security definer set search_path to pg_catalog, pg_temp as $$
   select w.id, w.hostname, w.pid, w.concurrency, w.started_at, w.last_seen_at,
     app_private.worker_is_alive(w.id),
-    (select count(*) from app_public.batch_items i where i.status = 'processing' and i.locked_by = w.id)
+    cardinality(app_private.held_item_ids(w.id))::bigint
   from app_private.workers w
   where app_public.current_user_sees_all_tenants()
 $$;

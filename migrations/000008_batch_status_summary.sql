@@ -36,9 +36,12 @@ begin
         then null
       when not exists (select 1 from app_private.workers w where app_private.worker_is_alive(w.id))
         then 'no_worker_alive'
+      -- The batch's items are read only when a heartbeat row shows a dead worker: no index leads
+      -- to the items a worker holds (see batch_items).
       when p_processing_items > 0 and exists (
-        select 1 from app_public.batch_items i
-        where i.status = 'processing' and i.batch_id = p_batch_id and not app_private.worker_is_alive(i.locked_by))
+        select 1 from app_private.workers w
+        where not app_private.worker_is_alive(w.id)
+          and exists (select 1 from app_public.batch_items i where i.batch_id = p_batch_id and i.locked_by = w.id))
         then 'items_held_by_dead_worker'
       when p_pending_items > 0 and p_processing_items = 0 and exists (
         select 1 from app_private.chunk_jobs c join graphile_worker.jobs j on j.id = c.job_id

@@ -711,9 +711,12 @@ begin
         then null
       when not exists (select 1 from app_private.workers w where app_private.worker_is_alive(w.id))
         then 'no_worker_alive'
+      -- The batch's items are read only when a heartbeat row shows a dead worker: no index leads
+      -- to the items a worker holds (see batch_items).
       when p_processing_items > 0 and exists (
-        select 1 from app_public.batch_items i
-        where i.status = 'processing' and i.batch_id = p_batch_id and not app_private.worker_is_alive(i.locked_by))
+        select 1 from app_private.workers w
+        where not app_private.worker_is_alive(w.id)
+          and exists (select 1 from app_public.batch_items i where i.batch_id = p_batch_id and i.locked_by = w.id))
         then 'items_held_by_dead_worker'
       when p_pending_items > 0 and p_processing_items = 0 and exists (
         select 1 from app_private.chunk_jobs c join graphile_worker.jobs j on j.id = c.job_id
@@ -966,12 +969,9 @@ CREATE FUNCTION app_private.dead_worker_ids(p_stale_after interval DEFAULT app_p
     where greatest(w.last_seen_at, pg_postmaster_start_time()) < now() - p_stale_after
       and not app_private.worker_holds_lock(w.id)
     union
-    -- Items, and jobs, held by an id that has no heartbeat row: a worker that died before its
-    -- first beat, or one removed without giving them back.
-    select i.locked_by from app_public.batch_items i
-    where i.status = 'processing' and i.started_at < now() - p_stale_after
-      and not exists (select 1 from app_private.workers w where w.id = i.locked_by)
-    union
+    -- Jobs held by an id that has no heartbeat row: a worker that died before its first beat, or
+    -- one removed without giving them back. (Items held so are found by the sweeper, which reads
+    -- every unfinished batch's items: no index leads to them.)
     select j.locked_by from graphile_worker.jobs j
     where j.locked_by is not null and j.locked_at < now() - p_stale_after
       and not exists (select 1 from app_private.workers w where w.id = j.locked_by)
@@ -983,7 +983,7 @@ $$;
 -- Name: FUNCTION dead_worker_ids(p_stale_after interval); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.dead_worker_ids(p_stale_after interval) IS 'Workers that are not alive (no lock held, no heartbeat within p_stale_after since the database started), and ids with no heartbeat row that hold processing items or locked jobs.';
+COMMENT ON FUNCTION app_private.dead_worker_ids(p_stale_after interval) IS 'Workers that are not alive (no lock held, no heartbeat within p_stale_after since the database started), and ids with no heartbeat row that hold locked jobs.';
 
 
 --
@@ -1589,9 +1589,7 @@ begin
     from outcome o, app_public.batches b, app_public.batch_kinds k
     -- Only items this worker still holds: a chunk recorded twice, or items cancelled or
     -- handed to another worker meanwhile, change nothing (and no counter). Only a processing
-    -- item has a locked_by (a check constraint), so the status goes unsaid: said, it would let
-    -- the planner read the partial index of processing items, which keeps an entry for every item
-    -- this worker has finished until a vacuum removes it, and each chunk would read them all.
+    -- item has a locked_by (a check constraint), so the status goes unsaid.
     where i.id = o.id and i.locked_by = p_worker_id
       and b.id = i.batch_id and k.kind = b.kind
     returning i.id
@@ -1638,6 +1636,26 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.forget_worker(p_worker_id text) IS 'Called by a worker that stops (or whose pool stopped) on its liveness connection: in one transaction, gives back every item it still holds (without spending an attempt), unlocks its jobs, removes its heartbeat and releases its lock. Returns how many items it gave back.';
+
+
+--
+-- Name: held_item_ids(text); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.held_item_ids(p_worker_id text) RETURNS bigint[]
+    LANGUAGE sql STABLE
+    AS $$
+  select coalesce(array_agg(i.id order by i.id), '{}') from app_public.batch_items i
+  where i.batch_id in (select b.id from app_public.batches b where b.finished_at is null)
+    and i.locked_by = p_worker_id
+$$;
+
+
+--
+-- Name: FUNCTION held_item_ids(p_worker_id text); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.held_item_ids(p_worker_id text) IS 'The ids of the items a worker holds (processing), in id order.';
 
 
 --
@@ -2312,10 +2330,10 @@ COMMENT ON FUNCTION app_private.redeem_sign_in_code(p_code text) IS 'Marks a sig
 
 
 --
--- Name: release_dead_workers(interval); Type: FUNCTION; Schema: app_private; Owner: -
+-- Name: release_dead_workers(interval, text[]); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
-CREATE FUNCTION app_private.release_dead_workers(p_stale_after interval DEFAULT app_private.worker_stale_after()) RETURNS integer
+CREATE FUNCTION app_private.release_dead_workers(p_stale_after interval DEFAULT app_private.worker_stale_after(), p_holders text[] DEFAULT '{}'::text[]) RETURNS integer
     LANGUAGE plpgsql
     AS $$
 declare
@@ -2326,12 +2344,12 @@ begin
   if not pg_try_advisory_xact_lock(46150, 0) then
     return 0;
   end if;
-  v_dead := app_private.dead_worker_ids(p_stale_after);
+  v_dead := array(select distinct id from unnest(app_private.dead_worker_ids(p_stale_after) || p_holders) as d(id));
   foreach v_worker_id in array v_dead loop
     insert into app_private.sweeper_repairs (repair, batch_id, worker_id, details)
     select 'released_items', i.batch_id, v_worker_id, jsonb_build_object('items', count(*))
     from app_public.batch_items i
-    where i.status = 'processing' and i.locked_by = v_worker_id
+    where i.id = any(app_private.held_item_ids(v_worker_id)) and i.locked_by = v_worker_id
     group by i.batch_id;
     perform app_private.release_items_of_dead_worker(v_worker_id);
     -- Graphile Worker alone would leave its jobs locked for four hours.
@@ -2348,10 +2366,10 @@ $$;
 
 
 --
--- Name: FUNCTION release_dead_workers(p_stale_after interval); Type: COMMENT; Schema: app_private; Owner: -
+-- Name: FUNCTION release_dead_workers(p_stale_after interval, p_holders text[]); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.release_dead_workers(p_stale_after interval) IS 'Gives back what dead workers held: their processing items go back to the queue (their attempts unspent; see release_items_of_dead_worker), their jobs are unlocked, their heartbeat rows go, each repair logged in sweeper_repairs. Run by every heartbeat and by the sweeper; returns how many workers it found dead.';
+COMMENT ON FUNCTION app_private.release_dead_workers(p_stale_after interval, p_holders text[]) IS 'Gives back what dead workers held (those of dead_worker_ids, and p_holders: ids the sweeper found holding items without a heartbeat row): their processing items go back to the queue (their attempts unspent; see release_items_of_dead_worker), their jobs are unlocked, their heartbeat rows go, each repair logged in sweeper_repairs. Run by every heartbeat and by the sweeper; returns how many workers it found dead.';
 
 
 --
@@ -2394,8 +2412,7 @@ begin
       locked_by = null,
       run_after = null
     from app_public.batches b, app_public.batch_kinds k
-    where i.status = 'processing' and i.locked_by = p_worker_id
-      and (p_item_ids is null or i.id = any(p_item_ids))
+    where i.id = any(coalesce(p_item_ids, app_private.held_item_ids(p_worker_id))) and i.locked_by = p_worker_id
       and b.id = i.batch_id and k.kind = b.kind
     returning i.id
   )
@@ -2431,7 +2448,7 @@ begin
       finished_at = case when i.interruptions >= 2 then now() end,
       locked_by = null,
       run_after = null
-    where i.status = 'processing' and i.locked_by = p_worker_id
+    where i.id = any(app_private.held_item_ids(p_worker_id)) and i.locked_by = p_worker_id
     returning 1
   )
   select count(*) into v_released from released;
@@ -3031,6 +3048,7 @@ declare
   v_batch app_public.batches;
   v_settled integer;
   v_n integer;
+  v_rowless_holders text[] := '{}';
 begin
   -- 1. Dead workers: what they held goes back (their heartbeats usually did this already).
   v_n := app_private.release_dead_workers(p_stale_after);
@@ -3062,9 +3080,12 @@ begin
       count(*) filter (where status = 'succeeded') as succeeded_items,
       count(*) filter (where status = 'failed') as failed_items,
       count(*) filter (where status = 'cancelled') as cancelled_items,
-      count(*) as total_items
+      count(*) as total_items,
+      array_agg(distinct locked_by) filter (where locked_by is not null and started_at < now() - p_stale_after
+        and not exists (select 1 from app_private.workers w where w.id = locked_by)) as rowless_holders
     into v_actual
     from app_public.batch_items where batch_id = v_row.id;
+    v_rowless_holders := v_rowless_holders || coalesce(v_actual.rowless_holders, '{}');
     if (v_counters.pending_items + v_counters.processing_items, v_counters.succeeded_items, v_counters.failed_items,
         v_counters.cancelled_items)
        is distinct from
@@ -3097,6 +3118,14 @@ begin
   end if;
   if v_settled > 0 then
     v_counts := v_counts || jsonb_build_object('settled_batches', v_settled);
+  end if;
+  -- Items held by an id with no heartbeat row (a worker that died before its first beat, or whose
+  -- job was failed before it died): only this count, which reads the items, finds them.
+  if cardinality(v_rowless_holders) > 0 then
+    v_n := app_private.release_dead_workers(p_stale_after, v_rowless_holders);
+    if v_n > 0 then
+      v_counts := v_counts || jsonb_build_object('dead_workers', coalesce((v_counts->>'dead_workers')::integer, 0) + v_n);
+    end if;
   end if;
 
   -- 3. Finished batches with neither a summary nor a job to write one.
@@ -3854,7 +3883,7 @@ CREATE FUNCTION app_private.workers_seen_by_caller() RETURNS TABLE(id text, host
     AS $$
   select w.id, w.hostname, w.pid, w.concurrency, w.started_at, w.last_seen_at,
     app_private.worker_is_alive(w.id),
-    (select count(*) from app_public.batch_items i where i.status = 'processing' and i.locked_by = w.id)
+    cardinality(app_private.held_item_ids(w.id))::bigint
   from app_private.workers w
   where app_public.current_user_sees_all_tenants()
 $$;
@@ -3992,7 +4021,7 @@ CREATE TABLE app_public.batch_items (
     CONSTRAINT batch_items_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT batch_items_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 )
-WITH (vacuum_truncate='false');
+WITH (vacuum_truncate='false', fillfactor='50');
 
 
 --
@@ -7369,20 +7398,6 @@ CREATE INDEX batch_items_batch_id_id_idx ON app_public.batch_items USING btree (
 
 
 --
--- Name: batch_items_failed_idx; Type: INDEX; Schema: app_public; Owner: -
---
-
-CREATE INDEX batch_items_failed_idx ON app_public.batch_items USING btree (batch_id, id) WHERE (status = 'failed'::text);
-
-
---
--- Name: batch_items_processing_idx; Type: INDEX; Schema: app_public; Owner: -
---
-
-CREATE INDEX batch_items_processing_idx ON app_public.batch_items USING btree (locked_by) WHERE (status = 'processing'::text);
-
-
---
 -- Name: batches_created_at_id_idx; Type: INDEX; Schema: app_public; Owner: -
 --
 
@@ -8735,6 +8750,13 @@ REVOKE ALL ON FUNCTION app_private.forget_worker(p_worker_id text) FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION held_item_ids(p_worker_id text); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.held_item_ids(p_worker_id text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION lock_catalog_seller(p_seller_id uuid); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -8860,10 +8882,10 @@ GRANT ALL ON FUNCTION app_private.redeem_sign_in_code(p_code text) TO app_shoppe
 
 
 --
--- Name: FUNCTION release_dead_workers(p_stale_after interval); Type: ACL; Schema: app_private; Owner: -
+-- Name: FUNCTION release_dead_workers(p_stale_after interval, p_holders text[]); Type: ACL; Schema: app_private; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app_private.release_dead_workers(p_stale_after interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION app_private.release_dead_workers(p_stale_after interval, p_holders text[]) FROM PUBLIC;
 
 
 --

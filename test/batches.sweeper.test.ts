@@ -150,3 +150,56 @@ describe('pending items whose jobs are gone', () => {
     expect((await waitForSummary(db, batch.id)).status).toBe('completed');
   });
 });
+
+describe('items held by a worker that is gone', () => {
+  beforeAll(async () => {
+    await worker?.stop();
+    worker = undefined;
+  });
+
+  /** Claims a new batch's items as `workerId` would, without running them. */
+  async function claimedBatch(workerId: string) {
+    const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
+    await db.pool.query(`select app_private.start_items($1, array(select id from app_public.batch_items where batch_id = $1), $2)`, [batch.id, workerId]);
+    return batch;
+  }
+
+  async function itemsOf(batchId: string) {
+    const { rows } = await db.pool.query('select status, attempts, interruptions from app_public.batch_items where batch_id = $1 order by id', [batchId]);
+    return rows;
+  }
+
+  test('whose heartbeat stopped: the batch says so, and the sweep gives them back with their attempt unspent', async () => {
+    const batch = await claimedBatch('ghost-with-heartbeat');
+    await db.pool.query(`insert into app_private.workers (id, hostname, pid, concurrency, last_seen_at) values ('ghost-with-heartbeat', 'test', 1, 1, now() - interval '1 hour')`);
+    await db.pool.query(`insert into app_private.workers (id, hostname, pid, concurrency) values ('pool-observer', 'test', 1, 1)`);
+    expect((await statusOf(db, batch.id)).stuck_reason).toBe('items_held_by_dead_worker');
+    const { rows: workers } = await db.pool.query(`select processing_items from app_public.workers where id = 'ghost-with-heartbeat'`);
+    expect(workers).toEqual([{ processing_items: '2' }]);
+
+    const { rows } = await db.pool.query('select app_private.sweep_batches() as repairs');
+    await db.pool.query(`delete from app_private.workers where id = 'pool-observer'`);
+    expect(rows[0].repairs).toMatchObject({ dead_workers: 1 });
+    expect(await itemsOf(batch.id)).toEqual([
+      { status: 'pending', attempts: 0, interruptions: 1 },
+      { status: 'pending', attempts: 0, interruptions: 1 },
+    ]);
+    expect(await repairsOf(batch.id)).toEqual([{ repair: 'released_items', details: { items: 2 } }]);
+  });
+
+  test('that never beat: the sweep finds them among the items, gives them back, and the batch finishes', async () => {
+    const batch = await claimedBatch('ghost-without-heartbeat');
+    await db.pool.query(`update app_public.batch_items set started_at = now() - interval '1 hour' where batch_id = $1`, [batch.id]);
+
+    const { rows } = await db.pool.query('select app_private.sweep_batches() as repairs');
+    expect(rows[0].repairs).toMatchObject({ dead_workers: 1 });
+    expect(await itemsOf(batch.id)).toEqual([
+      { status: 'pending', attempts: 0, interruptions: 1 },
+      { status: 'pending', attempts: 0, interruptions: 1 },
+    ]);
+    expect(await repairsOf(batch.id)).toEqual([{ repair: 'released_items', details: { items: 2 } }]);
+
+    worker = await startWorkerProcess(db);
+    expect((await waitForSummary(db, batch.id)).status).toBe('completed');
+  });
+});
