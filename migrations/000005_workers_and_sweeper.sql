@@ -387,10 +387,17 @@ returns table (
   id text, hostname text, pid integer, concurrency integer, started_at timestamptz,
   last_seen_at timestamptz, is_alive boolean, processing_items bigint
 )
-language sql stable security definer set search_path to pg_catalog, pg_temp as $$
+language sql stable security definer set search_path to pg_catalog, pg_temp
+-- Planned blind (a job's item list has no statistics), the count looks costly enough to compile
+-- (JIT), which takes far longer than the few rows it reads.
+set jit to off as $$
   select w.id, w.hostname, w.pid, w.concurrency, w.started_at, w.last_seen_at,
     app_private.worker_is_alive(w.id),
-    cardinality(app_private.held_item_ids(w.id))::bigint
+    -- The items of the chunks it runs, found from its jobs: no index leads to a worker's items.
+    (select count(*) from graphile_worker._private_jobs j
+     cross join lateral json_array_elements_text(j.payload->'item_ids') as c(item_id)
+     join app_public.batch_items i on i.id = c.item_id::bigint
+     where j.locked_by = w.id and i.locked_by = w.id)
   from app_private.workers w
   where app_public.current_user_sees_all_tenants()
 $$;
@@ -408,7 +415,7 @@ comment on column app_public.workers.concurrency is 'How many jobs it runs at on
 comment on column app_public.workers.started_at is 'When it started.';
 comment on column app_public.workers.last_seen_at is 'Its last heartbeat.';
 comment on column app_public.workers.is_alive is 'Whether it runs: its liveness connection holds its lock, or its heartbeat is fresh (within finishline.worker_stale_after, 5 s by default). A worker that is not alive has stopped; the next heartbeat of another worker gives its items and jobs back and removes it.';
-comment on column app_public.workers.processing_items is 'Batch items it holds now.';
+comment on column app_public.workers.processing_items is 'Batch items it is running now: those of the chunks it runs that it has not finished.';
 grant select on app_public.workers to app_admin;
 
 -- The queue by task.

@@ -174,8 +174,6 @@ describe('items held by a worker that is gone', () => {
     await db.pool.query(`insert into app_private.workers (id, hostname, pid, concurrency, last_seen_at) values ('ghost-with-heartbeat', 'test', 1, 1, now() - interval '1 hour')`);
     await db.pool.query(`insert into app_private.workers (id, hostname, pid, concurrency) values ('pool-observer', 'test', 1, 1)`);
     expect((await statusOf(db, batch.id)).stuck_reason).toBe('items_held_by_dead_worker');
-    const { rows: workers } = await db.pool.query(`select processing_items from app_public.workers where id = 'ghost-with-heartbeat'`);
-    expect(workers).toEqual([{ processing_items: '2' }]);
 
     const { rows } = await db.pool.query('select app_private.sweep_batches() as repairs');
     await db.pool.query(`delete from app_private.workers where id = 'pool-observer'`);

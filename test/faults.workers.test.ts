@@ -127,6 +127,8 @@ describe('cancelling a batch', () => {
     await worker({ concurrency: 1 });
     const slow = await submitBatch(db, tenant, 'noop', [{ sleep_ms: 900_000 }]);
     await waitFor(async () => (await statusOf(db, slow.id)).processing_items === 1, { what: 'the slow item to start' });
+    const { rows: workers } = await db.pool.query('select processing_items from app_public.workers');
+    expect(workers).toEqual([{ processing_items: '1' }]);
     await asTenant(db, tenant, (client) => client.query('select app_public.cancel_batch($1)', [slow.id]));
     const started = Date.now();
     // The only slot was the slow item's: a new batch runs only once the cancelled item stopped.
