@@ -124,7 +124,7 @@ comment on function app_private.release_items(text, bigint[], text, boolean) is
 -- A handler can put its item back to wait until a time it knows, instead of the kind's backoff:
 -- a scraped host that answers 429 with Retry-After: 20 is ready in 20 s, and retries after 2, 4
 -- and 8 s (each held back by the host's pause) would spend every attempt before then.
-create function app_private.release_items_of_dead_worker(p_worker_id text) returns integer
+create function app_private.release_items_of_dead_worker(p_worker_id text, p_item_ids bigint[]) returns integer
 language plpgsql volatile as $$
 declare
   v_released integer;
@@ -138,15 +138,15 @@ begin
       finished_at = case when i.interruptions >= 2 then now() end,
       locked_by = null,
       run_after = null
-    where i.id = any(app_private.held_item_ids(p_worker_id)) and i.locked_by = p_worker_id
+    where i.id = any(p_item_ids) and i.locked_by = p_worker_id
     returning 1
   )
   select count(*) into v_released from released;
   return v_released;
 end
 $$;
-comment on function app_private.release_items_of_dead_worker(text) is
-  'Gives a dead worker''s processing items back to the queue with their attempt unspent (the item did not fail; its worker died), counting the interruption: an item whose worker dies the third time it runs it fails instead, so that an item that kills its worker can''t loop for ever. Returns how many items it released.';
+comment on function app_private.release_items_of_dead_worker(text, bigint[]) is
+  'Gives those of p_item_ids that a dead worker still holds (see held_item_ids) back to the queue with their attempt unspent (the item did not fail; its worker died), counting the interruption: an item whose worker dies the third time it runs it fails instead, so that an item that kills its worker can''t loop for ever. Returns how many items it released.';
 
 create function app_private.defer_items(p_worker_id text, p_item_ids bigint[], p_run_after timestamptz, p_reason text, p_attempt_counts boolean)
 returns integer

@@ -106,6 +106,7 @@ language plpgsql volatile as $$
 declare
   v_dead text[];
   v_worker_id text;
+  v_held bigint[];
 begin
   -- One transaction at a time does this (heartbeats of every worker try, every second).
   if not pg_try_advisory_xact_lock(46150, 0) then
@@ -113,12 +114,13 @@ begin
   end if;
   v_dead := array(select distinct id from unnest(app_private.dead_worker_ids(p_stale_after) || p_holders) as d(id));
   foreach v_worker_id in array v_dead loop
+    v_held := app_private.held_item_ids(v_worker_id);
     insert into app_private.sweeper_repairs (repair, batch_id, worker_id, details)
     select 'released_items', i.batch_id, v_worker_id, jsonb_build_object('items', count(*))
     from app_public.batch_items i
-    where i.id = any(app_private.held_item_ids(v_worker_id)) and i.locked_by = v_worker_id
+    where i.id = any(v_held) and i.locked_by = v_worker_id
     group by i.batch_id;
-    perform app_private.release_items_of_dead_worker(v_worker_id);
+    perform app_private.release_items_of_dead_worker(v_worker_id, v_held);
     -- Graphile Worker alone would leave its jobs locked for four hours.
     perform graphile_worker.force_unlock_workers(array[v_worker_id]);
     insert into app_private.sweeper_repairs (repair, worker_id, details)

@@ -2339,6 +2339,7 @@ CREATE FUNCTION app_private.release_dead_workers(p_stale_after interval DEFAULT 
 declare
   v_dead text[];
   v_worker_id text;
+  v_held bigint[];
 begin
   -- One transaction at a time does this (heartbeats of every worker try, every second).
   if not pg_try_advisory_xact_lock(46150, 0) then
@@ -2346,12 +2347,13 @@ begin
   end if;
   v_dead := array(select distinct id from unnest(app_private.dead_worker_ids(p_stale_after) || p_holders) as d(id));
   foreach v_worker_id in array v_dead loop
+    v_held := app_private.held_item_ids(v_worker_id);
     insert into app_private.sweeper_repairs (repair, batch_id, worker_id, details)
     select 'released_items', i.batch_id, v_worker_id, jsonb_build_object('items', count(*))
     from app_public.batch_items i
-    where i.id = any(app_private.held_item_ids(v_worker_id)) and i.locked_by = v_worker_id
+    where i.id = any(v_held) and i.locked_by = v_worker_id
     group by i.batch_id;
-    perform app_private.release_items_of_dead_worker(v_worker_id);
+    perform app_private.release_items_of_dead_worker(v_worker_id, v_held);
     -- Graphile Worker alone would leave its jobs locked for four hours.
     perform graphile_worker.force_unlock_workers(array[v_worker_id]);
     insert into app_private.sweeper_repairs (repair, worker_id, details)
@@ -2430,10 +2432,10 @@ COMMENT ON FUNCTION app_private.release_items(p_worker_id text, p_item_ids bigin
 
 
 --
--- Name: release_items_of_dead_worker(text); Type: FUNCTION; Schema: app_private; Owner: -
+-- Name: release_items_of_dead_worker(text, bigint[]); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
-CREATE FUNCTION app_private.release_items_of_dead_worker(p_worker_id text) RETURNS integer
+CREATE FUNCTION app_private.release_items_of_dead_worker(p_worker_id text, p_item_ids bigint[]) RETURNS integer
     LANGUAGE plpgsql
     AS $$
 declare
@@ -2448,7 +2450,7 @@ begin
       finished_at = case when i.interruptions >= 2 then now() end,
       locked_by = null,
       run_after = null
-    where i.id = any(app_private.held_item_ids(p_worker_id)) and i.locked_by = p_worker_id
+    where i.id = any(p_item_ids) and i.locked_by = p_worker_id
     returning 1
   )
   select count(*) into v_released from released;
@@ -2458,10 +2460,10 @@ $$;
 
 
 --
--- Name: FUNCTION release_items_of_dead_worker(p_worker_id text); Type: COMMENT; Schema: app_private; Owner: -
+-- Name: FUNCTION release_items_of_dead_worker(p_worker_id text, p_item_ids bigint[]); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.release_items_of_dead_worker(p_worker_id text) IS 'Gives a dead worker''s processing items back to the queue with their attempt unspent (the item did not fail; its worker died), counting the interruption: an item whose worker dies the third time it runs it fails instead, so that an item that kills its worker can''t loop for ever. Returns how many items it released.';
+COMMENT ON FUNCTION app_private.release_items_of_dead_worker(p_worker_id text, p_item_ids bigint[]) IS 'Gives those of p_item_ids that a dead worker still holds (see held_item_ids) back to the queue with their attempt unspent (the item did not fail; its worker died), counting the interruption: an item whose worker dies the third time it runs it fails instead, so that an item that kills its worker can''t loop for ever. Returns how many items it released.';
 
 
 --
@@ -8908,10 +8910,10 @@ REVOKE ALL ON FUNCTION app_private.release_items(p_worker_id text, p_item_ids bi
 
 
 --
--- Name: FUNCTION release_items_of_dead_worker(p_worker_id text); Type: ACL; Schema: app_private; Owner: -
+-- Name: FUNCTION release_items_of_dead_worker(p_worker_id text, p_item_ids bigint[]); Type: ACL; Schema: app_private; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app_private.release_items_of_dead_worker(p_worker_id text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION app_private.release_items_of_dead_worker(p_worker_id text, p_item_ids bigint[]) FROM PUBLIC;
 
 
 --
