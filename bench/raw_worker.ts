@@ -36,7 +36,7 @@ const taskList: TaskList = {
 
 async function main(): Promise<void> {
   const concurrency = Number(process.env.WORKER_CONCURRENCY || 4);
-  const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: concurrency * 2 + 4 });
+  const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: concurrency * 2 + 4, idleTimeoutMillis: 0 });
   // As in server/worker/worker.ts: graphile-worker insists on error handlers on the pool and its clients.
   pool.on('error', (error) => process.stderr.write(`idle connection failed: ${error.message}\n`));
   pool.on('connect', (client) => client.on('error', (error) => process.stderr.write(`connection failed: ${error.message}\n`)));

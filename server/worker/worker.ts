@@ -78,8 +78,9 @@ export function isListenConnectionReleasedTwice(error: unknown): boolean {
 
 export async function startWorker({ connectionString, concurrency, taskDirectory, crontab: crontabOptions, log, retrain, retention }: WorkerOptions): Promise<Worker> {
   // Up to two connections per job (an import streams a file on one while copying on the other),
-  // plus what Graphile Worker needs for itself.
-  const pool = new pg.Pool({ connectionString, max: concurrency * 2 + 4, application_name: 'finishline worker' });
+  // plus what Graphile Worker needs for itself. Kept open while idle: a new connection prepares
+  // finishline's functions on its first calls, tens of milliseconds of the database's CPU each.
+  const pool = new pg.Pool({ connectionString, max: concurrency * 2 + 4, idleTimeoutMillis: 0, application_name: 'finishline worker' });
   pool.on('error', (error) => log.warn('idle worker database connection lost', { error: error.message }));
   pool.on('connect', (client) => client.on('error', (error) => log.warn('worker database connection lost', { error: error.message })));
 
