@@ -6,9 +6,12 @@
 -- The tenant comes with each item so that a handler can hold what its payload names to that
 -- tenant: a payload is written by the tenant, and the worker reads as the tables' owner, past row
 -- level security (an import_catalog item could otherwise name another tenant's file).
+-- Its statements keep one plan per connection (a generic plan: a lookup by id whatever the ids):
+-- left to choose, PostgreSQL plans a claim of a few items anew at every call, which costs several
+-- times the claim itself.
 create function app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text)
 returns table (id bigint, tenant_id uuid, payload jsonb, attempts integer)
-language plpgsql volatile as $$
+language plpgsql volatile set plan_cache_mode to force_generic_plan as $$
 #variable_conflict use_column
 declare
   v_batch app_public.batches;

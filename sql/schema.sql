@@ -2754,6 +2754,7 @@ COMMENT ON FUNCTION app_private.settle_batch_if_alone(p_batch_id uuid) IS 'For a
 
 CREATE FUNCTION app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text) RETURNS TABLE(id bigint, tenant_id uuid, payload jsonb, attempts integer)
     LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 #variable_conflict use_column
 declare
