@@ -212,9 +212,7 @@ interface FinishlineRun extends Run {
 /**
  * A finishline worker at `concurrency` runs `batches` batches of `items` items, inserted at once;
  * the clock stops when the last is finished. Every batch must end completed, with one summary.
- * With `runs` above 1 the same worker runs the workload that many times, one after the other: the
- * first is a freshly started worker's (each of its connections prepares finishline's functions the
- * first time it calls them), the last a running worker's.
+ * With `runs` above 1 the same worker runs the workload that many times, one after the other.
  */
 async function runFinishline(bench: BenchDatabase, tenantId: string, { items, concurrency, batches = 1, runs = 1 }: { items: number; concurrency: number; batches?: number; runs?: number }): Promise<FinishlineRun[]> {
   const worker = await startFinishline('worker', { DATABASE_URL: bench.url, WORKER_CONCURRENCY: String(concurrency), LOG_LEVEL: 'info' }, {
