@@ -124,9 +124,6 @@ $$;
 comment on function app_private.release_items(text, bigint[], text, boolean) is
   'Gives a worker''s processing items (all of them when p_item_ids is null) back to the queue (the update trigger enqueues them again). When the attempt counts (the worker died while running them), an item that has used its last attempt fails with p_reason instead, so an item that kills its worker can''t loop forever; when it does not (a clean shutdown before the item ran), the attempt is given back.';
 
--- A handler can put its item back to wait until a time it knows, instead of the kind's backoff:
--- a scraped host that answers 429 with Retry-After: 20 is ready in 20 s, and retries after 2, 4
--- and 8 s (each held back by the host's pause) would spend every attempt before then.
 create function app_private.release_items_of_dead_worker(p_worker_id text, p_item_ids bigint[]) returns integer
 language plpgsql volatile as $$
 declare
@@ -151,6 +148,9 @@ $$;
 comment on function app_private.release_items_of_dead_worker(text, bigint[]) is
   'Gives those of p_item_ids that a dead worker still holds (see held_item_ids) back to the queue with their attempt unspent (the item did not fail; its worker died), counting the interruption: an item whose worker dies the third time it runs it fails instead, so that an item that kills its worker can''t loop for ever. Returns how many items it released.';
 
+-- A handler can put its item back to wait until a time it knows, instead of the kind's backoff:
+-- a scraped host that answers 429 with Retry-After: 20 is ready in 20 s, and retries after 2, 4
+-- and 8 s (each held back by the host's pause) would spend every attempt before then.
 create function app_private.defer_items(p_worker_id text, p_item_ids bigint[], p_run_after timestamptz, p_reason text, p_attempt_counts boolean)
 returns integer
 language plpgsql volatile as $$
