@@ -32,8 +32,10 @@ comment on column app_public.run_summaries.errors is 'Distinct error messages of
 comment on column app_public.run_summaries.stats is 'Kind-specific totals: each numeric field of the items'' results summed (one level of nested objects too, e.g. rejections by reason); array fields concatenated, the first 100 elements (e.g. rejected rows with file, line and reason).';
 comment on column app_public.run_summaries.created_at is 'When the summary was written.';
 
+-- One plan per connection: a summary reads its batch's items by index whatever the batch's size
+-- (a custom plan was re-made at most calls, and was no faster for a batch of a million items).
 create function app_private.write_run_summary(p_batch_id uuid) returns boolean
-language plpgsql volatile as $$
+language plpgsql volatile set plan_cache_mode to force_generic_plan as $$
 begin
   insert into app_public.run_summaries as s (
     batch_id, tenant_id, kind, status, total_items, succeeded_items, failed_items, cancelled_items,

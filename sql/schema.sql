@@ -1569,6 +1569,7 @@ COMMENT ON FUNCTION app_private.finish_catalog_upload(p_file_id uuid, p_size_byt
 
 CREATE FUNCTION app_private.finish_items(p_worker_id text, p_outcomes jsonb, OUT recorded integer, OUT batch_to_finalize uuid) RETURNS record
     LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 begin
   perform set_config('finishline.batch_to_finalize', '', true);
@@ -3910,6 +3911,7 @@ COMMENT ON FUNCTION app_private.workers_seen_by_caller() IS 'The worker heartbea
 
 CREATE FUNCTION app_private.write_run_summary(p_batch_id uuid) RETURNS boolean
     LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 begin
   insert into app_public.run_summaries as s (
