@@ -19,9 +19,10 @@
 //    BENCH_CHUNK1_ITEMS), where every item is a job fetched by a free slot.
 // 4. 100 batches of 100 items, inserted in one transaction: items/s until the last is finished,
 //    and every batch finished once with one run summary.
-//    Chunks of one item and 100 x 100 run twice on one worker: the figure is the second run's (a
-//    running worker's); the first (a worker just started, whose connections each prepare
-//    finishline's functions on their first calls) is printed next to it.
+//    Chunks of one item and 100 x 100 run on one worker more than once: the figure is a running
+//    worker's (chunks of one item: the second run; 100 x 100: the median of the three after the
+//    first); the first (a worker just started, whose connections each prepare finishline's
+//    functions on their first calls) is printed next to it.
 // 5. One transaction inserting a batch of 1,000,000 items, with no worker running.
 // PostgreSQL's CPU time (every postgres process's, and what its postmaster reaped from exited
 // backends) and the worker process's are read from /proc around runs 1 and 2: seconds per 100,000
@@ -42,6 +43,8 @@ const CONCURRENCY = positiveIntegerFromEnv('WORKER_CONCURRENCY', 4);
 const LOCAL_QUEUES = [0, 50, 500, 1000];
 const WORKLOAD10_ITEMS = 10_000;
 const CHUNK1_ITEMS = positiveIntegerFromEnv('BENCH_CHUNK1_ITEMS', 5000);
+/** 100 x 100 takes well under a second: one run is at the mercy of whatever else the machine does. */
+const BATCHES100_RUNNING_RUNS = 3;
 const ENQUEUE_ITEMS = 1_000_000;
 const TARGET = { ratio: 1.5, chunk1PerS: 5000, batches100PerS: 20_000, finalizationMs: 5, summaryMs: 50, enqueueSeconds: 8, rssMb: 200 };
 const POLL_MS = 20;
@@ -324,8 +327,9 @@ async function main(): Promise<Record<string, unknown>> {
   // a batch): with one item a job, that fetch is a floor of its own, measured here raw.
   const raw10Unqueued = await within('the baseline at concurrency 10 without a local queue', runBaseline(bench, { jobs: WORKLOAD10_ITEMS, concurrency: 10, localQueue: 0 }));
   report(`chunk_size 1, concurrency 10`, `${perSecond(chunk1)} for ${CHUNK1_ITEMS} items (target >= ${TARGET.chunk1PerS}; a worker's first run: ${perSecond(chunk1First)}; raw ${raw10.perSecond.toFixed(0)} jobs/s, ${raw10Unqueued.perSecond.toFixed(0)} without a local queue)`, chunk1.perSecond >= TARGET.chunk1PerS);
-  const [batches100First, batches100] = await within('100 batches of 100 items', runFinishline(bench, tenantId, { items: 100, batches: 100, concurrency: CONCURRENCY, runs: 2 }));
-  report('100 batches of 100 items', `${perSecond(batches100)}, each finished once with one summary (target >= ${TARGET.batches100PerS}; a worker's first run: ${perSecond(batches100First)})`, batches100.perSecond >= TARGET.batches100PerS);
+  const [batches100First, ...batches100Runs] = await within('100 batches of 100 items', runFinishline(bench, tenantId, { items: 100, batches: 100, concurrency: CONCURRENCY, runs: 1 + BATCHES100_RUNNING_RUNS }));
+  const batches100 = [...batches100Runs].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(batches100Runs.length / 2)];
+  report('100 batches of 100 items', `${perSecond(batches100)} (median of ${batches100Runs.map((run) => run.perSecond.toFixed(0)).join(', ')}), each finished once with one summary (target >= ${TARGET.batches100PerS}; a worker's first run: ${perSecond(batches100First)})`, batches100.perSecond >= TARGET.batches100PerS);
 
   const enqueue = await within('the 1M enqueue', runEnqueue(db, tenantId));
   report(`enqueue of ${ENQUEUE_ITEMS} items`, `${enqueue.seconds.toFixed(2)} s, ${enqueue.jobs} jobs (target < ${TARGET.enqueueSeconds} s)`, enqueue.seconds < TARGET.enqueueSeconds);
@@ -341,6 +345,7 @@ async function main(): Promise<Record<string, unknown>> {
     workload10_raw_no_local_queue_jobs_per_s: Math.round(raw10Unqueued.perSecond),
     batches100_items_per_s: Math.round(batches100.perSecond),
     batches100_first_run_items_per_s: Math.round(batches100First.perSecond),
+    batches100_runs_items_per_s: batches100Runs.map((run) => Math.round(run.perSecond)),
     workload10_items_per_s: Math.round(fl10.perSecond),
     workload10_raw_jobs_per_s: Math.round(raw10.perSecond),
     finalization_latency_ms: Number(fl.finalizationMs.toFixed(1)),
