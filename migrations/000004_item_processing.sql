@@ -54,8 +54,9 @@ $$;
 comment on function app_private.start_items(uuid, bigint[], text) is
   'Claims the chunk''s items that are still pending and due, for one worker, with their tenant and payload, and returns those the worker holds already (its claim''s answer was lost) with their attempt unchanged. Items finished, cancelled or held by another worker are skipped, so a job that runs twice does no work twice; the worker skips the items it is running in another job.';
 
--- One plan per connection here too (see start_items): left to choose, PostgreSQL plans the
--- outcomes' update anew at most calls, for the batch the chunk belongs to.
+-- One plan per connection here too (see start_items): left to choose, PostgreSQL re-plans the
+-- outcomes' update at most calls, for the worker and outcomes given. The setting holds for the
+-- counting triggers and the finalization the update sets off.
 create function app_private.finish_items(p_worker_id text, p_outcomes jsonb, out recorded integer, out batch_to_finalize uuid)
 language plpgsql volatile set plan_cache_mode to force_generic_plan as $$
 begin
