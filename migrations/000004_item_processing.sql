@@ -54,6 +54,17 @@ $$;
 comment on function app_private.start_items(uuid, bigint[], text) is
   'Claims the chunk''s items that are still pending and due, for one worker, with their tenant and payload, and returns those the worker holds already (its claim''s answer was lost) with their attempt unchanged. Items finished, cancelled or held by another worker are skipped, so a job that runs twice does no work twice; the worker skips the items it is running in another job.';
 
+-- The kind's backoff, looked up only for an item that failed: a chunk's successes, nearly all its
+-- outcomes, need no lookup of their batch and kind.
+create function app_private.retry_at(p_batch_id uuid, p_failed_attempt integer) returns timestamptz
+language sql stable as $$
+  select now() + least(k.retry_delay * power(2, p_failed_attempt - 1), k.max_retry_delay)
+  from app_public.batches b join app_public.batch_kinds k on k.kind = b.kind
+  where b.id = p_batch_id and p_failed_attempt < k.max_attempts
+$$;
+comment on function app_private.retry_at(uuid, integer) is
+  'When an item of the batch whose attempt number p_failed_attempt failed may run again: after the kind''s retry_delay, doubled at each further attempt up to max_retry_delay; null when that attempt was the kind''s last.';
+
 -- One plan per connection here too (see start_items): left to choose, PostgreSQL re-plans the
 -- outcomes' update at most calls, for the worker and outcomes given. The setting holds for the
 -- counting triggers and the finalization the update sets off.
@@ -67,20 +78,19 @@ begin
     update app_public.batch_items i set
       status = case
         when o.error is null then 'succeeded'
-        when coalesce(o.permanent, false) or i.attempts >= k.max_attempts then 'failed'
+        when coalesce(o.permanent, false) or app_private.retry_at(i.batch_id, i.attempts) is null then 'failed'
         else 'pending' end,
       result = o.result,
       last_error = o.error,
       locked_by = null,
-      finished_at = case when o.error is null or coalesce(o.permanent, false) or i.attempts >= k.max_attempts then now() end,
-      run_after = case when o.error is not null and not coalesce(o.permanent, false) and i.attempts < k.max_attempts
-        then now() + least(k.retry_delay * power(2, i.attempts - 1), k.max_retry_delay) end
-    from outcome o, app_public.batches b, app_public.batch_kinds k
+      finished_at = case when o.error is null or coalesce(o.permanent, false) or app_private.retry_at(i.batch_id, i.attempts) is null
+        then now() end,
+      run_after = case when o.error is not null and not coalesce(o.permanent, false) then app_private.retry_at(i.batch_id, i.attempts) end
+    from outcome o
     -- Only items this worker still holds: a chunk recorded twice, or items cancelled or
     -- handed to another worker meanwhile, change nothing (and no counter). Only a processing
     -- item has a locked_by (a check constraint), so the status goes unsaid.
     where i.id = o.id and i.locked_by = p_worker_id
-      and b.id = i.batch_id and k.kind = b.kind
     returning i.id
   )
   select count(*) into recorded from recorded;

@@ -1579,20 +1579,19 @@ begin
     update app_public.batch_items i set
       status = case
         when o.error is null then 'succeeded'
-        when coalesce(o.permanent, false) or i.attempts >= k.max_attempts then 'failed'
+        when coalesce(o.permanent, false) or app_private.retry_at(i.batch_id, i.attempts) is null then 'failed'
         else 'pending' end,
       result = o.result,
       last_error = o.error,
       locked_by = null,
-      finished_at = case when o.error is null or coalesce(o.permanent, false) or i.attempts >= k.max_attempts then now() end,
-      run_after = case when o.error is not null and not coalesce(o.permanent, false) and i.attempts < k.max_attempts
-        then now() + least(k.retry_delay * power(2, i.attempts - 1), k.max_retry_delay) end
-    from outcome o, app_public.batches b, app_public.batch_kinds k
+      finished_at = case when o.error is null or coalesce(o.permanent, false) or app_private.retry_at(i.batch_id, i.attempts) is null
+        then now() end,
+      run_after = case when o.error is not null and not coalesce(o.permanent, false) then app_private.retry_at(i.batch_id, i.attempts) end
+    from outcome o
     -- Only items this worker still holds: a chunk recorded twice, or items cancelled or
     -- handed to another worker meanwhile, change nothing (and no counter). Only a processing
     -- item has a locked_by (a check constraint), so the status goes unsaid.
     where i.id = o.id and i.locked_by = p_worker_id
-      and b.id = i.batch_id and k.kind = b.kind
     returning i.id
   )
   select count(*) into recorded from recorded;
@@ -2543,6 +2542,26 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.require_tenant_id() IS 'The current tenant, or error FLTEN when the request carries none.';
+
+
+--
+-- Name: retry_at(uuid, integer); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.retry_at(p_batch_id uuid, p_failed_attempt integer) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+  select now() + least(k.retry_delay * power(2, p_failed_attempt - 1), k.max_retry_delay)
+  from app_public.batches b join app_public.batch_kinds k on k.kind = b.kind
+  where b.id = p_batch_id and p_failed_attempt < k.max_attempts
+$$;
+
+
+--
+-- Name: FUNCTION retry_at(p_batch_id uuid, p_failed_attempt integer); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.retry_at(p_batch_id uuid, p_failed_attempt integer) IS 'When an item of the batch whose attempt number p_failed_attempt failed may run again: after the kind''s retry_delay, doubled at each further attempt up to max_retry_delay; null when that attempt was the kind''s last.';
 
 
 --
@@ -8948,6 +8967,13 @@ GRANT ALL ON FUNCTION app_private.require_seller() TO app_shopper;
 REVOKE ALL ON FUNCTION app_private.require_tenant_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION app_private.require_tenant_id() TO app_user;
 GRANT ALL ON FUNCTION app_private.require_tenant_id() TO app_admin;
+
+
+--
+-- Name: FUNCTION retry_at(p_batch_id uuid, p_failed_attempt integer); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.retry_at(p_batch_id uuid, p_failed_attempt integer) FROM PUBLIC;
 
 
 --

@@ -1,7 +1,8 @@
-// When a chunk's outcomes cannot be recorded, its items must not stay `processing` with no job to
-// run them: they go back to the queue (their attempt spent), and fail with the reason once their
-// attempts are used up. A trigger of this test's database makes recording fail for items whose
-// payload has `fault`, and makes giving them back fail once.
+// What a chunk's outcomes do to its items: an error backs off, doubling up to the kind's ceiling,
+// until the last attempt fails the item. When a chunk's outcomes cannot be recorded, its items must
+// not stay `processing` with no job to run them: they go back to the queue (their attempt spent),
+// and fail with the reason once their attempts are used up. A trigger of this test's database
+// makes recording fail for items whose payload has `fault`, and makes giving them back fail once.
 import { beforeAll, expect, test } from 'vitest';
 import { createTenant, startWorkerProcess, submitBatch, useTestDatabase, waitForSummary } from './helpers.ts';
 
@@ -27,6 +28,38 @@ beforeAll(async () => {
     create trigger _000_test_outcome_faults before update of status on app_public.batch_items
       for each row when (old.status = 'processing' and new.payload ? 'fault') execute function public.test_outcome_faults();
   `);
+});
+
+test('an error backs off, doubling up to the ceiling; the last attempt, or a permanent error, fails the item', async () => {
+  const client = await db.pool.connect();
+  try {
+    // One transaction, rolled back: now() is the same in every statement, so backoffs are exact.
+    await client.query('begin');
+    await client.query(`update app_public.batch_kinds set max_attempts = 4, retry_delay = '10 seconds', max_retry_delay = '25 seconds' where kind = 'noop'`);
+    const { rows: [batch] } = await client.query<{ id: string }>(`insert into app_public.batches (tenant_id, kind) values ($1, 'noop') returning id`, [tenant]);
+    // Items about to make their attempts 1 to 4, and one more whose error is permanent.
+    const { rows: items } = await client.query<{ id: string }>(
+      `insert into app_public.batch_items (batch_id, tenant_id, attempts) select $1, $2, a from unnest(array[0, 1, 2, 3, 0]) as a returning id`,
+      [batch.id, tenant]);
+    const ids = items.map((item) => item.id);
+    await client.query(`select app_private.start_items($1, $2::bigint[], 'backoff-worker')`, [batch.id, ids]);
+    const outcomes = ids.map((id, index) => ({ id, error: 'boom', result: null, permanent: index === 4 }));
+    const { rows: [finished] } = await client.query(`select recorded from app_private.finish_items('backoff-worker', $1::jsonb)`, [JSON.stringify(outcomes)]);
+    expect(finished).toEqual({ recorded: 5 });
+    const { rows } = await client.query(
+      `select status, attempts, extract(epoch from run_after - now())::integer as backoff_s, finished_at = now() as finished_now
+       from app_public.batch_items where batch_id = $1 order by id`, [batch.id]);
+    expect(rows).toEqual([
+      { status: 'pending', attempts: 1, backoff_s: 10, finished_now: null },
+      { status: 'pending', attempts: 2, backoff_s: 20, finished_now: null },
+      { status: 'pending', attempts: 3, backoff_s: 25, finished_now: null },
+      { status: 'failed', attempts: 4, backoff_s: null, finished_now: true },
+      { status: 'failed', attempts: 1, backoff_s: null, finished_now: true },
+    ]);
+  } finally {
+    await client.query('rollback');
+    client.release();
+  }
 });
 
 test('items whose outcomes cannot be recorded run again, then fail with the reason; the worker goes on', async () => {
