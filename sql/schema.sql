@@ -2805,12 +2805,13 @@ begin
     -- Processing, said by locked_by alone (see finish_items).
     and i.locked_by = p_worker_id;
   -- A claim takes no lock on its batch (it counts in its session's counter slot), so the batch's
-  -- first claim marks it started here; later claims' update matches no row, and locks none.
+  -- first claim marks it started here; later claims' update matches no row, and locks none. With
+  -- items processing, the batch is `processing` (batch_status_for; the status guard checks it).
   if found then
-    update app_public.batches b set started_at = now() where b.id = p_batch_id and b.started_at is null
+    update app_public.batches b set started_at = now(), status = 'processing' where b.id = p_batch_id and b.started_at is null
       returning * into v_batch;
     if found then
-      perform app_private.notify_batch_progress(v_batch.tenant_id, v_batch.id, app_private.settle_batch(v_batch.id), 0);
+      perform app_private.notify_batch_progress(v_batch.tenant_id, v_batch.id, v_batch.status, 0);
     end if;
   end if;
 end

@@ -1,10 +1,10 @@
-// What a chunk's outcomes do to its items: an error backs off, doubling up to the kind's ceiling,
-// until the last attempt fails the item. When a chunk's outcomes cannot be recorded, its items must
+// What a chunk's claim and outcomes do: the first claim starts the batch; an error backs off,
+// doubling up to the kind's ceiling, until the last attempt fails the item. When a chunk's outcomes cannot be recorded, its items must
 // not stay `processing` with no job to run them: they go back to the queue (their attempt spent),
 // and fail with the reason once their attempts are used up. A trigger of this test's database
 // makes recording fail for items whose payload has `fault`, and makes giving them back fail once.
 import { beforeAll, expect, test } from 'vitest';
-import { createTenant, startWorkerProcess, submitBatch, useTestDatabase, waitForSummary } from './helpers.ts';
+import { createTenant, startWorkerProcess, statusOf, submitBatch, useTestDatabase, waitFor, waitForSummary } from './helpers.ts';
 
 const db = useTestDatabase();
 let tenant: string;
@@ -28,6 +28,32 @@ beforeAll(async () => {
     create trigger _000_test_outcome_faults before update of status on app_public.batch_items
       for each row when (old.status = 'processing' and new.payload ? 'fault') execute function public.test_outcome_faults();
   `);
+});
+
+test('the first claim starts the batch: processing from then on, said on its progress channel', async () => {
+  const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
+  const { rows: items } = await db.pool.query<{ id: string }>('select id from app_public.batch_items where batch_id = $1 order by id', [batch.id]);
+  const listener = await db.pool.connect();
+  try {
+    const { rows: [{ channel }] } = await listener.query<{ channel: string }>(`select 'batch_progress:' || md5($1 || ':' || $2) as channel`, [tenant, batch.id]);
+    const told: string[] = [];
+    listener.on('notification', (message) => told.push(message.payload ?? ''));
+    await listener.query(`listen "${channel}"`);
+    for (const [index, item] of items.entries()) {
+      await db.pool.query(`select app_private.start_items($1, $2::bigint[], 'claiming-worker')`, [batch.id, [item.id]]);
+      expect(await statusOf(db, batch.id)).toMatchObject({ status: 'processing', processing_items: index + 1 });
+    }
+    await waitFor(async () => told.length > 0, { what: 'the progress notification' });
+    // The second claim found the batch started: it said nothing.
+    expect(told).toEqual(['processing:0']);
+    const { rows: [started] } = await db.pool.query('select started_at is not null as started from app_public.batches where id = $1', [batch.id]);
+    expect(started).toEqual({ started: true });
+    await db.pool.query(`select app_private.finish_items('claiming-worker', $1::jsonb)`, [JSON.stringify(items.map(({ id }) => ({ id })))]);
+    expect(await statusOf(db, batch.id)).toMatchObject({ status: 'completed', succeeded_items: 2 });
+  } finally {
+    await listener.query('unlisten *');
+    listener.release();
+  }
 });
 
 test('an error backs off, doubling up to the ceiling; the last attempt, or a permanent error, fails the item', async () => {
