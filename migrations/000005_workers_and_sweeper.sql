@@ -191,6 +191,38 @@ $$;
 comment on function app_private.batch_has_runnable_job(uuid) is
   'Whether a job enqueued for the batch''s items is still queued or running (not failed for good). Jobs of other batches, even of the same task, do not count.';
 
+-- One statement, so one snapshot: a transaction's items and its counter slot are seen together or
+-- not at all, and a batch's counters agree with its items unless something is wrong.
+create function app_private.check_batch_counters(p_batch_id uuid, p_stale_after interval)
+returns table (
+  counters app_private.batch_counters, status text,
+  pending_items integer, processing_items integer, succeeded_items integer, failed_items integer, cancelled_items integer,
+  total_items integer, counters_agree boolean, status_agrees boolean, rowless_holders text[])
+language sql stable as $$
+  select c, b.status, a.pending_items, a.processing_items, a.succeeded_items, a.failed_items, a.cancelled_items, a.total_items,
+    (c.pending_items + c.processing_items, c.succeeded_items, c.failed_items, c.cancelled_items)
+      is not distinct from (a.pending_items + a.processing_items, a.succeeded_items, a.failed_items, a.cancelled_items),
+    b.status is not distinct from app_private.batch_status_for(c, b.started_at is not null),
+    coalesce(a.rowless_holders, '{}')
+  from app_public.batches b
+  join app_private.batch_counters c on c.batch_id = b.id
+  cross join lateral (
+    select
+      count(*) filter (where i.status = 'pending')::integer as pending_items,
+      count(*) filter (where i.status = 'processing')::integer as processing_items,
+      count(*) filter (where i.status = 'succeeded')::integer as succeeded_items,
+      count(*) filter (where i.status = 'failed')::integer as failed_items,
+      count(*) filter (where i.status = 'cancelled')::integer as cancelled_items,
+      count(*)::integer as total_items,
+      array_agg(distinct i.locked_by) filter (where i.locked_by is not null and i.started_at < now() - p_stale_after
+        and not exists (select 1 from app_private.workers w where w.id = i.locked_by)) as rowless_holders
+    from app_public.batch_items i where i.batch_id = b.id
+  ) a
+  where b.id = p_batch_id
+$$;
+comment on function app_private.check_batch_counters(uuid, interval) is
+  'A batch''s counters beside a count of its items (pending and processing compared as one), whether they agree, whether its status is the one they imply, and the ids holding its items that have no heartbeat row and started before p_stale_after: what sweep_batches checks.';
+
 create function app_private.sweep_batches(
   p_stale_after interval default app_private.worker_stale_after(),
   p_idle_after interval default '5 minutes'
@@ -200,8 +232,7 @@ declare
   v_counts jsonb := '{}';
   v_row record;
   v_counters app_private.batch_counters;
-  v_actual record;
-  v_batch app_public.batches;
+  v_check record;
   v_settled integer;
   v_n integer;
   v_rowless_holders text[] := '{}';
@@ -213,8 +244,9 @@ begin
   end if;
 
   -- 2. Counters against the items, for unfinished batches and those finished within the hour.
-  --    Holding the batch's row exclusively while counting keeps the two consistent: every
-  --    transaction that finishes items or adds them locks that row first, so none is half done.
+  --    Read first without a lock (check_batch_counters), so that a sweep holds up no batch whose
+  --    counters are right. Only a batch found wrong is locked and read again: every transaction
+  --    that finishes items or adds them locks that row first, so none is half done then.
   --    Claims and items given back take no lock, so pending and processing are compared as one
   --    (their sum is all a claim cannot change), and written from the count when corrected.
   --    A batch whose items were pruned keeps its counts without its items: nothing to check.
@@ -227,45 +259,34 @@ begin
     union
     select b.id from app_public.batches b where b.finished_at > now() - interval '1 hour' and b.items_pruned_at is null
   loop
-    select * into v_batch from app_public.batches b where b.id = v_row.id for no key update skip locked;
+    select * into v_check from app_private.check_batch_counters(v_row.id, p_stale_after);
     continue when not found;
-    select * into v_counters from app_private.batch_counters c where c.batch_id = v_row.id;
-    select
-      count(*) filter (where status = 'pending') as pending_items,
-      count(*) filter (where status = 'processing') as processing_items,
-      count(*) filter (where status = 'succeeded') as succeeded_items,
-      count(*) filter (where status = 'failed') as failed_items,
-      count(*) filter (where status = 'cancelled') as cancelled_items,
-      count(*) as total_items,
-      array_agg(distinct locked_by) filter (where locked_by is not null and started_at < now() - p_stale_after
-        and not exists (select 1 from app_private.workers w where w.id = locked_by)) as rowless_holders
-    into v_actual
-    from app_public.batch_items where batch_id = v_row.id;
-    v_rowless_holders := v_rowless_holders || coalesce(v_actual.rowless_holders, '{}');
-    if (v_counters.pending_items + v_counters.processing_items, v_counters.succeeded_items, v_counters.failed_items,
-        v_counters.cancelled_items)
-       is distinct from
-       ((v_actual.pending_items + v_actual.processing_items)::integer, v_actual.succeeded_items::integer,
-        v_actual.failed_items::integer, v_actual.cancelled_items::integer)
-    then
+    v_rowless_holders := v_rowless_holders || v_check.rowless_holders;
+    continue when v_check.counters_agree and v_check.status_agrees;
+    perform from app_public.batches b where b.id = v_row.id for no key update skip locked;
+    continue when not found;
+    select * into v_check from app_private.check_batch_counters(v_row.id, p_stale_after);
+    v_counters := v_check.counters;
+    if not v_check.counters_agree then
       delete from app_private.batch_counter_slots where batch_id = v_row.id and slot <> 0;
       update app_private.batch_counter_slots set
-        pending_items = v_actual.pending_items, processing_items = v_actual.processing_items, succeeded_items = v_actual.succeeded_items, failed_items = v_actual.failed_items,
-        cancelled_items = v_actual.cancelled_items, last_item_finished_at = v_counters.last_item_finished_at, updated_at = now()
+        pending_items = v_check.pending_items, processing_items = v_check.processing_items, succeeded_items = v_check.succeeded_items,
+        failed_items = v_check.failed_items, cancelled_items = v_check.cancelled_items,
+        last_item_finished_at = v_counters.last_item_finished_at, updated_at = now()
       where batch_id = v_row.id and slot = 0;
-      update app_public.batches set total_items = v_actual.total_items
-      where id = v_row.id and total_items <> v_actual.total_items;
+      update app_public.batches set total_items = v_check.total_items
+      where id = v_row.id and total_items <> v_check.total_items;
       insert into app_private.sweeper_repairs (repair, batch_id, details)
       values ('corrected_counters', v_row.id, jsonb_build_object(
         'found', jsonb_build_object('pending', v_counters.pending_items, 'processing', v_counters.processing_items,
           'succeeded', v_counters.succeeded_items, 'failed', v_counters.failed_items, 'cancelled', v_counters.cancelled_items),
-        'actual', jsonb_build_object('pending', v_actual.pending_items, 'processing', v_actual.processing_items,
-          'succeeded', v_actual.succeeded_items, 'failed', v_actual.failed_items, 'cancelled', v_actual.cancelled_items),
+        'actual', jsonb_build_object('pending', v_check.pending_items, 'processing', v_check.processing_items,
+          'succeeded', v_check.succeeded_items, 'failed', v_check.failed_items, 'cancelled', v_check.cancelled_items),
         'status', app_private.settle_batch(v_row.id)));
       v_n := v_n + 1;
-    elsif v_batch.status is distinct from app_private.batch_status_for(v_counters, v_batch.started_at is not null) then
+    elsif not v_check.status_agrees then
       insert into app_private.sweeper_repairs (repair, batch_id, details)
-      values ('settled_batch', v_row.id, jsonb_build_object('found', v_batch.status, 'status', app_private.settle_batch(v_row.id)));
+      values ('settled_batch', v_row.id, jsonb_build_object('found', v_check.status, 'status', app_private.settle_batch(v_row.id)));
       v_settled := v_settled + 1;
     end if;
   end loop;

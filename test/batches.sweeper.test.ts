@@ -201,3 +201,35 @@ describe('items held by a worker that is gone', () => {
     expect((await waitForSummary(db, batch.id)).status).toBe('completed');
   });
 });
+
+describe('a sweep of batches whose counters are right', () => {
+  test("locks none of them: a running batch's outcomes are recorded while a sweep's transaction is open", async () => {
+    await worker?.stop();
+    worker = undefined;
+    const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
+    const { rows: items } = await db.pool.query<{ id: string }>('select id from app_public.batch_items where batch_id = $1 order by id', [batch.id]);
+    await db.pool.query(`insert into app_private.workers (id, hostname, pid, concurrency) values ('live-worker', 'test', 1, 1)`);
+    await db.pool.query(`select app_private.start_items($1, $2::bigint[], 'live-worker')`, [batch.id, items.map((item) => item.id)]);
+    const sweeper = await db.pool.connect();
+    const recorder = await db.pool.connect();
+    try {
+      await sweeper.query('begin');
+      const { rows: [sweep] } = await sweeper.query('select app_private.sweep_batches() as repairs');
+      expect(sweep.repairs).toEqual({});
+      // Row locks last until the sweep's transaction ends: a lock on the batch would stop this.
+      await recorder.query(`set lock_timeout = '2s'`);
+      const { rows: [finished] } = await recorder.query(`select recorded from app_private.finish_items('live-worker', $1::jsonb)`,
+        [JSON.stringify(items.map(({ id }) => ({ id })))]);
+      expect(finished).toEqual({ recorded: 2 });
+      await sweeper.query('commit');
+    } finally {
+      await sweeper.query('rollback').catch(() => {});
+      await recorder.query('reset lock_timeout');
+      sweeper.release();
+      recorder.release();
+      await db.pool.query(`delete from app_private.workers where id = 'live-worker'`);
+    }
+    expect(await statusOf(db, batch.id)).toMatchObject({ status: 'completed', succeeded_items: 2 });
+    expect(await repairsOf(batch.id)).toEqual([]);
+  });
+});
