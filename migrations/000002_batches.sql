@@ -119,6 +119,7 @@ create table app_private.batch_counter_slots (
   cancelled_items integer not null default 0,
   last_item_finished_at timestamptz,
   sealed boolean not null default false,
+  counters_checked_at timestamptz,
   updated_at timestamptz not null default now(),
   primary key (batch_id, slot)
 ) with (vacuum_truncate = false);
@@ -134,6 +135,8 @@ comment on column app_private.batch_counter_slots.cancelled_items is 'Items canc
 comment on column app_private.batch_counter_slots.last_item_finished_at is 'When an item counted in this slot last reached a terminal state.';
 comment on column app_private.batch_counter_slots.sealed is
   'On slot 0: set when the transaction that created the batch commits. From then on its item list is complete, so the batch may finalize, and no item may be added.';
+comment on column app_private.batch_counter_slots.counters_checked_at is
+  'On slot 0: when a sweep found the finished batch''s counters agree with its items. A finished batch''s counts are its record, so it is checked once after it finishes (again if it is reopened and finishes again), not at every sweep.';
 comment on column app_private.batch_counter_slots.updated_at is 'When this slot last moved.';
 
 create function app_private.counter_slot() returns smallint

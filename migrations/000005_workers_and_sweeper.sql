@@ -243,7 +243,8 @@ begin
     v_counts := v_counts || jsonb_build_object('dead_workers', v_n);
   end if;
 
-  -- 2. Counters against the items, for unfinished batches and those finished within the hour.
+  -- 2. Counters against the items, for unfinished batches and those finished within the hour
+  --    that no sweep has found right since they finished (counters_checked_at).
   --    Read first without a lock (check_batch_counters), so that a sweep holds up no batch whose
   --    counters are right. Only a batch found wrong is locked and read again: every transaction
   --    that finishes items or adds them locks that row first, so none is half done then.
@@ -255,14 +256,22 @@ begin
   v_n := 0;
   v_settled := 0;
   for v_row in
-    select b.id from app_public.batches b where b.finished_at is null
-    union
-    select b.id from app_public.batches b where b.finished_at > now() - interval '1 hour' and b.items_pruned_at is null
+    select b.id, b.finished_at from app_public.batches b where b.finished_at is null
+    union all
+    select b.id, b.finished_at from app_public.batches b
+    join app_private.batch_counter_slots s on s.batch_id = b.id and s.slot = 0
+    where b.finished_at > now() - interval '1 hour' and b.items_pruned_at is null
+      and (s.counters_checked_at is null or s.counters_checked_at < b.finished_at)
   loop
     select * into v_check from app_private.check_batch_counters(v_row.id, p_stale_after);
     continue when not found;
     v_rowless_holders := v_rowless_holders || v_check.rowless_holders;
-    continue when v_check.counters_agree and v_check.status_agrees;
+    if v_check.counters_agree and v_check.status_agrees then
+      if v_row.finished_at is not null then
+        update app_private.batch_counter_slots set counters_checked_at = now() where batch_id = v_row.id and slot = 0;
+      end if;
+      continue;
+    end if;
     perform from app_public.batches b where b.id = v_row.id for no key update skip locked;
     continue when not found;
     select * into v_check from app_private.check_batch_counters(v_row.id, p_stale_after);

@@ -489,6 +489,7 @@ CREATE TABLE app_private.batch_counter_slots (
     cancelled_items integer DEFAULT 0 NOT NULL,
     last_item_finished_at timestamp with time zone,
     sealed boolean DEFAULT false NOT NULL,
+    counters_checked_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT batch_counter_slots_slot_check CHECK ((slot >= 0))
 )
@@ -563,6 +564,13 @@ COMMENT ON COLUMN app_private.batch_counter_slots.last_item_finished_at IS 'When
 --
 
 COMMENT ON COLUMN app_private.batch_counter_slots.sealed IS 'On slot 0: set when the transaction that created the batch commits. From then on its item list is complete, so the batch may finalize, and no item may be added.';
+
+
+--
+-- Name: COLUMN batch_counter_slots.counters_checked_at; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.batch_counter_slots.counters_checked_at IS 'On slot 0: when a sweep found the finished batch''s counters agree with its items. A finished batch''s counts are its record, so it is checked once after it finishes (again if it is reopened and finishes again), not at every sweep.';
 
 
 --
@@ -3116,7 +3124,8 @@ begin
     v_counts := v_counts || jsonb_build_object('dead_workers', v_n);
   end if;
 
-  -- 2. Counters against the items, for unfinished batches and those finished within the hour.
+  -- 2. Counters against the items, for unfinished batches and those finished within the hour
+  --    that no sweep has found right since they finished (counters_checked_at).
   --    Read first without a lock (check_batch_counters), so that a sweep holds up no batch whose
   --    counters are right. Only a batch found wrong is locked and read again: every transaction
   --    that finishes items or adds them locks that row first, so none is half done then.
@@ -3128,14 +3137,22 @@ begin
   v_n := 0;
   v_settled := 0;
   for v_row in
-    select b.id from app_public.batches b where b.finished_at is null
-    union
-    select b.id from app_public.batches b where b.finished_at > now() - interval '1 hour' and b.items_pruned_at is null
+    select b.id, b.finished_at from app_public.batches b where b.finished_at is null
+    union all
+    select b.id, b.finished_at from app_public.batches b
+    join app_private.batch_counter_slots s on s.batch_id = b.id and s.slot = 0
+    where b.finished_at > now() - interval '1 hour' and b.items_pruned_at is null
+      and (s.counters_checked_at is null or s.counters_checked_at < b.finished_at)
   loop
     select * into v_check from app_private.check_batch_counters(v_row.id, p_stale_after);
     continue when not found;
     v_rowless_holders := v_rowless_holders || v_check.rowless_holders;
-    continue when v_check.counters_agree and v_check.status_agrees;
+    if v_check.counters_agree and v_check.status_agrees then
+      if v_row.finished_at is not null then
+        update app_private.batch_counter_slots set counters_checked_at = now() where batch_id = v_row.id and slot = 0;
+      end if;
+      continue;
+    end if;
     perform from app_public.batches b where b.id = v_row.id for no key update skip locked;
     continue when not found;
     select * into v_check from app_private.check_batch_counters(v_row.id, p_stale_after);

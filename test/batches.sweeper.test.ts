@@ -42,7 +42,8 @@ describe('counters damaged on purpose', () => {
   test('of a finished batch are corrected, and the correction logged', async () => {
     const batch = await submitBatch(db, tenant, 'noop', [{}, {}, {}]);
     await waitForSummary(db, batch.id);
-    await db.pool.query('update app_private.batch_counter_slots set succeeded_items = 0, failed_items = case slot when 0 then 7 else 0 end where batch_id = $1', [batch.id]);
+    // Damaged before any sweep found them right (a sweep checks a finished batch once).
+    await db.pool.query('update app_private.batch_counter_slots set succeeded_items = 0, failed_items = case slot when 0 then 7 else 0 end, counters_checked_at = null where batch_id = $1', [batch.id]);
     expect(await statusOf(db, batch.id)).toMatchObject({ succeeded_items: 0, failed_items: 7 });
 
     await sweepNow();
@@ -83,6 +84,19 @@ describe('counters damaged on purpose', () => {
     await sweepNow();
     await waitForSummary(db, batch.id);
     expect((await repairsOf(batch.id)).map((row) => row.repair)).toEqual(['enqueued_summary']);
+  });
+
+  test('of a finished batch are counted by one sweep, not by every sweep', async () => {
+    const batch = await submitBatch(db, tenant, 'noop', [{}, {}]);
+    await waitForSummary(db, batch.id);
+    const checkedAt = async () => (await db.pool.query(
+      'select counters_checked_at from app_private.batch_counter_slots where batch_id = $1 and slot = 0', [batch.id])).rows[0].counters_checked_at;
+    await sweepNow();
+    const checked = await checkedAt();
+    expect(checked).not.toBeNull();
+    await sweepNow();
+    expect(await checkedAt()).toEqual(checked);
+    expect(await repairsOf(batch.id)).toEqual([]);
   });
 
   test('a sweep with nothing to repair logs nothing', async () => {
