@@ -236,6 +236,7 @@ declare
   v_settled integer;
   v_n integer;
   v_rowless_holders text[] := '{}';
+  v_checked_finished uuid[] := '{}';
 begin
   -- 1. Dead workers: what they held goes back (their heartbeats usually did this already).
   v_n := app_private.release_dead_workers(p_stale_after);
@@ -268,7 +269,7 @@ begin
     v_rowless_holders := v_rowless_holders || v_check.rowless_holders;
     if v_check.counters_agree and v_check.status_agrees then
       if v_row.finished_at is not null then
-        update app_private.batch_counter_slots set counters_checked_at = now() where batch_id = v_row.id and slot = 0;
+        v_checked_finished := v_checked_finished || v_row.id;
       end if;
       continue;
     end if;
@@ -299,6 +300,8 @@ begin
       v_settled := v_settled + 1;
     end if;
   end loop;
+  update app_private.batch_counter_slots set counters_checked_at = now()
+  where batch_id = any(v_checked_finished) and slot = 0;
   if v_n > 0 then
     v_counts := v_counts || jsonb_build_object('corrected_counters', v_n);
   end if;

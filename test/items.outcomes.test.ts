@@ -1,8 +1,9 @@
 // What a chunk's claim and outcomes do: the first claim starts the batch; an error backs off,
-// doubling up to the kind's ceiling, until the last attempt fails the item. When a chunk's outcomes cannot be recorded, its items must
-// not stay `processing` with no job to run them: they go back to the queue (their attempt spent),
-// and fail with the reason once their attempts are used up. A trigger of this test's database
-// makes recording fail for items whose payload has `fault`, and makes giving them back fail once.
+// doubling up to the kind's ceiling, until the last attempt fails the item. When a chunk's
+// outcomes cannot be recorded, its items must not stay `processing` with no job to run them: they
+// go back to the queue (their attempt spent), and fail with the reason once their attempts are
+// used up. A trigger of this test's database makes recording fail for items whose payload has
+// `fault`, and makes giving them back fail once.
 import { beforeAll, expect, test } from 'vitest';
 import { createTenant, startWorkerProcess, statusOf, submitBatch, useTestDatabase, waitFor, waitForSummary } from './helpers.ts';
 
