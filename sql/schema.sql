@@ -2842,10 +2842,12 @@ begin
   select * from claimed
   union all
   -- Items this worker claimed already: a claim that committed while its answer was lost to a
-  -- broken connection is claimed again by its retry, not left `processing` for good.
+  -- broken connection is claimed again by its retry, not left `processing` for good. When every
+  -- id was claimed just now none can be held already, and this look-up (one per id) is skipped.
   select i.id, i.tenant_id, i.payload, i.attempts
   from app_public.batch_items i
-  where i.batch_id = p_batch_id
+  where (select count(*) from claimed) < cardinality(p_item_ids)
+    and i.batch_id = p_batch_id
     and i.id = any(p_item_ids)
     -- Processing, said by locked_by alone (see finish_items).
     and i.locked_by = p_worker_id;

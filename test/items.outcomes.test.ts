@@ -1,9 +1,10 @@
-// What a chunk's claim and outcomes do: the first claim starts the batch; an error backs off,
-// doubling up to the kind's ceiling, until the last attempt fails the item. When a chunk's
-// outcomes cannot be recorded, its items must not stay `processing` with no job to run them: they
-// go back to the queue (their attempt spent), and fail with the reason once their attempts are
-// used up. A trigger of this test's database makes recording fail for items whose payload has
-// `fault`, and makes giving them back fail once.
+// What a chunk's claim and outcomes do: the first claim starts the batch; a claim retried after
+// its answer was lost gets back what its worker holds; an error backs off, doubling up to the
+// kind's ceiling, until the last attempt fails the item. When a chunk's outcomes cannot be
+// recorded, its items must not stay `processing` with no job to run them: they go back to the
+// queue (their attempt spent), and fail with the reason once their attempts are used up. A
+// trigger of this test's database makes recording fail for items whose payload has `fault`, and
+// makes giving them back fail once.
 import { beforeAll, expect, test } from 'vitest';
 import { createTenant, startWorkerProcess, statusOf, submitBatch, useTestDatabase, waitFor, waitForSummary } from './helpers.ts';
 
@@ -55,6 +56,21 @@ test('the first claim starts the batch: processing from then on, said on its pro
     await listener.query('unlisten *');
     listener.release();
   }
+});
+
+test('a claim retried after its answer was lost gets back what it holds, attempt unchanged; others\' items are skipped', async () => {
+  const batch = await submitBatch(db, tenant, 'noop', [{}, {}, {}, {}]);
+  const { rows } = await db.pool.query<{ id: string }>('select id from app_public.batch_items where batch_id = $1 order by id', [batch.id]);
+  const [first, second, third, fourth] = rows.map((row) => row.id);
+  const claim = async (worker: string, ids: string[]) => (await db.pool.query<{ id: string; attempts: number }>(
+    `select id, attempts from app_private.start_items($1, $2::bigint[], $3) order by id`, [batch.id, ids, worker])).rows;
+  expect(await claim('lost-answer-worker', [first, second])).toEqual([{ id: first, attempts: 1 }, { id: second, attempts: 1 }]);
+  expect(await claim('other-worker', [fourth])).toEqual([{ id: fourth, attempts: 1 }]);
+  // The retry of the first claim, all of it held already; then a chunk where some ids are new,
+  // one is held, one is another worker's.
+  expect(await claim('lost-answer-worker', [first, second])).toEqual([{ id: first, attempts: 1 }, { id: second, attempts: 1 }]);
+  expect(await claim('lost-answer-worker', [second, third, fourth])).toEqual([{ id: second, attempts: 1 }, { id: third, attempts: 1 }]);
+  expect(await statusOf(db, batch.id)).toMatchObject({ status: 'processing', pending_items: 0, processing_items: 4 });
 });
 
 test('an error backs off, doubling up to the ceiling; the last attempt, or a permanent error, fails the item', async () => {
