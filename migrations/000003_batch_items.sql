@@ -20,11 +20,15 @@ create table app_public.batch_items (
   finished_at timestamptz,
   check ((status = 'processing') = (locked_by is not null)),
   check ((status in ('succeeded', 'failed', 'cancelled')) = (finished_at is not null))
-) with (vacuum_truncate = false, fillfactor = 50);
+) with (vacuum_truncate = false, fillfactor = 35);
 -- An item is written three times: inserted, claimed, finished. No index names a column that a
 -- claim or an outcome changes (status, locked_by), and each page keeps room for the new versions,
 -- so those updates stay on their page and add no index entries (heap-only tuples): the largest
--- saving per item there is. Whatever looks for items by status or worker reads them by batch.
+-- saving per item there is. A claim's version is larger than the inserted row (it adds the worker
+-- and the start), and must fit beside it; the outcome's must fit beside the claim's once the
+-- inserted row is pruned. Rows filling a third of the page leave that room for payloads and
+-- results of up to about a hundred bytes. Whatever looks for items by status or worker reads them
+-- by batch.
 -- (batch_id, id), not (batch_id) alone: a chunk names its items by id within one batch.
 create index batch_items_batch_id_id_idx on app_public.batch_items (batch_id, id);
 

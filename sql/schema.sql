@@ -4099,7 +4099,7 @@ CREATE TABLE app_public.batch_items (
     CONSTRAINT batch_items_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT batch_items_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 )
-WITH (vacuum_truncate='false', fillfactor='50');
+WITH (vacuum_truncate='false', fillfactor='35');
 
 
 --

@@ -1,10 +1,10 @@
 // What a chunk's claim and outcomes do: the first claim starts the batch; a claim retried after
-// its answer was lost gets back what its worker holds; an error backs off, doubling up to the
-// kind's ceiling, until the last attempt fails the item. When a chunk's outcomes cannot be
-// recorded, its items must not stay `processing` with no job to run them: they go back to the
-// queue (their attempt spent), and fail with the reason once their attempts are used up. A
-// trigger of this test's database makes recording fail for items whose payload has `fault`, and
-// makes giving them back fail once.
+// its answer was lost gets back what its worker holds; claims and outcomes rewrite items on their
+// own pages; an error backs off, doubling up to the kind's ceiling, until the last attempt fails
+// the item. When a chunk's outcomes cannot be recorded, its items must not stay `processing` with
+// no job to run them: they go back to the queue (their attempt spent), and fail with the reason
+// once their attempts are used up. A trigger of this test's database makes recording fail for
+// items whose payload has `fault`, and makes giving them back fail once.
 import { beforeAll, expect, test } from 'vitest';
 import { createTenant, startWorkerProcess, statusOf, submitBatch, useTestDatabase, waitFor, waitForSummary } from './helpers.ts';
 
@@ -71,6 +71,39 @@ test('a claim retried after its answer was lost gets back what it holds, attempt
   expect(await claim('lost-answer-worker', [first, second])).toEqual([{ id: first, attempts: 1 }, { id: second, attempts: 1 }]);
   expect(await claim('lost-answer-worker', [second, third, fourth])).toEqual([{ id: second, attempts: 1 }, { id: third, attempts: 1 }]);
   expect(await statusOf(db, batch.id)).toMatchObject({ status: 'processing', pending_items: 0, processing_items: 4 });
+});
+
+test('a claim and its outcomes rewrite each item on its own page: no update adds an index entry', async () => {
+  // Graphile Worker names a worker `worker-` and 18 hex digits; payloads and results as small as
+  // most kinds'.
+  const workerId = `worker-${'5e'.repeat(9)}`;
+  const batch = await submitBatch(db, tenant, 'noop', Array.from({ length: 400 }, (_, index) => ({ url: `https://shop.example/products/${index}` })));
+  const { rows } = await db.pool.query<{ id: string }>('select id from app_public.batch_items where batch_id = $1 order by id', [batch.id]);
+  const client = await db.pool.connect();
+  try {
+    // The session's update counts around one statement (PostgreSQL 15's may still hold earlier
+    // transactions' of this session). Each step commits before the next, as a worker's do: the
+    // outcomes find the inserted rows dead.
+    const counts = async () => (await client.query<{ updated: number; heap_only: number }>(
+      `select pg_stat_get_xact_tuples_updated('app_public.batch_items'::regclass)::integer as updated,
+         pg_stat_get_xact_tuples_hot_updated('app_public.batch_items'::regclass)::integer as heap_only`)).rows[0];
+    const updatesOf = async (sql: string, params: unknown[]) => {
+      await client.query('begin');
+      const before = await counts();
+      await client.query(sql, params);
+      const after = await counts();
+      await client.query('commit');
+      return { updated: after.updated - before.updated, heap_only: after.heap_only - before.heap_only };
+    };
+    expect(await updatesOf('select app_private.start_items($1, $2::bigint[], $3)', [batch.id, rows.map((row) => row.id), workerId]))
+      .toEqual({ updated: 400, heap_only: 400 });
+    const outcomes = rows.map(({ id }, index) => ({ id, error: null, result: { score: index / 400, label: 'ok' } }));
+    expect(await updatesOf('select app_private.finish_items($1, $2::jsonb)', [workerId, JSON.stringify(outcomes)]))
+      .toEqual({ updated: 400, heap_only: 400 });
+  } finally {
+    client.release();
+  }
+  expect(await statusOf(db, batch.id)).toMatchObject({ status: 'completed', succeeded_items: 400 });
 });
 
 test('an error backs off, doubling up to the ceiling; the last attempt, or a permanent error, fails the item', async () => {
