@@ -16,6 +16,19 @@ language plpgsql volatile set plan_cache_mode to force_generic_plan as $$
 declare
   v_batch app_public.batches;
 begin
+  -- The batch's first claim marks it started before it claims anything, so that every
+  -- transaction takes the batch's row before a counter slot: a finisher holds the row (FOR SHARE)
+  -- while it waits for its slot, which another session may share, and a claim holds its slot (the
+  -- counting trigger) until it commits; one waiting for the row after taking its slot could
+  -- deadlock with it. Later claims' update matches no row, and locks none. A batch neither started
+  -- nor finished has all its items pending, the chunk's too; started, it is `processing`
+  -- (batch_status_for; the status guard checks it).
+  update app_public.batches b set started_at = now(), status = 'processing'
+  where b.id = p_batch_id and b.started_at is null and b.finished_at is null
+  returning * into v_batch;
+  if found then
+    perform app_private.notify_batch_progress(v_batch.tenant_id, v_batch.id, v_batch.status, 0);
+  end if;
   return query
   with claimed as (
     update app_public.batch_items i set
@@ -42,16 +55,6 @@ begin
     and i.id = any(p_item_ids)
     -- Processing, said by locked_by alone (see finish_items).
     and i.locked_by = p_worker_id;
-  -- A claim takes no lock on its batch (it counts in its session's counter slot), so the batch's
-  -- first claim marks it started here; later claims' update matches no row, and locks none. With
-  -- items processing, the batch is `processing` (batch_status_for; the status guard checks it).
-  if found then
-    update app_public.batches b set started_at = now(), status = 'processing' where b.id = p_batch_id and b.started_at is null
-      returning * into v_batch;
-    if found then
-      perform app_private.notify_batch_progress(v_batch.tenant_id, v_batch.id, v_batch.status, 0);
-    end if;
-  end if;
 end
 $$;
 comment on function app_private.start_items(uuid, bigint[], text) is

@@ -1,10 +1,11 @@
-// What a chunk's claim and outcomes do: the first claim starts the batch; a claim retried after
-// its answer was lost gets back what its worker holds; claims and outcomes rewrite items on their
-// own pages; an error backs off, doubling up to the kind's ceiling, until the last attempt fails
-// the item. When a chunk's outcomes cannot be recorded, its items must not stay `processing` with
-// no job to run them: they go back to the queue (their attempt spent), and fail with the reason
-// once their attempts are used up. A trigger of this test's database makes recording fail for
-// items whose payload has `fault`, and makes giving them back fail once.
+// What a chunk's claim and outcomes do: the first claim starts the batch, taking the batch's row
+// before a counter slot (no deadlock with a finisher); a claim retried after its answer was lost
+// gets back what its worker holds; claims and outcomes rewrite items on their own pages; an error
+// backs off, doubling up to the kind's ceiling, until the last attempt fails the item. When a
+// chunk's outcomes cannot be recorded, its items must not stay `processing` with no job to run
+// them: they go back to the queue (their attempt spent), and fail with the reason once their
+// attempts are used up. A trigger of this test's database makes recording fail for items whose
+// payload has `fault`, and makes giving them back fail once.
 import { beforeAll, expect, test } from 'vitest';
 import { createTenant, startWorkerProcess, statusOf, submitBatch, useTestDatabase, waitFor, waitForSummary } from './helpers.ts';
 
@@ -71,6 +72,35 @@ test('a claim retried after its answer was lost gets back what it holds, attempt
   expect(await claim('lost-answer-worker', [first, second])).toEqual([{ id: first, attempts: 1 }, { id: second, attempts: 1 }]);
   expect(await claim('lost-answer-worker', [second, third, fourth])).toEqual([{ id: second, attempts: 1 }, { id: third, attempts: 1 }]);
   expect(await statusOf(db, batch.id)).toMatchObject({ status: 'processing', pending_items: 0, processing_items: 4 });
+});
+
+test('a claim takes its batch\'s row before a counter slot: waiting for the row, it holds no slot a finisher could wait for', async () => {
+  const batch = await submitBatch(db, tenant, 'noop', [{}, {}, {}]);
+  const { rows } = await db.pool.query<{ id: string }>('select id from app_public.batch_items where batch_id = $1 order by id', [batch.id]);
+  const finisher = await db.pool.connect();
+  const claimer = await db.pool.connect();
+  try {
+    const { rows: [{ pid, slot }] } = await claimer.query<{ pid: number; slot: number }>('select pg_backend_pid() as pid, app_private.counter_slot() as slot');
+    // A finisher holds the batch's row, as apply_status_deltas does, and the first claim waits for it.
+    await finisher.query('begin');
+    await finisher.query('select 1 from app_public.batches where id = $1 for share', [batch.id]);
+    const claim = claimer.query<{ id: string }>('select id from app_private.start_items($1, $2::bigint[], $3)', [batch.id, rows.map((row) => row.id), 'lock-order-worker']);
+    claim.catch(() => {}); // Awaited below, once the finisher has let go.
+    await waitFor(async () => (await db.pool.query(`select wait_event_type = 'Lock' as waiting from pg_stat_activity where pid = $1`, [pid])).rows[0]?.waiting === true, { what: 'the claim to wait for the batch\'s row' });
+    // The finisher then adds to the claimer's counter slot (two sessions may share one). Had the
+    // claim taken it first, this would wait for the claim, which waits for the finisher: a deadlock.
+    await finisher.query(`set local lock_timeout = '2s'`);
+    await finisher.query(
+      `insert into app_private.batch_counter_slots as s (batch_id, slot) values ($1, $2)
+       on conflict (batch_id, slot) do update set updated_at = now()`, [batch.id, slot]);
+    await finisher.query('rollback');
+    expect((await claim).rows).toHaveLength(3);
+  } finally {
+    await finisher.query('rollback').catch(() => {});
+    finisher.release();
+    claimer.release();
+  }
+  expect(await statusOf(db, batch.id)).toMatchObject({ status: 'processing', processing_items: 3 });
 });
 
 test('a claim and its outcomes rewrite each item on its own page: no update adds an index entry', async () => {
