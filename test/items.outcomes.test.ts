@@ -1,11 +1,13 @@
 // What a chunk's claim and outcomes do: the first claim starts the batch, taking the batch's row
 // before a counter slot (no deadlock with a finisher); a claim retried after its answer was lost
 // gets back what its worker holds; claims and outcomes rewrite items on their own pages; an error
-// backs off, doubling up to the kind's ceiling, until the last attempt fails the item. When a
-// chunk's outcomes cannot be recorded, its items must not stay `processing` with no job to run
-// them: they go back to the queue (their attempt spent), and fail with the reason once their
-// attempts are used up. A trigger of this test's database makes recording fail for items whose
-// payload has `fault`, and makes giving them back fail once.
+// backs off, doubling up to the kind's ceiling, until the last attempt fails the item. Outcomes
+// that PostgreSQL rolled back to break a deadlock are recorded again. When a chunk's outcomes
+// cannot be recorded, its items must not stay `processing` with no job to run them: they go back
+// to the queue (their attempt spent), and fail with the reason once their attempts are used up.
+// Triggers of this test's database make recording fail for items whose payload has `fault` (and
+// giving them back fail once), and roll the first outcome of one with `deadlock` back as a
+// deadlock would.
 import { beforeAll, expect, test } from 'vitest';
 import { createTenant, startWorkerProcess, statusOf, submitBatch, useTestDatabase, waitFor, waitForSummary } from './helpers.ts';
 
@@ -30,6 +32,17 @@ beforeAll(async () => {
     $$;
     create trigger _000_test_outcome_faults before update of status on app_public.batch_items
       for each row when (old.status = 'processing' and new.payload ? 'fault') execute function public.test_outcome_faults();
+    create sequence public.test_deadlocks;
+    create function public.test_outcome_deadlock() returns trigger language plpgsql volatile as $$
+    begin
+      if nextval('public.test_deadlocks') = 1 then
+        raise exception 'injected deadlock' using errcode = 'deadlock_detected';
+      end if;
+      return new;
+    end
+    $$;
+    create trigger _000_test_outcome_deadlock before update of status on app_public.batch_items
+      for each row when (old.status = 'processing' and new.payload ? 'deadlock') execute function public.test_outcome_deadlock();
   `);
 });
 
@@ -166,6 +179,16 @@ test('an error backs off, doubling up to the ceiling; the last attempt, or a per
     await client.query('rollback');
     client.release();
   }
+});
+
+test('outcomes rolled back to break a deadlock are recorded on the next try, their attempt unspent', async () => {
+  const worker = await startWorkerProcess(db);
+  const batch = await submitBatch(db, tenant, 'noop', [{ deadlock: true }, {}]);
+  expect(await waitForSummary(db, batch.id)).toMatchObject({ status: 'completed', succeeded_items: 2 });
+  const { rows } = await db.pool.query('select attempts, last_error from app_public.batch_items where batch_id = $1 order by id', [batch.id]);
+  expect(rows).toEqual([{ attempts: 1, last_error: null }, { attempts: 1, last_error: null }]);
+  expect(worker.output()).toContain('rolled back by the database while recording outcomes');
+  expect(await worker.stop()).toBe(0);
 });
 
 test('items whose outcomes cannot be recorded run again, then fail with the reason; the worker goes on', async () => {

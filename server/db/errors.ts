@@ -17,6 +17,15 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed|Connection is closed/.test(message);
 }
 
+/**
+ * A deadlock or a serialization failure: PostgreSQL rolled the transaction back to let another one
+ * through. Nothing of it happened, and the same statement may well succeed when run again.
+ */
+export function isTransactionConflict(error: unknown): boolean {
+  const { code } = (error ?? {}) as { code?: unknown };
+  return code === '40P01' || code === '40001';
+}
+
 /** Delays between attempts while the database is away: short at first, never more than 2 s. */
 const RETRY_MS = { first: 100, max: 2000 };
 

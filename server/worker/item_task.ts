@@ -4,12 +4,13 @@
 // outcomes (finish_items) as they come: at most once a second, and once at the end. The
 // database's triggers keep the counters, schedule retries and finalize the batch in those same
 // transactions. Errors thrown by the handler belong to the item. A database that is away is not
-// the item's fault: claims and outcomes are retried until it is back, and an item whose handler
-// failed because of it goes back to the queue with its attempt unspent.
+// the item's fault: claims and outcomes are retried until it is back (and run again when the
+// database rolled them back to break a deadlock), and an item whose handler failed because of it
+// goes back to the queue with its attempt unspent.
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobHelpers, Task } from 'graphile-worker';
-import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
+import { isDatabaseUnavailable, isTransactionConflict, whileUnavailable } from '../db/errors.ts';
 
 export interface ChunkPayload {
   batch_id: string;
@@ -170,9 +171,23 @@ export function storable(text: string): string {
 /** How often a chunk records the outcomes it has so far: live progress, and less to redo after a crash. */
 const FLUSH_INTERVAL_MS = 1000;
 
-/** Retries a statement of the item runner while the database is away, until the worker shuts down. */
-function retried<T>(statement: () => Promise<T>, helpers: JobHelpers, what: string): Promise<T> {
-  return whileUnavailable(statement, { log: helpers.logger, what, signal: helpers.abortSignal });
+/** How many times a statement rolled back to break a deadlock is run again before its error stands. */
+const CONFLICT_RETRIES = 5;
+
+/**
+ * Retries a statement of the item runner while the database is away, until the worker shuts down,
+ * and when PostgreSQL rolled it back to break a deadlock: an outcome lost that way would give its
+ * items back with their attempt spent, though nothing failed.
+ */
+async function retried<T>(statement: () => Promise<T>, helpers: JobHelpers, what: string): Promise<T> {
+  for (let conflicts = 0; ; conflicts++) {
+    try {
+      return await whileUnavailable(statement, { log: helpers.logger, what, signal: helpers.abortSignal });
+    } catch (error) {
+      if (!isTransactionConflict(error) || conflicts >= CONFLICT_RETRIES || helpers.abortSignal.aborted) throw error;
+      helpers.logger.warn(`rolled back by the database while ${what}: running it again`, { error: errorMessage(error) });
+    }
+  }
 }
 
 export function itemTask<P>(handler: ItemHandler<P>): Task {
