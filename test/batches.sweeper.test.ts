@@ -31,6 +31,17 @@ async function sweepNow(): Promise<void> {
   }, { what: 'the sweep to run' });
 }
 
+/**
+ * Waits until the crontab's own sweep (at the top of every minute) is at least ten seconds away,
+ * for a test that looks at damage before sweepNow repairs it.
+ */
+async function awayFromTheCrontabSweep(): Promise<void> {
+  await waitFor(async () => {
+    const second = new Date().getSeconds();
+    return second >= 2 && second < 50;
+  }, { what: 'a moment away from the crontab sweep', timeoutMs: 15_000, intervalMs: 200 });
+}
+
 async function repairsOf(batchId: string) {
   const { rows } = await db.pool.query('select repair, details from app_private.sweeper_repairs where batch_id = $1 order by id', [batchId]);
   return rows;
@@ -42,6 +53,7 @@ describe('counters damaged on purpose', () => {
   test('of a finished batch are corrected, and the correction logged', async () => {
     const batch = await submitBatch(db, tenant, 'noop', [{}, {}, {}]);
     await waitForSummary(db, batch.id);
+    await awayFromTheCrontabSweep();
     // Damaged before any sweep found them right (a sweep checks a finished batch once).
     await db.pool.query('update app_private.batch_counter_slots set succeeded_items = 0, failed_items = case slot when 0 then 7 else 0 end, counters_checked_at = null where batch_id = $1', [batch.id]);
     expect(await statusOf(db, batch.id)).toMatchObject({ succeeded_items: 0, failed_items: 7 });
@@ -61,6 +73,7 @@ describe('counters damaged on purpose', () => {
   });
 
   test('that would keep a batch from ever finishing are corrected, and the batch finishes', async () => {
+    await awayFromTheCrontabSweep();
     const batch = await submitBatch(db, tenant, 'noop', [{ sleep_ms: 300 }, { sleep_ms: 300 }]);
     await db.pool.query('update app_private.batch_counter_slots set pending_items = pending_items + 3 where batch_id = $1 and slot = 0', [batch.id]);
     await waitFor(async () => {
