@@ -125,8 +125,7 @@ test('a claim and its outcomes rewrite each item on its own page: no update adds
   const client = await db.pool.connect();
   try {
     // The session's update counts around one statement (PostgreSQL 15's may still hold earlier
-    // transactions' of this session). Each step commits before the next, as a worker's do: the
-    // outcomes find the inserted rows dead.
+    // transactions' of this session). Each step commits before the next, as a worker's do.
     const counts = async () => (await client.query<{ updated: number; heap_only: number }>(
       `select pg_stat_get_xact_tuples_updated('app_public.batch_items'::regclass)::integer as updated,
          pg_stat_get_xact_tuples_hot_updated('app_public.batch_items'::regclass)::integer as heap_only`)).rows[0];
@@ -140,6 +139,13 @@ test('a claim and its outcomes rewrite each item on its own page: no update adds
     };
     expect(await updatesOf('select app_private.start_items($1, $2::bigint[], $3)', [batch.id, rows.map((row) => row.id), workerId]))
       .toEqual({ updated: 400, heap_only: 400 });
+    // The inserted rows are dead once no snapshot of this database is older than the claim: an
+    // autovacuum's analyze of the items just inserted may hold one for a moment.
+    const { rows: [{ claim }] } = await client.query<{ claim: string }>('select xmin::text as claim from app_public.batch_items where id = $1', [rows[0].id]);
+    await waitFor(async () => (await client.query<{ dead: boolean }>(
+      `select not exists (select 1 from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()
+         and backend_xmin is not null and age(backend_xmin) >= age($1::xid)) as dead`, [claim])).rows[0].dead,
+    { what: 'no snapshot older than the claim' });
     const outcomes = rows.map(({ id }, index) => ({ id, error: null, result: { score: index / 400, label: 'ok' } }));
     expect(await updatesOf('select app_private.finish_items($1, $2::jsonb)', [workerId, JSON.stringify(outcomes)]))
       .toEqual({ updated: 400, heap_only: 400 });
