@@ -139,13 +139,13 @@ test('a claim and its outcomes rewrite each item on its own page: no update adds
     };
     expect(await updatesOf('select app_private.start_items($1, $2::bigint[], $3)', [batch.id, rows.map((row) => row.id), workerId]))
       .toEqual({ updated: 400, heap_only: 400 });
-    // The inserted rows are dead once no snapshot of this database is older than the claim: an
-    // autovacuum's analyze of the items just inserted may hold one for a moment.
+    // The inserted rows can be pruned once no transaction of the server (of any database: another
+    // test file's, an autovacuum's analyze) is older than the claim or holds an older snapshot.
     const { rows: [{ claim }] } = await client.query<{ claim: string }>('select xmin::text as claim from app_public.batch_items where id = $1', [rows[0].id]);
     await waitFor(async () => (await client.query<{ dead: boolean }>(
-      `select not exists (select 1 from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()
-         and backend_xmin is not null and age(backend_xmin) >= age($1::xid)) as dead`, [claim])).rows[0].dead,
-    { what: 'no snapshot older than the claim' });
+      `select not exists (select 1 from pg_stat_activity where pid <> pg_backend_pid()
+         and (age(backend_xmin) >= age($1::xid) or age(backend_xid) >= age($1::xid))) as dead`, [claim])).rows[0].dead,
+    { what: 'no transaction older than the claim', timeoutMs: 60_000 });
     const outcomes = rows.map(({ id }, index) => ({ id, error: null, result: { score: index / 400, label: 'ok' } }));
     expect(await updatesOf('select app_private.finish_items($1, $2::jsonb)', [workerId, JSON.stringify(outcomes)]))
       .toEqual({ updated: 400, heap_only: 400 });
