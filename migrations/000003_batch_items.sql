@@ -83,7 +83,10 @@ end
 $$;
 comment on function app_private.tg_batch_items__refuse_change() is 'Raises FLTRN for an illegal status transition or an item moved between batches.';
 -- The WHEN clause is evaluated without calling any function, so legal updates cost nothing here.
-create trigger _200_guard_status_transition before update on app_public.batch_items
+-- After the row, not before: PostgreSQL locks every row a BEFORE UPDATE trigger could fire on (a
+-- WAL record each) before it evaluates the WHEN clause, which would double the writes of every
+-- claim and outcome. An illegal change still fails its statement, at the statement's end.
+create trigger _200_guard_status_transition after update on app_public.batch_items
   for each row when (
     old.batch_id <> new.batch_id or old.tenant_id <> new.tenant_id
     or (old.status <> new.status and not (

@@ -7748,7 +7748,7 @@ CREATE TRIGGER _200_guard_status BEFORE UPDATE OF status ON app_public.batches F
 -- Name: batch_items _200_guard_status_transition; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
-CREATE TRIGGER _200_guard_status_transition BEFORE UPDATE ON app_public.batch_items FOR EACH ROW WHEN (((old.batch_id <> new.batch_id) OR (old.tenant_id <> new.tenant_id) OR ((old.status <> new.status) AND (NOT (((old.status = 'pending'::text) AND (new.status = ANY (ARRAY['processing'::text, 'cancelled'::text]))) OR ((old.status = 'processing'::text) AND (new.status = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))) OR ((old.status = 'failed'::text) AND (new.status = 'pending'::text))))))) EXECUTE FUNCTION app_private.tg_batch_items__refuse_change();
+CREATE TRIGGER _200_guard_status_transition AFTER UPDATE ON app_public.batch_items FOR EACH ROW WHEN (((old.batch_id <> new.batch_id) OR (old.tenant_id <> new.tenant_id) OR ((old.status <> new.status) AND (NOT (((old.status = 'pending'::text) AND (new.status = ANY (ARRAY['processing'::text, 'cancelled'::text]))) OR ((old.status = 'processing'::text) AND (new.status = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))) OR ((old.status = 'failed'::text) AND (new.status = 'pending'::text))))))) EXECUTE FUNCTION app_private.tg_batch_items__refuse_change();
 
 
 --

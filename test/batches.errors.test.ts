@@ -1,7 +1,7 @@
 // Bad input gets a clear error with a stable code and writes nothing; illegal states are refused
 // by the database itself; a tenant sees and touches only its own batches.
 import { beforeAll, describe, expect, test } from 'vitest';
-import { asRole, asTenant, createTenant, submitBatch, useTestDatabase } from './helpers.ts';
+import { asRole, asTenant, createTenant, statusOf, submitBatch, useTestDatabase } from './helpers.ts';
 
 const db = useTestDatabase();
 let tenant: string;
@@ -73,6 +73,35 @@ describe('illegal states are refused by the database', () => {
     await expect(
       db.pool.query(`update app_public.batch_items set status = 'pending', finished_at = null where batch_id = $1`, [batch.id]),
     ).rejects.toMatchObject({ code: 'FLTRN' });
+  });
+
+  test('the guard on item transitions locks no row: a claim and its outcomes write one heap record per item', async () => {
+    // A BEFORE UPDATE trigger would lock each row it might fire on, a WAL record of its own.
+    await db.pool.query('create extension if not exists pg_walinspect');
+    const batch = await submitBatch(db, tenant, 'noop', Array.from({ length: 40 }, () => ({})));
+    const { rows: items } = await db.pool.query<{ id: string }>('select id from app_public.batch_items where batch_id = $1 order by id', [batch.id]);
+    const ids = items.map((item) => item.id);
+    const client = await db.pool.connect();
+    try {
+      const { rows: [{ start }] } = await client.query<{ start: string }>('select pg_current_wal_insert_lsn()::text as start');
+      await client.query(`select app_private.start_items($1, $2::bigint[], 'wal-worker')`, [batch.id, ids]);
+      await client.query(`select app_private.finish_items('wal-worker', $1::jsonb)`, [JSON.stringify(ids.map((id) => ({ id, error: null, result: null })))]);
+      // Committed, so flushed: the range ends at the flush position. Other databases' records
+      // in it are told apart by the block's database and file.
+      const { rows } = await client.query<{ record_type: string; records: number }>(
+        `select record_type, count(*)::integer as records
+         from pg_get_wal_records_info($1::pg_lsn, pg_current_wal_flush_lsn())
+         where resource_manager = 'Heap'
+           and block_ref ~ (' rel \\d+/' || (select oid from pg_database where datname = current_database()) || '/'
+                            || pg_relation_filenode('app_public.batch_items') || ' ')
+         group by record_type`, [start]);
+      const records = Object.fromEntries(rows.map((row) => [row.record_type, row.records]));
+      expect(records.LOCK).toBeUndefined();
+      expect((records.HOT_UPDATE ?? 0) + (records.UPDATE ?? 0)).toBe(2 * ids.length);
+    } finally {
+      client.release();
+    }
+    expect(await statusOf(db, batch.id)).toMatchObject({ status: 'completed', succeeded_items: 40 });
   });
 
   test("a batch's status can not be set against its items", async () => {
