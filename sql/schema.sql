@@ -72,8 +72,11 @@ COMMENT ON TYPE app_private.batch_item_ids IS 'Items of one batch by id, in the 
 
 CREATE TYPE app_private.status_delta AS (
 	batch_id uuid,
-	status text,
-	n integer,
+	pending integer,
+	processing integer,
+	succeeded integer,
+	failed integer,
+	cancelled integer,
 	last_finished_at timestamp with time zone
 );
 
@@ -82,7 +85,7 @@ CREATE TYPE app_private.status_delta AS (
 -- Name: TYPE status_delta; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON TYPE app_private.status_delta IS 'A change of n items of one status in one batch (n < 0 when items left it).';
+COMMENT ON TYPE app_private.status_delta IS 'How one statement changed the item counts of one batch, by status (negative when items left a status), and when the last item it finished finished.';
 
 
 SET default_tablespace = '';
@@ -375,7 +378,7 @@ CREATE FUNCTION app_private.apply_status_deltas(p_deltas app_private.status_delt
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_delta record;
+  v_delta app_private.status_delta;
   v_batch app_public.batches;
   v_counters app_private.batch_counters;
   v_status text;
@@ -383,19 +386,8 @@ declare
   v_finishes boolean;
   v_alone boolean;
 begin
-  for v_delta in
-    select batch_id,
-      coalesce(sum(n) filter (where status = 'pending'), 0)::integer as pending,
-      coalesce(sum(n) filter (where status = 'processing'), 0)::integer as processing,
-      coalesce(sum(n) filter (where status = 'succeeded'), 0)::integer as succeeded,
-      coalesce(sum(n) filter (where status = 'failed'), 0)::integer as failed,
-      coalesce(sum(n) filter (where status = 'cancelled'), 0)::integer as cancelled,
-      max(last_finished_at) as last_finished_at
-    from unnest(p_deltas)
-    group by batch_id
-    -- One order for every statement that locks several batches.
-    order by batch_id
-  loop
+  -- The deltas come in batch_id order: one order for every statement that locks several batches.
+  foreach v_delta in array p_deltas loop
     v_finishes := (v_delta.succeeded, v_delta.failed, v_delta.cancelled) <> (0, 0, 0)
       or v_delta.pending + v_delta.processing <> 0;
     if v_finishes then
@@ -448,7 +440,7 @@ $$;
 -- Name: FUNCTION apply_status_deltas(p_deltas app_private.status_delta[]); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.apply_status_deltas(p_deltas app_private.status_delta[]) IS 'Adds item status changes to the batches'' counters (each session in its own slot), finalizes each batch whose last items they were (exactly once: see the comment above it), and notifies its progress channel when its status changes or its done items cross a whole percent.';
+COMMENT ON FUNCTION app_private.apply_status_deltas(p_deltas app_private.status_delta[]) IS 'Adds item status changes (one delta per batch, in batch_id order) to the batches'' counters (each session in its own slot), finalizes each batch whose last items they were (exactly once: see the comment above it), and notifies its progress channel when its status changes or its done items cross a whole percent.';
 
 
 --
@@ -3372,25 +3364,32 @@ declare
 begin
   -- Transition tables exist only for the trigger's own event, hence one query per event.
   if tg_op = 'INSERT' then
-    -- One pass over the new items counts them by batch, tenant and status; the counts then serve
-    -- the rule that an item's batch exists and is its tenant's (the UPDATE takes each batch's row,
-    -- so none can go before this commits), the seal, the batch's total and its counters.
+    -- One pass over the new items counts them by batch and tenant, and by status; the counts then
+    -- serve the rule that an item's batch exists and is its tenant's (the UPDATE takes each
+    -- batch's row, so none can go before this commits), the seal, the batch's total and its
+    -- counters (one row per batch once that rule holds).
     with counted as (
-      select batch_id, tenant_id, status, count(*)::integer as n, max(finished_at) as last_finished_at
-      from new_items group by batch_id, tenant_id, status
-    ), per_batch as (
-      select batch_id, tenant_id, sum(n)::integer as n from counted group by batch_id, tenant_id
+      select batch_id, tenant_id, count(*)::integer as n,
+        count(*) filter (where status = 'pending')::integer as pending,
+        count(*) filter (where status = 'processing')::integer as processing,
+        count(*) filter (where status = 'succeeded')::integer as succeeded,
+        count(*) filter (where status = 'failed')::integer as failed,
+        count(*) filter (where status = 'cancelled')::integer as cancelled,
+        max(finished_at) as last_finished_at
+      from new_items group by batch_id, tenant_id
     ), totalled as (
       update app_public.batches b set total_items = b.total_items + i.n
-      from per_batch i where b.id = i.batch_id and b.tenant_id = i.tenant_id
+      from counted i where b.id = i.batch_id and b.tenant_id = i.tenant_id
       returning b.id, b.tenant_id
     )
     select
-      (select i.batch_id from per_batch i
+      (select i.batch_id from counted i
        where not exists (select 1 from totalled t where t.id = i.batch_id and t.tenant_id = i.tenant_id) limit 1),
-      (select c.batch_id from app_private.batch_counter_slots c join per_batch i on i.batch_id = c.batch_id
+      (select c.batch_id from app_private.batch_counter_slots c join counted i on i.batch_id = c.batch_id
        where c.slot = 0 and c.sealed limit 1),
-      (select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) from counted)
+      (select array_agg(row(batch_id, pending, processing, succeeded, failed, cancelled, last_finished_at)::app_private.status_delta
+                        order by batch_id)
+       from counted)
     into v_missing_batch, v_sealed_batch, v_deltas;
     if v_missing_batch is not null then
       raise exception 'no batch % of the items'' tenant: an item belongs to an existing batch of its own tenant', v_missing_batch
@@ -3401,13 +3400,20 @@ begin
         using errcode = 'FLSLD';
     end if;
   elsif tg_op = 'UPDATE' then
-    select array_agg(row(batch_id, status, n, last_finished_at)::app_private.status_delta) into v_deltas
-      from (select batch_id, status, sum(n)::integer as n, max(finished_at) as last_finished_at
+    select array_agg(row(batch_id, pending, processing, succeeded, failed, cancelled, last_finished_at)::app_private.status_delta
+                     order by batch_id) into v_deltas
+      from (select batch_id,
+              coalesce(sum(n) filter (where status = 'pending'), 0)::integer as pending,
+              coalesce(sum(n) filter (where status = 'processing'), 0)::integer as processing,
+              coalesce(sum(n) filter (where status = 'succeeded'), 0)::integer as succeeded,
+              coalesce(sum(n) filter (where status = 'failed'), 0)::integer as failed,
+              coalesce(sum(n) filter (where status = 'cancelled'), 0)::integer as cancelled,
+              max(finished_at) as last_finished_at
             from (select batch_id, status, 1 as n, finished_at from new_items
                   union all
                   select batch_id, status, -1, null from old_items) s
-            group by batch_id, status) d
-      where n <> 0;
+            group by batch_id) d
+      where (pending, processing, succeeded, failed, cancelled) <> (0, 0, 0, 0, 0);
   else
     -- Items leave with their batch (its counters go with it), or after it finished, when their
     -- retention is over (prune_finished_batches): a finished batch's counts are its record and
