@@ -49,7 +49,9 @@ async function main(): Promise<void> {
     logger: quietLogger,
     preset: { worker: { ...(LOCAL_QUEUE_SIZE > 0 ? { localQueue: { size: LOCAL_QUEUE_SIZE } } : {}), completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
   });
+  let stopping = false;
   process.once('SIGTERM', () => {
+    stopping = true;
     void runner
       .stop()
       .then(() => pool.end())
@@ -57,6 +59,9 @@ async function main(): Promise<void> {
   });
   process.once('disconnect', () => process.exit(1));
   await runner.promise;
+  // A runner stops by itself only when its pool failed (its logger said why). Left alive, this
+  // process would keep the benchmark waiting for jobs that no one runs.
+  if (!stopping) throw new Error('the runner stopped on its own');
 }
 
 if (import.meta.main) main().catch((error: unknown) => {
