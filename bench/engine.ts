@@ -176,8 +176,8 @@ interface Baseline extends Run {
 
 /**
  * The baseline, run again once if its worker died: a raw Graphile Worker pool stops for good on an
- * error of its own (a deadlock between its batched completions was seen once), which says nothing
- * of its speed. The retry is printed.
+ * error of its own (a deadlock among its batched completions, say), which says nothing of its
+ * speed. The retry is printed.
  */
 async function runBaseline(bench: BenchDatabase, options: { jobs: number; concurrency: number; localQueue: number }): Promise<Baseline> {
   try {
