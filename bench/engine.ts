@@ -199,6 +199,7 @@ async function runBaselineOnce(bench: BenchDatabase, { jobs, concurrency, localQ
   const worker = startRawWorker(bench, `raw graphile-worker (${label}, concurrency ${concurrency})`, {
     DATABASE_URL: dbUrl,
     WORKER_CONCURRENCY: String(concurrency),
+    // It says when it has run them all: the untimed run's jobs, then the timed run's.
     BENCH_JOBS: String(2 * jobs),
     BENCH_LOCAL_QUEUE: String(localQueue),
   });
