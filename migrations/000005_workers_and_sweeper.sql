@@ -22,7 +22,7 @@ create table app_private.sweeper_repairs (
   id bigint generated always as identity primary key,
   repaired_at timestamptz not null default now(),
   repair text not null check (repair in (
-    'released_items', 'removed_dead_worker', 'corrected_counters', 'settled_batch', 'enqueued_summary', 'enqueued_orphaned_items')),
+    'released_items', 'removed_dead_worker', 'returned_lost_jobs', 'corrected_counters', 'settled_batch', 'enqueued_summary', 'enqueued_orphaned_items')),
   batch_id uuid,
   worker_id text,
   details jsonb not null default '{}'
@@ -33,7 +33,7 @@ comment on table app_private.sweeper_repairs is
 comment on column app_private.sweeper_repairs.id is 'The repair''s id (increasing).';
 comment on column app_private.sweeper_repairs.repaired_at is 'When the sweeper made it.';
 comment on column app_private.sweeper_repairs.repair is
-  '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `settled_batch` (a batch''s status was not what its counters imply: a finalization had not run), `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
+  '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `returned_lost_jobs` (jobs locked for a live worker that never received them), `corrected_counters`, `settled_batch` (a batch''s status was not what its counters imply: a finalization had not run), `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
 comment on column app_private.sweeper_repairs.batch_id is 'The batch repaired, if any (no foreign key: the log outlives batches).';
 comment on column app_private.sweeper_repairs.worker_id is 'The dead worker concerned, if any.';
 comment on column app_private.sweeper_repairs.details is 'What was found and what was done.';
@@ -135,9 +135,42 @@ $$;
 comment on function app_private.release_dead_workers(interval, text[]) is
   'Gives back what dead workers held (those of dead_worker_ids, and p_holders: ids the sweeper found holding items without a heartbeat row): their processing items go back to the queue (their attempts unspent; see release_items_of_dead_worker), their jobs are unlocked, their heartbeat rows go, each repair logged in sweeper_repairs. Run by every heartbeat and by the sweeper; returns how many workers it found dead.';
 
+-- Graphile Worker locks a job for a worker in the statement that fetches it. When the connection
+-- breaks after that statement committed and before its answer arrived, the worker never learns of
+-- the job, yet the job stays locked by a worker that is alive: for four hours, in Graphile Worker
+-- alone, and its batch with it. Only the worker knows which jobs it runs, so its heartbeat says.
+create function app_private.return_lost_jobs(p_worker_id text, p_running_job_ids bigint[]) returns integer
+language plpgsql volatile as $$
+declare
+  v_returned bigint[];
+begin
+  with returned as (
+    -- As Graphile Worker gives back a job it fetched and did not run: its attempt too.
+    update graphile_worker._private_jobs j set attempts = greatest(0, j.attempts - 1), locked_by = null, locked_at = null
+    where j.locked_by = p_worker_id
+      -- A fetch whose answer is on its way is not lost: it was locked moments ago.
+      and j.locked_at < now() - app_private.worker_stale_after()
+      and j.id <> all(p_running_job_ids)
+    returning j.id, j.job_queue_id
+  ), unlocked_queues as (
+    update graphile_worker._private_job_queues q set locked_by = null, locked_at = null
+    where q.locked_by = p_worker_id and q.id in (select r.job_queue_id from returned r)
+  )
+  select coalesce(array_agg(r.id order by r.id), '{}') into v_returned from returned r;
+  if cardinality(v_returned) > 0 then
+    insert into app_private.sweeper_repairs (repair, worker_id, details)
+    values ('returned_lost_jobs', p_worker_id, jsonb_build_object('jobs', v_returned));
+  end if;
+  return cardinality(v_returned);
+end
+$$;
+comment on function app_private.return_lost_jobs(text, bigint[]) is
+  'Gives back the jobs locked for a live worker that it is not running (p_running_job_ids: those it runs, and those it finished moments ago): a fetch that committed while its answer was lost to a broken connection. Jobs locked within worker_stale_after are left alone, their answer may be on its way. Each job''s attempt is given back and its named queue unlocked, the repair logged in sweeper_repairs. Returns how many jobs it gave back.';
+
 create function app_private.record_worker_heartbeat(
-  p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer
-) returns integer
+  p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer, p_running_job_ids bigint[],
+  out dead_workers integer, out lost_jobs integer
+)
 language plpgsql volatile as $$
 begin
   -- Called on the worker's liveness connection, which takes the worker's lock the first time.
@@ -148,13 +181,14 @@ begin
   insert into app_private.workers as w (id, hostname, pid, concurrency)
   values (p_worker_id, p_hostname, p_pid, p_concurrency)
   on conflict (id) do update set last_seen_at = now();
+  lost_jobs := app_private.return_lost_jobs(p_worker_id, p_running_job_ids);
   -- What a peer that died held is given back now, not at the next crontab minute, and whether
   -- or not a worker is free to run the sweeper.
-  return app_private.release_dead_workers();
+  dead_workers := app_private.release_dead_workers();
 end
 $$;
-comment on function app_private.record_worker_heartbeat(text, text, integer, integer) is
-  'Records that a worker is alive, holding its lock on this connection, and gives back what dead workers held. Returns how many dead workers it found.';
+comment on function app_private.record_worker_heartbeat(text, text, integer, integer, bigint[]) is
+  'Records that a worker is alive, holding its lock on this connection, gives back the jobs locked for it that it does not run (return_lost_jobs; p_running_job_ids are those it runs), and gives back what dead workers held. Returns how many dead workers it found and how many lost jobs it gave back.';
 
 create function app_private.forget_worker(p_worker_id text) returns integer
 language plpgsql volatile as $$
@@ -507,7 +541,7 @@ select * from app_private.recent_sweeper_repairs_seen_by_caller();
 comment on view app_public.recent_sweeper_repairs is E'@primaryKey id\n@behavior -insert -update -delete -aggregates\nWhat the sweeper repaired in the last 24 hours (installation''s operator only: an admin token without tenant_id; no rows for anyone else). Each repair means a worker crashed or something was damaged.';
 comment on column app_public.recent_sweeper_repairs.id is 'The repair''s id.';
 comment on column app_public.recent_sweeper_repairs.repaired_at is 'When it was made.';
-comment on column app_public.recent_sweeper_repairs.repair is '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `settled_batch` (a batch''s status was not what its counters imply: a finalization had not run), `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
+comment on column app_public.recent_sweeper_repairs.repair is '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `returned_lost_jobs` (jobs locked for a live worker that never received them), `corrected_counters`, `settled_batch` (a batch''s status was not what its counters imply: a finalization had not run), `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
 comment on column app_public.recent_sweeper_repairs.batch_id is 'The batch repaired, if any.';
 comment on column app_public.recent_sweeper_repairs.worker_id is 'The dead worker concerned, if any.';
 comment on column app_public.recent_sweeper_repairs.details is 'What was found and what was done.';

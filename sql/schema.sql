@@ -1981,7 +1981,7 @@ CREATE TABLE app_private.sweeper_repairs (
     batch_id uuid,
     worker_id text,
     details jsonb DEFAULT '{}'::jsonb NOT NULL,
-    CONSTRAINT sweeper_repairs_repair_check CHECK ((repair = ANY (ARRAY['released_items'::text, 'removed_dead_worker'::text, 'corrected_counters'::text, 'settled_batch'::text, 'enqueued_summary'::text, 'enqueued_orphaned_items'::text])))
+    CONSTRAINT sweeper_repairs_repair_check CHECK ((repair = ANY (ARRAY['released_items'::text, 'removed_dead_worker'::text, 'returned_lost_jobs'::text, 'corrected_counters'::text, 'settled_batch'::text, 'enqueued_summary'::text, 'enqueued_orphaned_items'::text])))
 )
 WITH (vacuum_truncate='false');
 
@@ -2011,7 +2011,7 @@ COMMENT ON COLUMN app_private.sweeper_repairs.repaired_at IS 'When the sweeper m
 -- Name: COLUMN sweeper_repairs.repair; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON COLUMN app_private.sweeper_repairs.repair IS '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `settled_batch` (a batch''s status was not what its counters imply: a finalization had not run), `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
+COMMENT ON COLUMN app_private.sweeper_repairs.repair IS '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `returned_lost_jobs` (jobs locked for a live worker that never received them), `corrected_counters`, `settled_batch` (a batch''s status was not what its counters imply: a finalization had not run), `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
 
 
 --
@@ -2316,10 +2316,10 @@ COMMENT ON FUNCTION app_private.record_seller_scores(p_model_version_id uuid, p_
 
 
 --
--- Name: record_worker_heartbeat(text, text, integer, integer); Type: FUNCTION; Schema: app_private; Owner: -
+-- Name: record_worker_heartbeat(text, text, integer, integer, bigint[]); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
-CREATE FUNCTION app_private.record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer) RETURNS integer
+CREATE FUNCTION app_private.record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer, p_running_job_ids bigint[], OUT dead_workers integer, OUT lost_jobs integer) RETURNS record
     LANGUAGE plpgsql
     AS $$
 begin
@@ -2331,18 +2331,19 @@ begin
   insert into app_private.workers as w (id, hostname, pid, concurrency)
   values (p_worker_id, p_hostname, p_pid, p_concurrency)
   on conflict (id) do update set last_seen_at = now();
+  lost_jobs := app_private.return_lost_jobs(p_worker_id, p_running_job_ids);
   -- What a peer that died held is given back now, not at the next crontab minute, and whether
   -- or not a worker is free to run the sweeper.
-  return app_private.release_dead_workers();
+  dead_workers := app_private.release_dead_workers();
 end
 $$;
 
 
 --
--- Name: FUNCTION record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer); Type: COMMENT; Schema: app_private; Owner: -
+-- Name: FUNCTION record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer, p_running_job_ids bigint[], OUT dead_workers integer, OUT lost_jobs integer); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer) IS 'Records that a worker is alive, holding its lock on this connection, and gives back what dead workers held. Returns how many dead workers it found.';
+COMMENT ON FUNCTION app_private.record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer, p_running_job_ids bigint[], OUT dead_workers integer, OUT lost_jobs integer) IS 'Records that a worker is alive, holding its lock on this connection, gives back the jobs locked for it that it does not run (return_lost_jobs; p_running_job_ids are those it runs), and gives back what dead workers held. Returns how many dead workers it found and how many lost jobs it gave back.';
 
 
 --
@@ -2599,6 +2600,45 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.retry_at(p_batch_id uuid, p_failed_attempt integer) IS 'When an item of the batch whose attempt number p_failed_attempt failed may run again: after the kind''s retry_delay, doubled at each further attempt up to max_retry_delay; null when that attempt was the kind''s last.';
+
+
+--
+-- Name: return_lost_jobs(text, bigint[]); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.return_lost_jobs(p_worker_id text, p_running_job_ids bigint[]) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_returned bigint[];
+begin
+  with returned as (
+    -- As Graphile Worker gives back a job it fetched and did not run: its attempt too.
+    update graphile_worker._private_jobs j set attempts = greatest(0, j.attempts - 1), locked_by = null, locked_at = null
+    where j.locked_by = p_worker_id
+      -- A fetch whose answer is on its way is not lost: it was locked moments ago.
+      and j.locked_at < now() - app_private.worker_stale_after()
+      and j.id <> all(p_running_job_ids)
+    returning j.id, j.job_queue_id
+  ), unlocked_queues as (
+    update graphile_worker._private_job_queues q set locked_by = null, locked_at = null
+    where q.locked_by = p_worker_id and q.id in (select r.job_queue_id from returned r)
+  )
+  select coalesce(array_agg(r.id order by r.id), '{}') into v_returned from returned r;
+  if cardinality(v_returned) > 0 then
+    insert into app_private.sweeper_repairs (repair, worker_id, details)
+    values ('returned_lost_jobs', p_worker_id, jsonb_build_object('jobs', v_returned));
+  end if;
+  return cardinality(v_returned);
+end
+$$;
+
+
+--
+-- Name: FUNCTION return_lost_jobs(p_worker_id text, p_running_job_ids bigint[]); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.return_lost_jobs(p_worker_id text, p_running_job_ids bigint[]) IS 'Gives back the jobs locked for a live worker that it is not running (p_running_job_ids: those it runs, and those it finished moments ago): a fetch that committed while its answer was lost to a broken connection. Jobs locked within worker_stale_after are left alone, their answer may be on its way. Each job''s attempt is given back and its named queue unlocked, the repair logged in sweeper_repairs. Returns how many jobs it gave back.';
 
 
 --
@@ -6490,7 +6530,7 @@ COMMENT ON COLUMN app_public.recent_sweeper_repairs.repaired_at IS 'When it was 
 -- Name: COLUMN recent_sweeper_repairs.repair; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON COLUMN app_public.recent_sweeper_repairs.repair IS '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `corrected_counters`, `settled_batch` (a batch''s status was not what its counters imply: a finalization had not run), `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
+COMMENT ON COLUMN app_public.recent_sweeper_repairs.repair IS '`released_items` (items of a dead worker back in the queue), `removed_dead_worker`, `returned_lost_jobs` (jobs locked for a live worker that never received them), `corrected_counters`, `settled_batch` (a batch''s status was not what its counters imply: a finalization had not run), `enqueued_summary` (a finished batch had no summary nor a job for one), `enqueued_orphaned_items` (pending items had no job).';
 
 
 --
@@ -8957,10 +8997,10 @@ REVOKE ALL ON FUNCTION app_private.record_seller_scores(p_model_version_id uuid,
 
 
 --
--- Name: FUNCTION record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer); Type: ACL; Schema: app_private; Owner: -
+-- Name: FUNCTION record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer, p_running_job_ids bigint[], OUT dead_workers integer, OUT lost_jobs integer); Type: ACL; Schema: app_private; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app_private.record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION app_private.record_worker_heartbeat(p_worker_id text, p_hostname text, p_pid integer, p_concurrency integer, p_running_job_ids bigint[], OUT dead_workers integer, OUT lost_jobs integer) FROM PUBLIC;
 
 
 --
@@ -9039,6 +9079,13 @@ GRANT ALL ON FUNCTION app_private.require_tenant_id() TO app_admin;
 --
 
 REVOKE ALL ON FUNCTION app_private.retry_at(p_batch_id uuid, p_failed_attempt integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION return_lost_jobs(p_worker_id text, p_running_job_ids bigint[]); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.return_lost_jobs(p_worker_id text, p_running_job_ids bigint[]) FROM PUBLIC;
 
 
 --

@@ -1,6 +1,7 @@
-// A worker process that loses its pool, one whose pool wedges, a claim whose answer is lost, a worker that died holding
-// a batch's summary job, a cancelled batch whose items are running, and a worker killed mid-batch
-// with default settings, and a worker whose heartbeat comes due while it stops.
+// A worker process that loses its pool, one whose pool wedges, a claim whose answer is lost, a
+// fetch of a job whose answer is lost, a worker that died holding a batch's summary job, a
+// cancelled batch whose items are running, a worker killed mid-batch with default settings, and a
+// worker whose heartbeat comes due while it stops.
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startConnectionCutter } from './connection_cutter.ts';
 import { asTenant, createTenant, startWorkerProcess, statusOf, submitBatch, useTestDatabase, waitFor, waitForSummary, type WorkerProcess } from './helpers.ts';
@@ -97,6 +98,50 @@ describe('a claim that committed while its connection broke', () => {
     } finally {
       await Promise.all(workers.splice(0).map((started) => started.stop()));
       await cutter.close();
+    }
+  });
+});
+
+describe('a fetch of a job that committed while its connection broke', () => {
+  test.each([
+    ['a tenant without a limit', null],
+    // Its chunks go to a named queue, which the fetch locks along with the job.
+    ['a tenant with max_running_chunks 1', 1],
+  ])('of %s: the worker\'s heartbeat gives the job back, and the batch finishes instead of waiting four hours for its lock to expire', async (name, limit) => {
+    // What each completed job had spent, seen as Graphile Worker deletes it (in this test's database only).
+    await db.pool.query(`
+      create table if not exists public.test_completed_jobs (id bigint, attempts integer);
+      create or replace function public.test_record_completed_job() returns trigger language plpgsql as $$
+      begin
+        insert into public.test_completed_jobs values (old.id, old.attempts);
+        return old;
+      end $$;
+      create or replace trigger test_record_completed_job before delete on graphile_worker._private_jobs
+        for each row execute function public.test_record_completed_job();`);
+    const owner = await createTenant(db, `lost-fetch ${name}`);
+    await db.pool.query('update app_public.tenants set max_running_chunks = $2 where id = $1', [owner, limit]);
+    const batch = await submitBatch(db, owner, 'noop', Array.from({ length: 20 }, () => ({})));
+    const { rows: [{ last }] } = await db.pool.query('select coalesce(max(id), 0) as last from app_private.sweeper_repairs');
+    const cutter = await startConnectionCutter(db.url);
+    try {
+      // The worker starts after the batch is in: the only answer that carries the batch's id is
+      // the fetch of its chunk's job, which locks the job for the worker in the same statement.
+      cutter.arm(batch.id);
+      const process = await worker({ env: { DATABASE_URL: cutter.url } });
+      expect(await waitForSummary(db, batch.id, 20_000)).toMatchObject({ status: 'completed', succeeded_items: 20 });
+      expect(cutter.cuts()).toBe(1);
+      expect(process.output()).toContain('gave back jobs locked for this worker whose fetch was lost');
+      const { rows: repairs } = await db.pool.query('select repair, details from app_private.sweeper_repairs where id > $1', [last]);
+      expect(repairs).toEqual([{ repair: 'returned_lost_jobs', details: { jobs: [expect.any(Number)] } }]);
+      // The job ran once, and completed on its first attempt: the lost fetch's was given back.
+      const { rows: completed } = await db.pool.query('select attempts from public.test_completed_jobs where id = any($1::bigint[])', [repairs[0].details.jobs]);
+      expect(completed).toEqual([{ attempts: 1 }]);
+      const { rows: [{ most }] } = await db.pool.query('select max(attempts) as most from app_public.batch_items where batch_id = $1', [batch.id]);
+      expect(most).toBe(1);
+    } finally {
+      await Promise.all(workers.splice(0).map((started) => started.stop()));
+      await cutter.close();
+      await db.pool.query('drop trigger test_record_completed_job on graphile_worker._private_jobs');
     }
   });
 });

@@ -1,7 +1,9 @@
 // A worker process's liveness connection: it beats for each Graphile Worker pool of the process,
 // holding an advisory lock for the pool as long as the connection lives (so that a busy event
-// loop is not taken for a dead process), and it listens for cancelled batches, whose running items
-// it aborts. It reconnects, with backoff, whenever the database drops it.
+// loop is not taken for a dead process) and naming the jobs the pool runs (a job locked for it
+// that it does not run was lost on its way, and is given back), and it listens for cancelled
+// batches, whose running items it aborts. It reconnects, with backoff, whenever the database
+// drops it.
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -10,8 +12,8 @@ import type { Log } from '../log.ts';
 import { runningItems } from './item_task.ts';
 
 export interface Liveness {
-  /** A pool of this process, which beats and holds its lock from now on. */
-  add(id: string): void;
+  /** A pool of this process, which beats and holds its lock from now on; `runningJobIds` names the jobs it runs. */
+  add(id: string, runningJobIds: () => string[]): void;
   /** Gives back what the pool holds (forget_worker) and stops beating for it. */
   forget(id: string, options?: { upToMs?: number }): Promise<void>;
   stop(): Promise<void>;
@@ -20,7 +22,7 @@ export interface Liveness {
 export function startLiveness({ connectionString, concurrency, log, beatEveryMs }: { connectionString: string; concurrency: number; log: Log; beatEveryMs: number }): Liveness {
   let client: pg.Client | null = null;
   let connected: Promise<void> = Promise.resolve();
-  const ids = new Set<string>();
+  const pools = new Map<string, () => string[]>();
   let stopped = false;
   let beating = false;
 
@@ -28,12 +30,13 @@ export function startLiveness({ connectionString, concurrency, log, beatEveryMs 
     if (!client || beating) return;
     beating = true;
     try {
-      for (const id of ids) {
-        const { rows } = await client.query<{ repaired: number }>(
-          'select app_private.record_worker_heartbeat($1, $2, $3, $4) as repaired',
-          [id, os.hostname(), process.pid, concurrency],
+      for (const [id, runningJobIds] of pools) {
+        const { rows: [beat] } = await client.query<{ dead_workers: number; lost_jobs: number }>(
+          'select dead_workers, lost_jobs from app_private.record_worker_heartbeat($1, $2, $3, $4, $5::bigint[])',
+          [id, os.hostname(), process.pid, concurrency, runningJobIds()],
         );
-        if (rows[0].repaired > 0) log.warn('gave back the items and jobs of workers that stopped', { workers: rows[0].repaired });
+        if (beat.lost_jobs > 0) log.warn('gave back jobs locked for this worker whose fetch was lost with its connection', { worker_id: id, jobs: beat.lost_jobs });
+        if (beat.dead_workers > 0) log.warn('gave back the items and jobs of workers that stopped', { workers: beat.dead_workers });
       }
     } catch (error) {
       if (!isDatabaseUnavailable(error)) log.error('heartbeat failed', { error: (error as Error).message });
@@ -71,14 +74,14 @@ export function startLiveness({ connectionString, concurrency, log, beatEveryMs 
   const timer = setInterval(() => void beat(), beatEveryMs);
 
   return {
-    add(id) {
-      ids.add(id);
+    add(id, runningJobIds) {
+      pools.set(id, runningJobIds);
       void beat();
     },
     async forget(id, { upToMs } = {}) {
       // First: a beat that comes due while forget_worker runs would record the pool again
       // after it, as a worker that then died.
-      ids.delete(id);
+      pools.delete(id);
       await whileUnavailable(async () => {
         await connected;
         if (!client) throw Object.assign(new Error('Connection terminated: the liveness connection is reconnecting'), { code: '08006' });

@@ -139,9 +139,18 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
     events.on('job:complete', () => {
       if (--running === 0) nowIdle?.();
     });
+    // The jobs its heartbeat names as its own (see return_lost_jobs): those it runs, and those it
+    // finished within staleAfterMs, whose completion may not have committed yet.
+    const endedAt = new Map<string, number>();
+    events.on('job:start', ({ job }) => void endedAt.set(job.id, Infinity));
+    events.on('job:complete', ({ job }) => void endedAt.set(job.id, Date.now()));
+    const runningJobIds = () => {
+      for (const [jobId, ended] of endedAt) if (ended < Date.now() - staleAfterMs) endedAt.delete(jobId);
+      return [...endedAt.keys()];
+    };
     events.on('pool:create', ({ workerPool }) => {
       id = workerPool.id;
-      liveness.add(id);
+      liveness.add(id, runningJobIds);
       log.info('worker started', { worker_id: id, concurrency, pid: process.pid });
     });
     // Graphile Worker shuts a pool down when it cannot record a job's completion (its database

@@ -15,6 +15,7 @@ const WORKERS_QUERY = `
 const REPAIRS = /** @type {Record<string, string>} */ ({
   released_items: 'gave back the items of a dead worker',
   removed_dead_worker: 'removed a dead worker',
+  returned_lost_jobs: 'gave back jobs whose fetch was lost',
   corrected_counters: 'corrected a batch\u2019s counts',
   settled_batch: 'gave a batch the status its counts imply',
   enqueued_summary: 'enqueued a missing summary',
