@@ -1,11 +1,15 @@
 // A worker process that loses its pool, one whose pool wedges, a claim whose answer is lost, a
 // fetch of a job whose answer is lost, a worker that died holding a batch's summary job, a
-// cancelled batch whose items are running, a worker killed mid-batch with default settings, and a
-// worker whose heartbeat comes due while it stops.
+// cancelled batch whose items are running, a worker killed mid-batch with default settings, a
+// worker whose machine vanished from the network, and a worker whose heartbeat comes due while it
+// stops.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startConnectionCutter } from './connection_cutter.ts';
 import { asTenant, createTenant, startWorkerProcess, statusOf, submitBatch, useTestDatabase, waitFor, waitForSummary, type WorkerProcess } from './helpers.ts';
 
+const execFileAsync = promisify(execFile);
 const db = useTestDatabase();
 let tenant: string;
 const workers: WorkerProcess[] = [];
@@ -206,6 +210,42 @@ describe('a worker killed with SIGKILL, default settings', () => {
     const { rows } = await db.pool.query(`select max(attempts) as most, max(interruptions) as interrupted from app_public.batch_items where id = any($1::bigint[])`, [ids]);
     expect(rows[0]).toEqual({ most: 1, interrupted: 1 });
     await asTenant(db, tenant, (client) => client.query('select app_public.cancel_batch($1)', [batch.id]));
+  });
+});
+
+describe('a worker whose machine vanished: not a packet in or out, then its process gone', () => {
+  test('its items run on another worker within 20 s, instead of waiting hours for the database to drop its connections', async () => {
+    const doomed = await worker({ concurrency: 2 });
+    const batch = await submitBatch(db, tenant, 'noop', Array.from({ length: 40 }, () => ({ sleep_ms: 30_000 })));
+    await waitFor(async () => (await statusOf(db, batch.id)).processing_items > 0, { what: 'the worker to hold items' });
+    const held = await db.pool.query<{ id: string }>(`select id from app_public.batch_items where batch_id = $1 and status = 'processing'`, [batch.id]);
+    // Every packet of its connections is dropped, as when a machine loses its power or its
+    // network: the database hears neither the process's death nor anything else.
+    const { rows: ports } = await db.pool.query<{ port: number | null }>(
+      `select client_port as port from pg_stat_activity where datname = current_database() and application_name = 'finishline worker'`);
+    expect(ports.length).toBeGreaterThan(0);
+    expect(ports.every(({ port }) => port !== null && port > 0)).toBe(true);
+    const rules = ports.flatMap(({ port }) => ['--sport', '--dport'].map((side) => ['INPUT', '-i', 'lo', '-p', 'tcp', side, String(port), '-j', 'DROP']));
+    try {
+      for (const rule of rules) await execFileAsync('iptables', ['-I', ...rule]);
+      await doomed.kill();
+      workers.splice(workers.indexOf(doomed), 1);
+      const vanishedAt = Date.now();
+      await worker({ concurrency: 2 });
+      const ids = held.rows.map((row) => row.id);
+      await waitFor(async () => {
+        const { rows } = await db.pool.query<{ n: number }>(
+          `select count(*)::int as n from app_public.batch_items i join app_private.workers w on w.id = i.locked_by
+           where i.id = any($1::bigint[]) and i.status = 'processing' and w.pid <> $2`, [ids, doomed.pid]);
+        return rows[0].n > 0;
+      }, { timeoutMs: 40_000, intervalMs: 200, what: 'the vanished worker\'s items to run elsewhere' });
+      expect((Date.now() - vanishedAt) / 1000).toBeLessThan(20);
+      const { rows } = await db.pool.query('select max(attempts) as most from app_public.batch_items where id = any($1::bigint[])', [ids]);
+      expect(rows[0]).toEqual({ most: 1 });
+    } finally {
+      for (const rule of rules) await execFileAsync('iptables', ['-D', ...rule]).catch(() => {});
+      await asTenant(db, tenant, (client) => client.query('select app_public.cancel_batch($1)', [batch.id]));
+    }
   });
 });
 

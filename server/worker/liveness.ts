@@ -8,6 +8,7 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
+import { PROBE_SILENT_CLIENTS } from '../db/silent_clients.ts';
 import type { Log } from '../log.ts';
 import { runningItems } from './item_task.ts';
 
@@ -51,6 +52,10 @@ export function startLiveness({ connectionString, concurrency, log, beatEveryMs 
       candidate.on('error', () => {});
       try {
         await candidate.connect();
+        // Its lock says the worker lives: a worker whose machine died must lose it within seconds.
+        // Keepalive probes wait while data the database sent is unacknowledged (a heartbeat's
+        // answer, a notification), so such data unacknowledged for 8 s drops it too.
+        await candidate.query(`${PROBE_SILENT_CLIENTS}; set tcp_user_timeout = 8000`);
         candidate.on('notification', ({ payload }) => {
           if (!payload) return;
           const aborted = runningItems.cancelBatch(payload);

@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
 import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
+import { PROBE_SILENT_CLIENTS } from '../db/silent_clients.ts';
 import { workerLogger, type Log } from '../log.ts';
 import { startLiveness } from './liveness.ts';
 import { parsedCrontab, recordingScheduledRuns, registerSchedules, type CrontabOptions } from './scheduler.ts';
@@ -80,7 +81,11 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
   // Up to two connections per job (an import streams a file on one while copying on the other),
   // plus what Graphile Worker needs for itself. Kept open while idle: a new connection prepares
   // finishline's functions on its first calls, tens of milliseconds of the database's CPU each.
-  const pool = new pg.Pool({ connectionString, max: concurrency * 2 + 4, idleTimeoutMillis: 0, application_name: 'finishline worker' });
+  const pool = new pg.Pool({
+    connectionString, max: concurrency * 2 + 4, idleTimeoutMillis: 0, application_name: 'finishline worker',
+    // Should its machine die, the database drops its connections within seconds, their locks too.
+    onConnect: async (client) => void await client.query(PROBE_SILENT_CLIENTS),
+  });
   pool.on('error', (error) => log.warn('idle worker database connection lost', { error: error.message }));
   pool.on('connect', (client) => client.on('error', (error) => log.warn('worker database connection lost', { error: error.message })));
 
