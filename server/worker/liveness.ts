@@ -8,7 +8,7 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
-import { PROBE_SILENT_CLIENTS } from '../db/silent_clients.ts';
+import { PROBE_SILENT_CLIENTS, PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
 import type { Log } from '../log.ts';
 import { runningItems } from './item_task.ts';
 
@@ -20,16 +20,36 @@ export interface Liveness {
   stop(): Promise<void>;
 }
 
-export function startLiveness({ connectionString, concurrency, log, beatEveryMs }: { connectionString: string; concurrency: number; log: Log; beatEveryMs: number }): Liveness {
+/**
+ * How long a heartbeat may go unanswered before the database counts as unreachable, counting only
+ * time the event loop was free to hear the answer. A statement sent into a connection whose other
+ * end vanished is retried by the operating system for a quarter of an hour, unprobed.
+ */
+const UNANSWERED_AFTER_MS = 10_000;
+
+export interface LivenessOptions {
+  connectionString: string;
+  concurrency: number;
+  log: Log;
+  beatEveryMs: number;
+  /** Called when a heartbeat went unanswered for UNANSWERED_AFTER_MS: the process's other connections are as likely lost. */
+  onUnanswered: () => void;
+}
+
+export function startLiveness({ connectionString, concurrency, log, beatEveryMs, onUnanswered }: LivenessOptions): Liveness {
   let client: pg.Client | null = null;
   let connected: Promise<void> = Promise.resolve();
   const pools = new Map<string, () => string[]>();
   let stopped = false;
   let beating = false;
+  /** How long the beat in flight has waited for its answer while the event loop was free. */
+  let waited = 0;
+  let lastTick = Date.now();
 
   const beat = async () => {
     if (!client || beating) return;
     beating = true;
+    waited = 0;
     try {
       for (const [id, runningJobIds] of pools) {
         const { rows: [beat] } = await client.query<{ dead_workers: number; lost_jobs: number }>(
@@ -48,7 +68,7 @@ export function startLiveness({ connectionString, concurrency, log, beatEveryMs 
 
   const connect = async () => {
     for (let delay = 100; !stopped; delay = Math.min(delay * 2, 2000)) {
-      const candidate = new pg.Client({ connectionString, application_name: 'finishline worker' });
+      const candidate = new pg.Client({ connectionString, application_name: 'finishline worker', connectionTimeoutMillis: UNANSWERED_AFTER_MS, ...PROBE_SILENT_SERVER });
       candidate.on('error', () => {});
       try {
         await candidate.connect();
@@ -76,7 +96,20 @@ export function startLiveness({ connectionString, concurrency, log, beatEveryMs 
     }
   };
   connected = connect();
-  const timer = setInterval(() => void beat(), beatEveryMs);
+  const tick = () => {
+    const now = Date.now();
+    // A timer that fires late was held up by a busy event loop, which heard no answer either.
+    waited += Math.min(now - lastTick, 2 * beatEveryMs);
+    lastTick = now;
+    if (!beating) return void beat();
+    if (waited < UNANSWERED_AFTER_MS || !client) return;
+    log.warn(`the database has not answered a heartbeat for ${UNANSWERED_AFTER_MS / 1000} s: dropping the worker's connections, whose answers may never come`);
+    waited = 0;
+    // As if the database had closed them: their statements fail as unavailable, and are retried on new ones.
+    client.connection.stream.destroy();
+    onUnanswered();
+  };
+  const timer = setInterval(tick, beatEveryMs);
 
   return {
     add(id, runningJobIds) {

@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
 import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
-import { PROBE_SILENT_CLIENTS } from '../db/silent_clients.ts';
+import { PROBE_SILENT_CLIENTS, PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
 import { workerLogger, type Log } from '../log.ts';
 import { startLiveness } from './liveness.ts';
 import { parsedCrontab, recordingScheduledRuns, registerSchedules, type CrontabOptions } from './scheduler.ts';
@@ -82,12 +82,19 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
   // plus what Graphile Worker needs for itself. Kept open while idle: a new connection prepares
   // finishline's functions on its first calls, tens of milliseconds of the database's CPU each.
   const pool = new pg.Pool({
-    connectionString, max: concurrency * 2 + 4, idleTimeoutMillis: 0, application_name: 'finishline worker',
+    connectionString, max: concurrency * 2 + 4, idleTimeoutMillis: 0, application_name: 'finishline worker', ...PROBE_SILENT_SERVER,
     // Should its machine die, the database drops its connections within seconds, their locks too.
     onConnect: async (client) => void await client.query(PROBE_SILENT_CLIENTS),
   });
+  // Its connections, to drop them all when the database stops answering (see startLiveness).
+  const connections = new Set<pg.Client>();
   pool.on('error', (error) => log.warn('idle worker database connection lost', { error: error.message }));
-  pool.on('connect', (client) => client.on('error', (error) => log.warn('worker database connection lost', { error: error.message })));
+  pool.on('connect', (client) => {
+    const connection = client as pg.Client;
+    connections.add(connection);
+    connection.on('end', () => connections.delete(connection));
+    connection.on('error', (error) => log.warn('worker database connection lost', { error: error.message }));
+  });
 
   const crontab = parsedCrontab(crontabOptions);
   const tasks = recordingScheduledRuns(await loadTasks(taskDirectory), crontab.items);
@@ -107,7 +114,12 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
     return Number(rows[0].ms);
   }, { log, what: 'starting the worker' });
 
-  const liveness = startLiveness({ connectionString, concurrency, log, beatEveryMs: Math.max(100, staleAfterMs / 5) });
+  const liveness = startLiveness({
+    connectionString, concurrency, log, beatEveryMs: Math.max(100, staleAfterMs / 5),
+    onUnanswered: () => {
+      for (const connection of connections) connection.connection.stream.destroy();
+    },
+  });
 
   let stopping = false;
   let current: { runner: Runner; id: string } | undefined;
