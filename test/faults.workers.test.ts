@@ -21,6 +21,14 @@ afterEach(async () => {
   await Promise.all(workers.splice(0).map((worker) => worker.stop()));
 });
 
+/** Whether some of the items run on a worker other than the process `pid`. */
+async function runElsewhere(ids: string[], pid: number): Promise<boolean> {
+  const { rows } = await db.pool.query<{ n: number }>(
+    `select count(*)::int as n from app_public.batch_items i join app_private.workers w on w.id = i.locked_by
+     where i.id = any($1::bigint[]) and i.status = 'processing' and w.pid <> $2`, [ids, pid]);
+  return rows[0].n > 0;
+}
+
 async function worker(options: Parameters<typeof startWorkerProcess>[1] = {}) {
   const started = await startWorkerProcess(db, options);
   workers.push(started);
@@ -199,12 +207,7 @@ describe('a worker killed with SIGKILL, default settings', () => {
     await doomed.kill();
     workers.splice(workers.indexOf(doomed), 1);
     const ids = held.rows.map((row) => row.id);
-    await waitFor(async () => {
-      const { rows } = await db.pool.query<{ n: number }>(
-        `select count(*)::int as n from app_public.batch_items i join app_private.workers w on w.id = i.locked_by
-         where i.id = any($1::bigint[]) and i.status = 'processing' and w.pid <> $2`, [ids, doomed.pid]);
-      return rows[0].n > 0;
-    }, { timeoutMs: 20_000, intervalMs: 100, what: 'the killed worker\'s items to run elsewhere' });
+    await waitFor(() => runElsewhere(ids, doomed.pid), { timeoutMs: 20_000, intervalMs: 100, what: 'the killed worker\'s items to run elsewhere' });
     const seconds = (Date.now() - killedAt) / 1000;
     expect(seconds).toBeLessThan(10);
     const { rows } = await db.pool.query(`select max(attempts) as most, max(interruptions) as interrupted from app_public.batch_items where id = any($1::bigint[])`, [ids]);
@@ -233,12 +236,7 @@ describe('a worker whose machine vanished: not a packet in or out, then its proc
       const vanishedAt = Date.now();
       await worker({ concurrency: 2 });
       const ids = held.rows.map((row) => row.id);
-      await waitFor(async () => {
-        const { rows } = await db.pool.query<{ n: number }>(
-          `select count(*)::int as n from app_public.batch_items i join app_private.workers w on w.id = i.locked_by
-           where i.id = any($1::bigint[]) and i.status = 'processing' and w.pid <> $2`, [ids, doomed.pid]);
-        return rows[0].n > 0;
-      }, { timeoutMs: 40_000, intervalMs: 200, what: 'the vanished worker\'s items to run elsewhere' });
+      await waitFor(() => runElsewhere(ids, doomed.pid), { timeoutMs: 40_000, intervalMs: 200, what: 'the vanished worker\'s items to run elsewhere' });
       expect((Date.now() - vanishedAt) / 1000).toBeLessThan(20);
       const { rows } = await db.pool.query('select max(attempts) as most from app_public.batch_items where id = any($1::bigint[])', [ids]);
       expect(rows[0]).toEqual({ most: 1 });

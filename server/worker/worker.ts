@@ -148,19 +148,21 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
     let id: string | undefined;
     let died!: (reason: string) => void;
     const death = new Promise<string>((resolve) => (died = resolve));
-    // Jobs running now, so that a pool that stopped on its own is retired once they are done.
+    // Jobs running now, so that a pool that stopped on its own is retired once they are done; and
+    // when each ended, so that its heartbeat names as its own (see return_lost_jobs) those it runs
+    // and those it finished within staleAfterMs, whose completion may not have committed yet.
     let running = 0;
+    const endedAt = new Map<string, number>();
     let nowIdle: (() => void) | undefined;
     const idle = () => (running === 0 ? Promise.resolve() : new Promise<void>((resolve) => (nowIdle = resolve)));
-    events.on('job:start', () => void running++);
-    events.on('job:complete', () => {
+    events.on('job:start', ({ job }) => {
+      running++;
+      endedAt.set(job.id, Infinity);
+    });
+    events.on('job:complete', ({ job }) => {
+      endedAt.set(job.id, Date.now());
       if (--running === 0) nowIdle?.();
     });
-    // The jobs its heartbeat names as its own (see return_lost_jobs): those it runs, and those it
-    // finished within staleAfterMs, whose completion may not have committed yet.
-    const endedAt = new Map<string, number>();
-    events.on('job:start', ({ job }) => void endedAt.set(job.id, Infinity));
-    events.on('job:complete', ({ job }) => void endedAt.set(job.id, Date.now()));
     const runningJobIds = () => {
       for (const [jobId, ended] of endedAt) if (ended < Date.now() - staleAfterMs) endedAt.delete(jobId);
       return [...endedAt.keys()];
