@@ -3,14 +3,17 @@
 // and ten seconds of connections killed again and again. Each fault is tried FAULT_REPEATS times
 // (5) on a cluster of this file's own, against a real worker and server, and counted, not
 // sampled: every item succeeded on its first attempt, the batch finalized once and was summarised
-// once, it finished within 15 s of the database coming back (25 after a failover), and both
-// processes are still running and healthy.
+// once, it finished within 15 s of the database coming back (25 after a failover), both
+// processes are still running and healthy (a client followed the batch's progress over graphql-ws
+// through the fault), and subscribing again gets the batch's final state.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { signToken } from '../server/auth.ts';
 import { startPostgresCluster, type PostgresCluster } from './postgres_cluster.ts';
-import { startServerProcess, startWorkerProcess, waitFor, type ServerProcess, type TestDatabase, type WorkerProcess } from './helpers.ts';
+import { startServerProcess, startWorkerProcess, TEST_JWT_SECRET, waitFor, type ServerProcess, type TestDatabase, type WorkerProcess } from './helpers.ts';
 
 const execFileAsync = promisify(execFile);
 const REPEATS = Number(process.env.FAULT_REPEATS ?? 5);
@@ -114,6 +117,26 @@ function countFinalizations(cluster: PostgresCluster, channel: string) {
   };
 }
 
+/**
+ * A client following a batch's progress over graphql-ws, as the dashboard does: the last state
+ * it heard, and how its stream ended.
+ */
+function followProgress(serverUrl: string, token: string, batchId: string) {
+  let last: { status: string; succeededItems: number } | undefined;
+  const client = createClient({
+    url: serverUrl.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: 0,
+    connectionParams: { authorization: `Bearer ${token}` },
+  });
+  const ended = new Promise<string>((resolve) => client.subscribe(
+    { query: 'subscription($id: UUID!) { batchProgress(batchId: $id) { status succeededItems } }', variables: { id: batchId } },
+    {
+      next: (message) => void (message.data && (last = (message.data as { batchProgress: typeof last }).batchProgress)),
+      error: (error) => resolve(`error: ${error instanceof Error ? error.message : JSON.stringify(error)}`),
+      complete: () => resolve('complete'),
+    }));
+  return { last: () => last, ended, dispose: () => client.dispose() };
+}
+
 for (const [fault, inject] of Object.entries(FAULTS)) {
   describe(fault, () => {
     let cluster: PostgresCluster;
@@ -121,6 +144,7 @@ for (const [fault, inject] of Object.entries(FAULTS)) {
     let worker: WorkerProcess;
     let server: ServerProcess;
     let tenant: string;
+    let token: string;
 
     beforeAll(async () => {
       cluster = await startPostgresCluster({ like: process.env.TEST_DATABASE_URL });
@@ -128,6 +152,7 @@ for (const [fault, inject] of Object.entries(FAULTS)) {
       pool.on('error', () => {});
       target = { name: 'finishline', url: cluster.url(), pool };
       tenant = (await pool.query<{ id: string }>(`insert into app_public.tenants (name) values ('faults') returning id`)).rows[0].id;
+      token = signToken(TEST_JWT_SECRET, { role: 'app_user', tenant_id: tenant, sub: 'faults' });
       worker = await startWorkerProcess(target);
       server = await startServerProcess(target);
       counts[fault] = { runs: 0, items: 0, succeeded: 0, attemptsSpentOnFaults: 0, finalizations: 0, summaries: 0, worstSecondsAfterBack: 0 };
@@ -157,6 +182,8 @@ for (const [fault, inject] of Object.entries(FAULTS)) {
       const { rows: [{ channel }] } = await pool.query<{ channel: string }>(
         `select 'batch_progress:' || md5(tenant_id || ':' || id) as channel from app_public.batches where id = $1`, [batchId]);
       const finalizations = countFinalizations(cluster, channel);
+      // A client follows the batch's progress through the fault.
+      const following = followProgress(server.url, token, batchId);
       let undo: void | (() => Promise<void>) = undefined;
       try {
         // The fault strikes once a quarter of the items are done.
@@ -209,9 +236,19 @@ for (const [fault, inject] of Object.entries(FAULTS)) {
         expect(worker.exitCode()).toBeNull();
         expect(server.exitCode()).toBeNull();
         await waitFor(async () => (await fetch(`${server.url}/health`)).status === 200, { timeoutMs: 15_000, what: '/health to be 200' });
+        // The client's stream went on to the batch's end, or ended with the listening connection;
+        // subscribing again then gets the final state.
+        const again = followProgress(server.url, token, batchId);
+        try {
+          expect(await again.ended).toBe('complete');
+          expect(again.last()).toEqual({ status: 'completed', succeededItems: ITEMS });
+        } finally {
+          await again.dispose();
+        }
       } finally {
         await undo?.();
         await finalizations.stop();
+        await following.dispose();
       }
     });
 

@@ -83,7 +83,8 @@ function progressEvents(
       waiting = null;
       resolve({ value: undefined, done: true });
     }
-    void iterator?.return?.();
+    // Once the listening connection went away, the source's return rejects with that error.
+    Promise.resolve(iterator?.return?.()).catch(() => {});
   };
   const flushLatest = () => {
     timer = undefined;
