@@ -207,7 +207,7 @@ async function runBaselineOnce(bench: BenchDatabase, { jobs, concurrency, localQ
   const ranAll = messageFrom(worker, (message) => ('ranAllAt' in message ? message.ranAllAt : undefined));
   ranAll.catch(() => {}); // Awaited below; a worker that dies early fails `ready` first.
   await ready;
-  const allDone = async () => waitFor(async () => {
+  const allDone = () => waitFor(async () => {
     const empty = await scalar<boolean>(db, 'select not exists (select 1 from graphile_worker.jobs) as value');
     return empty && now();
   }, { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: POLL_MS, what: 'the baseline jobs', stillRunning: () => assertRunning(worker) });

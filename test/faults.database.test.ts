@@ -6,16 +6,14 @@
 // once, it finished within 15 s of the database coming back (25 after a failover), both
 // processes are still running and healthy (a client followed the batch's progress over graphql-ws
 // through the fault), and subscribing again gets the batch's final state.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { signToken } from '../server/auth.ts';
+import { blackhole } from './blackhole.ts';
 import { startPostgresCluster, type PostgresCluster } from './postgres_cluster.ts';
 import { startServerProcess, startWorkerProcess, TEST_JWT_SECRET, waitFor, type ServerProcess, type TestDatabase, type WorkerProcess } from './helpers.ts';
 
-const execFileAsync = promisify(execFile);
 const REPEATS = Number(process.env.FAULT_REPEATS ?? 5);
 const ITEMS = 20_000;
 /** Slow enough that a fault lands in the middle of the batch. */
@@ -35,17 +33,9 @@ const FAULTS: Record<string, Fault> = {
   'a failover: the connections open to the old server never answered again': async (cluster) => {
     const client = new pg.Client({ connectionString: cluster.url('postgres') });
     await client.connect();
-    const { rows } = await client.query<{ port: number }>(
-      `select client_port as port from pg_stat_activity where application_name like 'finishline %' and client_port > 0`).finally(() => client.end());
-    const rules = rows.flatMap(({ port }) => [
-      ['INPUT', '-i', 'lo', '-p', 'tcp', '--sport', String(cluster.port), '--dport', String(port), '-j', 'DROP'],
-      ['INPUT', '-i', 'lo', '-p', 'tcp', '--sport', String(port), '--dport', String(cluster.port), '-j', 'DROP'],
-    ]);
-    for (const rule of rules) await execFileAsync('iptables', ['-I', ...rule]);
+    const letThrough = await blackhole(client, `application_name like 'finishline %'`).finally(() => client.end());
     await cluster.restart('immediate');
-    return async () => {
-      for (const rule of rules) await execFileAsync('iptables', ['-D', ...rule]).catch(() => {});
-    };
+    return letThrough;
   },
   '10 s of flapping (terminated every 0.3-0.5 s)': async (cluster) => {
     const until = Date.now() + 10_000;

@@ -3,13 +3,11 @@
 // cancelled batch whose items are running, a worker killed mid-batch with default settings, a
 // worker whose machine vanished from the network, and a worker whose heartbeat comes due while it
 // stops.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { blackhole } from './blackhole.ts';
 import { startConnectionCutter } from './connection_cutter.ts';
 import { asTenant, createTenant, startWorkerProcess, statusOf, submitBatch, useTestDatabase, waitFor, waitForSummary, type WorkerProcess } from './helpers.ts';
 
-const execFileAsync = promisify(execFile);
 const db = useTestDatabase();
 let tenant: string;
 const workers: WorkerProcess[] = [];
@@ -224,13 +222,8 @@ describe('a worker whose machine vanished: not a packet in or out, then its proc
     const held = await db.pool.query<{ id: string }>(`select id from app_public.batch_items where batch_id = $1 and status = 'processing'`, [batch.id]);
     // Every packet of its connections is dropped, as when a machine loses its power or its
     // network: the database hears neither the process's death nor anything else.
-    const { rows: ports } = await db.pool.query<{ port: number | null }>(
-      `select client_port as port from pg_stat_activity where datname = current_database() and application_name = 'finishline worker'`);
-    expect(ports.length).toBeGreaterThan(0);
-    expect(ports.every(({ port }) => port !== null && port > 0)).toBe(true);
-    const rules = ports.flatMap(({ port }) => ['--sport', '--dport'].map((side) => ['INPUT', '-i', 'lo', '-p', 'tcp', side, String(port), '-j', 'DROP']));
+    const letThrough = await blackhole(db.pool, `datname = current_database() and application_name = 'finishline worker'`);
     try {
-      for (const rule of rules) await execFileAsync('iptables', ['-I', ...rule]);
       await doomed.kill();
       workers.splice(workers.indexOf(doomed), 1);
       const vanishedAt = Date.now();
@@ -241,7 +234,7 @@ describe('a worker whose machine vanished: not a packet in or out, then its proc
       const { rows } = await db.pool.query('select max(attempts) as most from app_public.batch_items where id = any($1::bigint[])', [ids]);
       expect(rows[0]).toEqual({ most: 1 });
     } finally {
-      for (const rule of rules) await execFileAsync('iptables', ['-D', ...rule]).catch(() => {});
+      await letThrough();
       await asTenant(db, tenant, (client) => client.query('select app_public.cancel_batch($1)', [batch.id]));
     }
   });
