@@ -144,7 +144,11 @@ describe('a fetch of a job that committed while its connection broke', () => {
       const { rows: repairs } = await db.pool.query('select repair, details from app_private.sweeper_repairs where id > $1', [last]);
       expect(repairs).toEqual([{ repair: 'returned_lost_jobs', details: { jobs: [expect.any(Number)] } }]);
       // The job ran once, and completed on its first attempt: the lost fetch's was given back.
-      const { rows: completed } = await db.pool.query('select attempts from public.test_completed_jobs where id = any($1::bigint[])', [repairs[0].details.jobs]);
+      // (Its completion commits after the batch's last outcome: it may come a moment later.)
+      const completed = await waitFor(async () => {
+        const { rows } = await db.pool.query('select attempts from public.test_completed_jobs where id = any($1::bigint[])', [repairs[0].details.jobs]);
+        return rows.length > 0 && rows;
+      }, { timeoutMs: 10_000, what: 'the job\'s completion' });
       expect(completed).toEqual([{ attempts: 1 }]);
       const { rows: [{ most }] } = await db.pool.query('select max(attempts) as most from app_public.batch_items where batch_id = $1', [batch.id]);
       expect(most).toBe(1);
