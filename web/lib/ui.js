@@ -62,23 +62,55 @@ export function useQuery(query, variables, { pollMs = 0, skip = false } = {}) {
 }
 
 /**
- * A subscription held while `variables` stay the same (and `skip` is false).
+ * A subscription held while `variables` stay the same (and `skip` is false). A stream that ends
+ * before its last message says it is over (`isOver`) is subscribed again: the server ends a
+ * stream early when it loses its database for a moment.
  * @param {string} query
  * @param {Record<string, unknown>} variables
  * @param {(data: any) => void} onData
- * @param {{ skip?: boolean }} [options]
+ * @param {{ skip?: boolean, isOver?: (data: any) => boolean }} [options]
  */
-export function useSubscription(query, variables, onData, { skip = false } = {}) {
+export function useSubscription(query, variables, onData, { skip = false, isOver = () => false } = {}) {
   const { token } = useSession();
   const handler = useRef(onData);
   handler.current = onData;
+  const over = useRef(isOver);
+  over.current = isOver;
   const key = JSON.stringify(variables);
   useEffect(() => {
     if (skip) return;
-    return subscribe(token, query, variables, { next: (data) => handler.current(data) });
+    let unsubscribe = () => {};
+    let timer = 0;
+    let delay = RESUBSCRIBE_AFTER_MS.first;
+    let lastData = /** @type {any} */ (null);
+    const start = () => {
+      unsubscribe = subscribe(token, query, variables, {
+        next: (data) => {
+          lastData = data;
+          delay = RESUBSCRIBE_AFTER_MS.first;
+          handler.current(data);
+        },
+        error: () => again(),
+        complete: () => again(),
+      });
+    };
+    const again = () => {
+      if (lastData !== null && over.current(lastData)) return;
+      timer = window.setTimeout(start, delay);
+      // A stream that keeps failing (its server down, say) is asked for less and less often.
+      delay = Math.min(delay * 2, RESUBSCRIBE_AFTER_MS.max);
+    };
+    start();
+    return () => {
+      window.clearTimeout(timer);
+      unsubscribe();
+    };
     // eslint-disable-next-line
   }, [token, query, key, skip]);
 }
+
+/** How long after a stream ended early it is subscribed again: doubling while it ends with no message. */
+const RESUBSCRIBE_AFTER_MS = { first: 1000, max: 30_000 };
 
 /** Re-renders every `ms` (for "12 s ago"). */
 export function useNow(ms = 1000) {

@@ -76,7 +76,7 @@ export function BatchPage({ batchId }) {
     if (!pushedData.batchProgress) return;
     setPushed({ summary: pushedData.batchProgress, at: Date.now() });
     reloadSoon();
-  }, { skip: finished });
+  }, { skip: finished, isOver: (data) => !data.batchProgress || isFinished(data.batchProgress.status) });
   const now = useNow(5000);
 
   if (error && !batch) return html`<section><${PageHeading} title="Batch" /><${ErrorMessage} error=${error} prefix="Could not load the batch" /></section>`;

@@ -149,6 +149,7 @@ function BatchRow({ row, loadedAt, now, severalTenants }) {
   const summary = newestSummary(row, loadedAt, pushed);
   useSubscription(PROGRESS_SUBSCRIPTION, { batchId: row.batchId }, (data) => data.batchProgress && setPushed({ summary: data.batchProgress, at: Date.now() }), {
     skip: isFinished(row.status),
+    isOver: (data) => !data.batchProgress || isFinished(data.batchProgress.status),
   });
   const href = `/batches/${row.batchId}`;
   return html`
