@@ -127,6 +127,26 @@ function followProgress(serverUrl: string, token: string, batchId: string) {
   return { last: () => last, ended, dispose: () => client.dispose() };
 }
 
+/**
+ * Asks the server for the batch's status over GraphQL, as many clients at once as its pool has
+ * connections: what it answered (the status, or the error's code) and after how many seconds.
+ */
+async function askStatus(serverUrl: string, token: string, batchId: string, clients: number) {
+  return Promise.all(Array.from({ length: clients }, async () => {
+    const asked = Date.now();
+    const response = await fetch(`${serverUrl}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: 'query($id: UUID!) { batchStatusSummaryByBatchId(batchId: $id) { status } }', variables: { id: batchId } }),
+    });
+    const body = await response.json() as { data?: { batchStatusSummaryByBatchId: { status: string } }; errors?: { extensions?: { code?: string } }[] };
+    return { answer: body.data?.batchStatusSummaryByBatchId?.status ?? body.errors?.[0]?.extensions?.code, seconds: (Date.now() - asked) / 1000 };
+  }));
+}
+
+/** GRAPHQL_POOL_SIZE's default: the connections a burst of requests spreads over. */
+const GRAPHQL_POOL_SIZE = 10;
+
 for (const [fault, inject] of Object.entries(FAULTS)) {
   describe(fault, () => {
     let cluster: PostgresCluster;
@@ -182,8 +202,12 @@ for (const [fault, inject] of Object.entries(FAULTS)) {
           const { rows } = await pool.query<{ done: number }>('select succeeded_items + failed_items as done from app_public.batch_status_summary where batch_id = $1', [batchId]);
           return rows[0].done >= ITEMS / 4;
         }, { timeoutMs: 60_000, intervalMs: 100, what: 'a quarter of the batch' });
+        // Requests just before the fault leave the server's GraphQL connections open and idle;
+        // those right after it are sent on them.
+        await askStatus(server.url, token, batchId, GRAPHQL_POOL_SIZE);
         undo = await inject(cluster);
         const back = Date.now();
+        const asked = askStatus(server.url, token, batchId, GRAPHQL_POOL_SIZE);
 
         const finished = await waitFor(async () => {
           try {
@@ -222,6 +246,13 @@ for (const [fault, inject] of Object.entries(FAULTS)) {
         expect(finalizations.count()).toBe(1);
         expect(summaries).toBe(1);
         expect(secondsAfterBack).toBeLessThan(SECONDS_TO_FINISH[fault] ?? 15);
+        // Every request sent right after the fault was answered: the batch's status, or the
+        // coded "the database is unavailable" (a client's cue to ask again), never a hang.
+        if (process.env.FAULT_DEBUG) console.log('ANSWERS', JSON.stringify(await asked));
+        for (const { answer, seconds } of await asked) {
+          expect(answer).toMatch(/^(processing|completed|FLDBU)$/);
+          expect(seconds).toBeLessThan(20);
+        }
         // Both processes still run, and say they are healthy.
         expect(worker.exitCode()).toBeNull();
         expect(server.exitCode()).toBeNull();

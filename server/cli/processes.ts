@@ -6,6 +6,7 @@ import pg from 'pg';
 import { resolveJwtSecret } from '../auth.ts';
 import type { Config } from '../config.ts';
 import { openDatabase, type Database } from '../db/database.ts';
+import { dropUnanswered, PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
 import { whileUnavailable } from '../db/errors.ts';
 import { migrate, pendingMigrations } from '../db/migrate.ts';
 import { connectionPooler, requireDirectConnection } from '../db/pooler.ts';
@@ -89,8 +90,10 @@ async function serveHttp(config: Config, database: Database): Promise<{ server: 
   const jwtSecret = resolveJwtSecret({ configured: config.jwtSecret, dataDir: config.dataDir, embedded: database.embedded });
   const { listenConnectionString } = await adaptToPoolers(database);
   // Uploads, /health and /metrics share these; a request waits at most 5 s for one (then fails).
-  const pool = new pg.Pool({ connectionString: database.connectionString, max: config.serverPoolSize, connectionTimeoutMillis: 5_000, application_name: 'finishline server' });
+  const pool = new pg.Pool({ connectionString: database.connectionString, max: config.serverPoolSize, connectionTimeoutMillis: 5_000, application_name: 'finishline server', ...PROBE_SILENT_SERVER });
   pool.on('error', (error) => log.warn('idle database connection lost', { error: error.message }));
+  // Their statements (an upload's chunks, /health, /metrics, a sign-in) each take well under this.
+  dropUnanswered(pool, 60_000);
   const [{ createPostGraphile }, { startHttpServer }] = await Promise.all([import('../http/graphql.ts'), import('../http/server.ts')]);
   const graphql = createPostGraphile({
     connectionString: database.connectionString,

@@ -10,7 +10,7 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'postgr
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { BatchProgressPlugin } from './batch_progress.ts';
 import { AuthError, claimsFromAuthorization, pgSettingsFor, type Claims } from '../auth.ts';
-import { PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
+import { dropUnanswered, PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
 import { RURU_DASHBOARD_LINK } from './dashboard.ts';
 import { makeMaskError } from './graphql_errors.ts';
 import { LIMITS, limitsPlugin } from './graphql_limits.ts';
@@ -105,12 +105,18 @@ export interface GraphQLService {
   release(): Promise<void>;
 }
 
+/** How long past its bound a statement may go unanswered before its connection is dropped. */
+const UNANSWERED_MARGIN_MS = 10_000;
+
 export function createPostGraphile(options: GraphQLOptions): GraphQLService {
   // Our own pools, so that a lost connection is logged as one JSON line (PostGraphile's own pool
   // prints a stack trace) and the number of connections is ours to bound.
   // A connection whose database vanished (a failover) fails within seconds, not hours.
   const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize, application_name: 'finishline graphql', ...PROBE_SILENT_SERVER });
   watchConnections(pool, 'GraphQL', options.log);
+  // Every statement of a request answers within its statement_timeout; one that has not, well
+  // after, was sent to a database that is gone.
+  dropUnanswered(pool, options.statementTimeoutMs + UNANSWERED_MARGIN_MS);
   // One connection holds every LISTEN of the process (PgSubscriber takes one client and keeps it).
   // It is opened now and kept: a subscription's first LISTEN then waits for no connection setup,
   // during which its batch could finish unheard.
@@ -119,6 +125,7 @@ export function createPostGraphile(options: GraphQLOptions): GraphQLService {
     : new pg.Pool({ connectionString: options.listenConnectionString, max: 1, idleTimeoutMillis: 0, application_name: 'finishline listen', ...PROBE_SILENT_SERVER });
   if (listenPool) {
     watchConnections(listenPool, 'LISTEN', options.log);
+    dropUnanswered(listenPool, UNANSWERED_MARGIN_MS);
     listenPool.connect().then((client) => client.release(), () => {});
   }
   const pgSubscriber = listenPool && new PgSubscriber(listenPool);
