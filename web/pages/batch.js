@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { graphql } from '../lib/api.js';
 import { ago, count, dateTime, duration, isFinished, shortId } from '../lib/format.js';
 import { ErrorMessage, html, JsonValue, PageHeading, Pager, ProgressBar, StatusBadge, StuckReason, useNow, useQuery, useSession, useSubscription } from '../lib/ui.js';
-import { ItemCounts, newestSummary, PROGRESS_SUBSCRIPTION, SUMMARY_FIELDS } from './batches.js';
+import { isProgressOver, ItemCounts, newestSummary, PROGRESS_SUBSCRIPTION, SUMMARY_FIELDS } from './batches.js';
 
 const FAILED_PAGE_SIZE = 20;
 
@@ -76,7 +76,7 @@ export function BatchPage({ batchId }) {
     if (!pushedData.batchProgress) return;
     setPushed({ summary: pushedData.batchProgress, at: Date.now() });
     reloadSoon();
-  }, { skip: finished, isOver: (data) => !data.batchProgress || isFinished(data.batchProgress.status) });
+  }, { skip: finished, isOver: isProgressOver });
   const now = useNow(5000);
 
   if (error && !batch) return html`<section><${PageHeading} title="Batch" /><${ErrorMessage} error=${error} prefix="Could not load the batch" /></section>`;

@@ -26,6 +26,9 @@ export const BATCHES_QUERY = `
 export const PROGRESS_SUBSCRIPTION = `
   subscription BatchProgress($batchId: UUID!) { batchProgress(batchId: $batchId) { ${SUMMARY_FIELDS} } }`;
 
+/** Whether a PROGRESS_SUBSCRIPTION message is the stream's last word: the batch finished, or none to see. */
+export const isProgressOver = (/** @type {any} */ data) => !data.batchProgress || isFinished(data.batchProgress.status);
+
 /** A datetime-local input's value as an ISO timestamp (it is the browser's local time). */
 function isoFromLocal(/** @type {string | null} */ value) {
   return value ? new Date(value).toISOString() : null;
@@ -149,7 +152,7 @@ function BatchRow({ row, loadedAt, now, severalTenants }) {
   const summary = newestSummary(row, loadedAt, pushed);
   useSubscription(PROGRESS_SUBSCRIPTION, { batchId: row.batchId }, (data) => data.batchProgress && setPushed({ summary: data.batchProgress, at: Date.now() }), {
     skip: isFinished(row.status),
-    isOver: (data) => !data.batchProgress || isFinished(data.batchProgress.status),
+    isOver: isProgressOver,
   });
   const href = `/batches/${row.batchId}`;
   return html`
