@@ -19,17 +19,24 @@ export const PROBE_SILENT_CLIENTS = 'set tcp_keepalives_idle = 5; set tcp_keepal
 export const PROBE_SILENT_SERVER = { keepAlive: true, keepAliveInitialDelayMillis: 5000 } as const;
 
 /**
- * Drops a pool's connection whose statement the database leaves unanswered for `afterMs`: its
- * socket is destroyed, and the statement fails as the database being unavailable. Data sent into
- * a connection whose database vanished (a failover) is otherwise retransmitted by the kernel for
- * about 15 minutes before anything fails, and keepalive probes only idle connections. `afterMs`
- * must exceed the longest a statement of the pool may take, lock waits included.
+ * Drops a connection as if the database had closed it: its socket is destroyed, and its
+ * statements fail as the database being unavailable (to be retried on a new connection).
+ */
+export function dropConnection(client: pg.Client): void {
+  client.connection.stream.destroy();
+}
+
+/**
+ * Drops a pool's connection whose statement the database leaves unanswered for `afterMs`. Data
+ * sent into a connection whose database vanished (a failover) is otherwise retransmitted by the
+ * kernel for about 15 minutes before anything fails, and keepalive probes only idle connections.
+ * `afterMs` must exceed the longest a statement of the pool may take, lock waits included.
  */
 export function dropUnanswered(pool: pg.Pool, afterMs: number): void {
   pool.on('connect', (poolClient) => {
     const client = poolClient as pg.Client;
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-    const watch = () => setTimeout(() => client.connection.stream.destroy(), afterMs);
+    const watch = () => setTimeout(() => dropConnection(client), afterMs);
     client.query = ((...args: unknown[]) => {
       const callback = args.at(-1);
       // pg-pool's pool.query passes a callback; other callers take the promise.

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
-import { PROBE_SILENT_CLIENTS, PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
+import { dropConnection, PROBE_SILENT_CLIENTS, PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
 import type { Log } from '../log.ts';
 import { runningItems } from './item_task.ts';
 
@@ -105,8 +105,7 @@ export function startLiveness({ connectionString, concurrency, log, beatEveryMs,
     if (waited < UNANSWERED_AFTER_MS || !client) return;
     log.warn(`the database has not answered a heartbeat for ${UNANSWERED_AFTER_MS / 1000} s: dropping the worker's connections, whose answers may never come`);
     waited = 0;
-    // As if the database had closed them: their statements fail as unavailable, and are retried on new ones.
-    client.connection.stream.destroy();
+    dropConnection(client);
     onUnanswered();
   };
   const timer = setInterval(tick, beatEveryMs);

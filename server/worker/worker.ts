@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
 import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
-import { PROBE_SILENT_CLIENTS, PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
+import { dropConnection, PROBE_SILENT_CLIENTS, PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
 import { workerLogger, type Log } from '../log.ts';
 import { startLiveness } from './liveness.ts';
 import { parsedCrontab, recordingScheduledRuns, registerSchedules, type CrontabOptions } from './scheduler.ts';
@@ -117,7 +117,7 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
   const liveness = startLiveness({
     connectionString, concurrency, log, beatEveryMs: Math.max(100, staleAfterMs / 5),
     onUnanswered: () => {
-      for (const connection of connections) connection.connection.stream.destroy();
+      for (const connection of connections) dropConnection(connection);
     },
   });
 
