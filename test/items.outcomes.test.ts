@@ -4,7 +4,8 @@
 // backs off, doubling up to the kind's ceiling, until the last attempt fails the item. Outcomes
 // that PostgreSQL rolled back to break a deadlock are recorded again. When a chunk's outcomes
 // cannot be recorded, its items must not stay `processing` with no job to run them: they go back
-// to the queue (their attempt spent), and fail with the reason once their attempts are used up.
+// to the queue (their attempt spent), and fail with the reason once their attempts are used up;
+// the outcomes of other items recorded in the same statement are recorded once, on their own.
 // Triggers of this test's database make recording fail for items whose payload has `fault` (and
 // giving them back fail once), and roll the first outcome of one with `deadlock` back as a
 // deadlock would.
@@ -209,4 +210,22 @@ test('items whose outcomes cannot be recorded run again, then fail with the reas
   const next = await submitBatch(db, tenant, 'noop', [{}, {}]);
   expect(await waitForSummary(db, next.id)).toMatchObject({ status: 'completed', succeeded_items: 2 });
   expect(await worker.stop()).toBe(0);
+});
+
+test('with chunks of one item, an outcome that cannot be recorded costs the outcomes recorded with it nothing', async () => {
+  // A worker's slots record their outcomes for one batch together: when the database refuses one
+  // of them, each is recorded again on its own, and only that one is given back.
+  const { rows: [kind] } = await db.pool.query<{ chunk_size: number }>(`select chunk_size from app_public.batch_kinds where kind = 'noop'`);
+  await db.pool.query(`update app_public.batch_kinds set chunk_size = 1 where kind = 'noop'`);
+  try {
+    const worker = await startWorkerProcess(db, { concurrency: 10 });
+    const batch = await submitBatch(db, tenant, 'noop', Array.from({ length: 300 }, (_, index) => (index === 150 ? { fault: true } : {})));
+    await waitForSummary(db, batch.id);
+    const { rows } = await db.pool.query(
+      'select status, attempts, count(*)::int as items from app_public.batch_items where batch_id = $1 group by status, attempts order by status, attempts', [batch.id]);
+    expect(rows).toEqual([{ status: 'failed', attempts: 3, items: 1 }, { status: 'succeeded', attempts: 1, items: 299 }]);
+    expect(await worker.stop()).toBe(0);
+  } finally {
+    await db.pool.query(`update app_public.batch_kinds set chunk_size = $1 where kind = 'noop'`, [kind.chunk_size]);
+  }
 });

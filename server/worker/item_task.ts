@@ -1,7 +1,9 @@
 // Turns "what one item of kind X does" into the Graphile Worker task that runs a chunk of them.
 //
 // A chunk job claims its items in one statement (start_items), runs them, and records their
-// outcomes (finish_items) as they come: at most once a second, and once at the end. The
+// outcomes (finish_items) as they come: at most once a second, and once at the end. Claims and
+// outcomes that the worker's slots make at the same time for one batch go together in one
+// statement (StatementGroups), which matters most for chunks of one item. The
 // database's triggers keep the counters, schedule retries and finalize the batch in those same
 // transactions. Errors thrown by the handler belong to the item. A database that is away is not
 // the item's fault: claims and outcomes are retried until it is back (and run again when the
@@ -11,6 +13,7 @@ import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobHelpers, Task } from 'graphile-worker';
 import { isDatabaseUnavailable, isTransactionConflict, whileUnavailable } from '../db/errors.ts';
+import { StatementGroups } from './statement_groups.ts';
 
 export interface ChunkPayload {
   batch_id: string;
@@ -190,6 +193,45 @@ async function retried<T>(statement: () => Promise<T>, helpers: JobHelpers, what
   }
 }
 
+interface ClaimRequest {
+  helpers: JobHelpers;
+  batchId: string;
+  workerId: string;
+  itemIds: string[];
+}
+
+/** The claims of one worker's jobs for one batch, made together. */
+const claims = new StatementGroups<ClaimRequest, ClaimedItem[]>(async (requests) => {
+  const [{ helpers, batchId, workerId }] = requests;
+  const { rows } = await retried(
+    () => helpers.query<ClaimedItem>('select id, tenant_id, payload, attempts from app_private.start_items($1, $2::bigint[], $3)', [batchId, requests.flatMap((request) => request.itemIds), workerId]),
+    helpers, 'claiming items',
+  );
+  return requests.map((request) => {
+    const mine = new Set(request.itemIds);
+    return rows.filter((row) => mine.has(String(row.id)));
+  });
+});
+
+interface OutcomesRequest {
+  helpers: JobHelpers;
+  workerId: string;
+  outcomes: Outcome[];
+}
+
+/**
+ * The outcomes of one worker's jobs for one batch, recorded together. The batch to finalize goes
+ * to the first caller alone: another's finalize_batch would only wait for it, and find it done.
+ */
+const outcomeRecords = new StatementGroups<OutcomesRequest, string | null>(async (requests) => {
+  const [{ helpers, workerId }] = requests;
+  const { rows } = await retried(() => helpers.query<{ batch_to_finalize: string | null }>('select batch_to_finalize from app_private.finish_items($1, $2::jsonb)', [
+    workerId,
+    JSON.stringify(requests.flatMap((request) => request.outcomes), (key, value: unknown) => (key === 'retryLater' ? undefined : typeof value === 'string' ? storable(value) : value)),
+  ]), helpers, 'recording outcomes');
+  return requests.map((_, index) => (index === 0 ? rows[0].batch_to_finalize : null));
+});
+
 export function itemTask<P>(handler: ItemHandler<P>): Task {
   return async (payload, helpers) => {
     assertChunkPayload(payload);
@@ -197,10 +239,7 @@ export function itemTask<P>(handler: ItemHandler<P>): Task {
     if (!workerId) throw new Error('job has no locked_by: cannot claim items');
     // Should the claim never succeed (a shutdown while the database is away), the job fails and
     // Graphile Worker runs it again: its items are still pending, or held by this worker.
-    const { rows: claimed } = await retried(
-      () => helpers.query<ClaimedItem>('select id, tenant_id, payload, attempts from app_private.start_items($1, $2::bigint[], $3)', [payload.batch_id, payload.item_ids, workerId]),
-      helpers, 'claiming items',
-    );
+    const claimed = await claims.run(`${workerId} ${payload.batch_id}`, { helpers, batchId: payload.batch_id, workerId, itemIds: payload.item_ids.map(String) });
     const items = runningItems.hold(claimed);
     // Nothing left to do: finished, cancelled, or claimed by another run of this job.
     if (items.length === 0) return;
@@ -264,7 +303,7 @@ async function recordOutcomes(helpers: JobHelpers, workerId: string, batchId: st
     helpers.logger.info('item to run again later', { batch_id: batchId, item_id: id, run_after: retryLater.runAfter, reason: error });
   }
   const finished = outcomes.filter((outcome) => !outcome.interrupted && !outcome.cancelled);
-  if (finished.length > 0) await recordFinished(helpers, workerId, finished);
+  if (finished.length > 0) await recordFinished(helpers, workerId, batchId, finished);
   for (const outcome of finished) {
     if (outcome.error !== null && !outcome.retryLater) {
       helpers.logger.warn('item failed', { batch_id: batchId, item_id: outcome.id, error: outcome.error, permanent: outcome.permanent });
@@ -286,14 +325,10 @@ async function recordOutcomes(helpers: JobHelpers, workerId: string, batchId: st
  * and the sweeper leaves a live worker's items alone, so the items are given back here with their
  * attempt spent: they run again, or fail with the reason after their last attempt.
  */
-async function recordFinished(helpers: JobHelpers, workerId: string, outcomes: Outcome[]): Promise<void> {
+async function recordFinished(helpers: JobHelpers, workerId: string, batchId: string, outcomes: Outcome[]): Promise<void> {
   let batchToFinalize: string | null;
   try {
-    const { rows } = await retried(() => helpers.query<{ batch_to_finalize: string | null }>('select batch_to_finalize from app_private.finish_items($1, $2::jsonb)', [
-      workerId,
-      JSON.stringify(outcomes, (key, value: unknown) => (key === 'retryLater' ? undefined : typeof value === 'string' ? storable(value) : value)),
-    ]), helpers, 'recording outcomes');
-    batchToFinalize = rows[0].batch_to_finalize;
+    batchToFinalize = await outcomeRecords.run(`${workerId} ${batchId}`, { helpers, workerId, outcomes });
   } catch (error) {
     if (isDatabaseUnavailable(error)) throw error;
     const reason = storable(`its outcome could not be recorded: ${errorMessage(error)}`);
