@@ -21,9 +21,9 @@
 //    finished_at) and summary latency (finished_at to the run summary).
 // 3. 10,000 items at concurrency 10, for both (the baseline at its best local queue, and without
 //    one, as finishline's worker runs); finishline again with chunks of one item (chunk_size 1,
-//    BENCH_CHUNK1_ITEMS), where every item is a job fetched by a free slot, beside its bound: a
-//    raw job without a local queue followed by two one-row transactions (the claim and the
-//    outcome), each rate measured at concurrency 10 in this run.
+//    BENCH_CHUNK1_ITEMS), where every item is a job fetched by a free slot, beside its ceiling:
+//    the same jobs run raw, without a local queue, at concurrency 10; and CPU time per item of
+//    both, PostgreSQL's and the worker's.
 // 4. 100 batches of 100 items, inserted in one transaction: items/s until the last is finished,
 //    and every batch finished once with one run summary; the median of three runs.
 //    finishline's first runs (a worker just started, whose connections each prepare finishline's
@@ -51,7 +51,6 @@ const CHUNK1_ITEMS = positiveIntegerFromEnv('BENCH_CHUNK1_ITEMS', 5000);
 /** 100 x 100 takes well under a second: one run is at the mercy of whatever else the machine does. */
 const BATCHES100_RUNNING_RUNS = 3;
 const ENQUEUE_ITEMS = 1_000_000;
-const ONE_ROW_SECONDS = 3;
 const TARGET = { ratio: 1.5, chunk1PerS: 5000, batches100PerS: 20_000, finalizationMs: 5, summaryMs: 50, enqueueSeconds: 8, rssMb: 200 };
 const POLL_MS = 20;
 /** The unit of /proc/<pid>/stat's times (USER_HZ: 100 on Linux). */
@@ -328,40 +327,6 @@ async function runWorkload(bench: BenchDatabase, tenantId: string, worker: Finis
   };
 }
 
-/**
- * Transactions per second of `concurrency` connections each updating a row of its own by primary
- * key, in autocommit: the cheapest write a transaction can make, with no lock to wait for. Each
- * connection prepares its statement once, untimed, then runs for ONE_ROW_SECONDS.
- */
-async function runOneRowTransactions(bench: BenchDatabase, { concurrency }: { concurrency: number }): Promise<number> {
-  const db = bench.client;
-  await db.query('create table bench_one_row (id integer primary key, n bigint not null default 0)');
-  await db.query('insert into bench_one_row (id) select generate_series(1, $1::integer)', [concurrency]);
-  await db.query('vacuum analyze bench_one_row');
-  const clients = await Promise.all(Array.from({ length: concurrency }, async () => {
-    const client = new pg.Client({ connectionString: bench.url });
-    await client.connect();
-    return client;
-  }));
-  const update = (client: pg.Client, id: number) => client.query({ name: 'one_row', text: 'update bench_one_row set n = n + 1 where id = $1', values: [id] });
-  try {
-    await Promise.all(clients.map((client, index) => update(client, index + 1)));
-    let transactions = 0;
-    const started = now();
-    const until = started + ONE_ROW_SECONDS * 1000;
-    await Promise.all(clients.map(async (client, index) => {
-      while (now() < until) {
-        await update(client, index + 1);
-        transactions++;
-      }
-    }));
-    return transactions / ((now() - started) / 1000);
-  } finally {
-    await Promise.all(clients.map((client) => client.end()));
-    await db.query('drop table bench_one_row');
-  }
-}
-
 /** One transaction inserting a million items, with no worker running; how long, and how many jobs. */
 async function runEnqueue(db: pg.Client, tenantId: string): Promise<{ seconds: number; jobs: number }> {
   const jobsBefore = await scalar<number>(db, 'select count(*)::integer as value from graphile_worker.jobs');
@@ -412,11 +377,9 @@ async function main(): Promise<Record<string, unknown>> {
   // a batch): with one item a job, that fetch is a floor of its own, measured here raw.
   const raw10Unqueued = await within('the baseline at concurrency 10 without a local queue', runBaseline(bench, { jobs: WORKLOAD10_ITEMS, concurrency: 10, localQueue: 0 }));
   report(`chunk_size 1, concurrency 10`, `${perSecond(chunk1)} for ${CHUNK1_ITEMS} items (target >= ${TARGET.chunk1PerS}; a worker's first run: ${perSecond(chunk1First)}; raw ${raw10.perSecond.toFixed(0)} jobs/s, ${raw10Unqueued.perSecond.toFixed(0)} without a local queue)`, chunk1.perSecond >= TARGET.chunk1PerS);
-  const oneRow = await within('one-row transactions at concurrency 10', runOneRowTransactions(bench, { concurrency: 10 }));
-  // A slot runs a chunk of one item as a job fetched and completed (the raw worker's whole work),
-  // then, in turn, the claim and the outcome: a transaction each, none cheaper than one row's.
-  const chunk1Bound = 1 / (1 / raw10Unqueued.perSecond + 2 / oneRow);
-  report('chunk_size 1, its bound', `${chunk1Bound.toFixed(0)} items/s (a job without a local queue, then two one-row transactions: ${oneRow.toFixed(0)}/s at concurrency 10); finishline at ${(chunk1.perSecond / chunk1Bound).toFixed(2)} of it`);
+  // Every item is a job that a free slot fetches and completes (the raw worker's whole work), and
+  // more: the same job at the same concurrency, raw, is the ceiling of chunks of one item.
+  report('chunk_size 1, its ceiling', `${raw10Unqueued.perSecond.toFixed(0)} jobs/s (raw without a local queue); finishline at ${(chunk1.perSecond / raw10Unqueued.perSecond).toFixed(2)} of it, with PostgreSQL ${(chunk1.cpuPer100k / 100).toFixed(2)} and its worker ${(chunk1.workerCpuPer100k / 100).toFixed(2)} CPU-ms per item (raw ${(raw10Unqueued.cpuPer100k / 100).toFixed(2)} and ${(raw10Unqueued.workerCpuPer100k / 100).toFixed(2)})`);
   const [batches100First, ...batches100Runs] = await within('100 batches of 100 items', runFinishline(bench, tenantId, { items: 100, batches: 100, concurrency: CONCURRENCY, runs: 1 + BATCHES100_RUNNING_RUNS }));
   const batches100 = [...batches100Runs].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(batches100Runs.length / 2)];
   report('100 batches of 100 items', `${perSecond(batches100)} (median of ${batches100Runs.map((run) => run.perSecond.toFixed(0)).join(', ')}), each finished once with one summary (target >= ${TARGET.batches100PerS}; a worker's first run: ${perSecond(batches100First)})`, batches100.perSecond >= TARGET.batches100PerS);
@@ -434,9 +397,11 @@ async function main(): Promise<Record<string, unknown>> {
     chunk1_items_per_s: Math.round(chunk1.perSecond),
     chunk1_first_run_items_per_s: Math.round(chunk1First.perSecond),
     workload10_raw_no_local_queue_jobs_per_s: Math.round(raw10Unqueued.perSecond),
-    one_row_transactions_per_s: Math.round(oneRow),
-    chunk1_bound_items_per_s: Math.round(chunk1Bound),
-    chunk1_of_bound: Number((chunk1.perSecond / chunk1Bound).toFixed(3)),
+    chunk1_of_raw_no_local_queue: Number((chunk1.perSecond / raw10Unqueued.perSecond).toFixed(3)),
+    chunk1_postgres_cpu_s_per_100k: Number(chunk1.cpuPer100k.toFixed(2)),
+    chunk1_worker_cpu_s_per_100k: Number(chunk1.workerCpuPer100k.toFixed(2)),
+    raw_no_local_queue_postgres_cpu_s_per_100k: Number(raw10Unqueued.cpuPer100k.toFixed(2)),
+    raw_no_local_queue_worker_cpu_s_per_100k: Number(raw10Unqueued.workerCpuPer100k.toFixed(2)),
     batches100_items_per_s: Math.round(batches100.perSecond),
     batches100_first_run_items_per_s: Math.round(batches100First.perSecond),
     batches100_runs_items_per_s: batches100Runs.map((run) => Math.round(run.perSecond)),
