@@ -1,8 +1,8 @@
 // Turns "what one item of kind X does" into the Graphile Worker task that runs a chunk of them.
 //
 // A chunk job claims its items in one statement (start_items), runs them, and records their
-// outcomes (finish_items) as they come: at most once a second, and once at the end. Claims and
-// outcomes that the worker's slots make at the same time for one batch go together in one
+// outcomes (finish_items) as they come: at most once a second, and once at the end. Small claims
+// and outcomes that the worker's slots make at the same time for one batch go together in one
 // statement (StatementGroups), which matters most for chunks of one item. The
 // database's triggers keep the counters, schedule retries and finalize the batch in those same
 // transactions. Errors thrown by the handler belong to the item. A database that is away is not
@@ -193,6 +193,16 @@ async function retried<T>(statement: () => Promise<T>, helpers: JobHelpers, what
   }
 }
 
+/**
+ * Claims and outcomes of up to this many items go in their (worker, batch) group's next statement:
+ * a statement's fixed cost is that of a few items' work. Larger ones run alone, at once.
+ */
+const GROUPED_UP_TO_ITEMS = 10;
+
+/** The group of a claim or an outcome of `items` items: its worker's and batch's, when it is small. */
+const statementGroup = (workerId: string, batchId: string, items: number) =>
+  items <= GROUPED_UP_TO_ITEMS ? `${workerId} ${batchId}` : undefined;
+
 interface ClaimRequest {
   helpers: JobHelpers;
   batchId: string;
@@ -239,7 +249,9 @@ export function itemTask<P>(handler: ItemHandler<P>): Task {
     if (!workerId) throw new Error('job has no locked_by: cannot claim items');
     // Should the claim never succeed (a shutdown while the database is away), the job fails and
     // Graphile Worker runs it again: its items are still pending, or held by this worker.
-    const claimed = await claims.run(`${workerId} ${payload.batch_id}`, { helpers, batchId: payload.batch_id, workerId, itemIds: payload.item_ids.map(String) });
+    const claimed = await claims.run(statementGroup(workerId, payload.batch_id, payload.item_ids.length), {
+      helpers, batchId: payload.batch_id, workerId, itemIds: payload.item_ids.map(String),
+    });
     const items = runningItems.hold(claimed);
     // Nothing left to do: finished, cancelled, or claimed by another run of this job.
     if (items.length === 0) return;
@@ -328,7 +340,7 @@ async function recordOutcomes(helpers: JobHelpers, workerId: string, batchId: st
 async function recordFinished(helpers: JobHelpers, workerId: string, batchId: string, outcomes: Outcome[]): Promise<void> {
   let batchToFinalize: string | null;
   try {
-    batchToFinalize = await outcomeRecords.run(`${workerId} ${batchId}`, { helpers, workerId, outcomes });
+    batchToFinalize = await outcomeRecords.run(statementGroup(workerId, batchId, outcomes.length), { helpers, workerId, outcomes });
   } catch (error) {
     if (isDatabaseUnavailable(error)) throw error;
     const reason = storable(`its outcome could not be recorded: ${errorMessage(error)}`);
