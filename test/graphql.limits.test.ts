@@ -1,7 +1,9 @@
 // What one GraphQL request may cost, and how a client's mistakes and a database outage are
 // answered: each with a code the client can act on, never as an internal error.
 import fs from 'node:fs';
+import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import WebSocket from 'ws';
 import { signToken } from '../server/auth.ts';
 import { startPostgresCluster, type PostgresCluster } from './postgres_cluster.ts';
 import { createTenant, graphql, startServerProcess, TEST_JWT_SECRET, useTestDatabase, waitFor, type ServerProcess, type TestDatabase } from './helpers.ts';
@@ -102,6 +104,42 @@ describe("a client's mistakes get a code that says what to change", () => {
     }
     const variable = await graphql(server.url, `query($o: Int) { allBatches(first: 1, offset: $o) { nodes { id } } }`, { o: -1 }, token);
     expect(variable.errors).toMatchObject([{ message: 'offset must be a whole number of at least 0, not -1', extensions: { code: 'FLPAG' } }]);
+  });
+
+  test('a request the schema cannot run as sent: FLREQ, with what is wrong, over HTTP and websockets', async () => {
+    const mistakes: Array<[string, Record<string, unknown>, RegExp]> = [
+      ['{ allBatches(first: 5) { totalCount ', {}, /^Syntax Error: Expected Name, found <EOF>\. \(line 1, column 37\)$/],
+      ['{ allBatches(first: 5) { totalCount nope } }', {}, /Cannot query field "nope" on type "BatchConnection"/],
+      ['mutation { submitBatch(input: { kind: 5, items: [] }) { result { id } } }', {}, /String cannot represent a non string value: 5/],
+      ['query($id: UUID!) { batchById(id: $id) { status } }', { id: 'not-a-uuid' }, /Variable "\$id" got invalid value "not-a-uuid"; Invalid UUID/],
+      ['query($id: UUID!) { batchById(id: $id) { status } }', {}, /Variable "\$id" of required type "UUID!" was not provided/],
+    ];
+    for (const [query, variables, message] of mistakes) {
+      const result = await graphql(server.url, query, variables, token);
+      expect(result.data, query).toBeUndefined();
+      expect(result.errors, query).toMatchObject([{ message: expect.stringMatching(message), extensions: { code: 'FLREQ' } }]);
+    }
+    const response = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: '{ a: allBatches(first: 1) { totalCount } }', operationName: 'B' }),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ errors: [{ message: 'Unknown operation named "B".', extensions: { code: 'FLREQ' } }] });
+    // The code a field's own errors carry is theirs, not FLREQ.
+    const unknownKind = await graphql(server.url, 'mutation { submitBatch(input: { kind: "nope", items: [] }) { result { id } } }', {}, token);
+    expect(unknownKind.errors).toMatchObject([{ path: ['submitBatch'], extensions: { code: 'FLKND' } }]);
+
+    const client = createClient({ url: `${server.url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` } });
+    try {
+      const refused = await new Promise<unknown>((resolve, reject) => {
+        client.subscribe({ query: 'subscription { batchProgress(batchId: "00000000-0000-0000-0000-000000000000") { status nope } }' },
+          { next: reject, error: resolve, complete: () => reject(new Error('completed without an error')) });
+      });
+      expect(refused).toMatchObject([{ message: expect.stringMatching(/Cannot query field "nope" on type "BatchStatusSummary"/), extensions: { code: 'FLREQ' } }]);
+    } finally {
+      await client.dispose();
+    }
   });
 
   test('a request that runs past the statement timeout: FLTMO', async () => {

@@ -1,11 +1,12 @@
 // How errors reach GraphQL clients, in one place. Errors raised on purpose (FL… codes from SQL,
 // SafeErrors from the server) keep their message and code; PostgreSQL errors that the client
 // caused get a code and a message that says what to change; a database that is away is a 503 to
-// retry; anything else is masked as `internal error (logged as <id>)` and logged with that id.
+// retry; a request the schema cannot run as sent is FLREQ; anything else is masked as
+// `internal error (logged as <id>)` and logged with that id.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
-import { isSafeError } from 'postgraphile/grafast';
-import { GraphQLError } from 'postgraphile/graphql';
+import { isSafeError, SafeError } from 'postgraphile/grafast';
+import { GraphQLError, type ValidationContext, type ValidationRule } from 'postgraphile/graphql';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Log } from '../log.ts';
 
@@ -33,10 +34,56 @@ export const requestOutcome = new AsyncLocalStorage<{ databaseUnavailable: boole
 /** Seconds a client should wait before retrying a request refused because the database is away. */
 export const RETRY_AFTER_SECONDS = 5;
 
+/** The code of a request the schema cannot run as sent (graphql-js gives its errors none). */
+const REQUEST_ERROR = 'FLREQ';
+
+/** The error with the code of a request the schema cannot run, unless it has a code of its own. */
+function asRequestError(error: GraphQLError): GraphQLError {
+  if (error.extensions.code !== undefined) return error;
+  return new GraphQLError(error.message, {
+    nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: error.originalError,
+    extensions: { ...error.extensions, code: REQUEST_ERROR },
+  });
+}
+
+/** A query that does not parse, refused before anything else with its syntax error and FLREQ. */
+export function syntaxErrorRefusal(error: GraphQLError): SafeError {
+  const where = error.locations?.[0];
+  return new SafeError(where ? `${error.message} (line ${where.line}, column ${where.column})` : error.message, { statusCode: 400, code: REQUEST_ERROR });
+}
+
+/** A validation rule whose errors (an unknown field or argument, a wrong literal, …) carry FLREQ. */
+function coded(rule: ValidationRule): ValidationRule {
+  return (context) => rule(new Proxy(context, {
+    get(target, property) {
+      if (property === 'reportError') return (error: GraphQLError) => target.reportError(asRequestError(error));
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as ValidationContext);
+}
+
+/** Codes graphql-js's validation errors, over HTTP and websockets alike (they share the rules). */
+export const RequestErrorsPlugin: GraphileConfig.Plugin = {
+  name: 'FinishlineRequestErrorsPlugin',
+  version: '1.0.0',
+  grafserv: {
+    middleware: {
+      setPreset(next, event) {
+        event.validationRules.splice(0, event.validationRules.length, ...event.validationRules.map(coded));
+        return next();
+      },
+    },
+  },
+};
+
 export function makeMaskError({ log, statementTimeoutMs }: { log: Log; statementTimeoutMs: number }) {
   return (error: GraphQLError): GraphQLError => {
     const original = error.originalError as (Error & { code?: unknown }) | undefined;
-    if (!original || original instanceof GraphQLError || isSafeError(original)) return error;
+    if (original && isSafeError(original)) return error;
+    // graphql-js's own errors about the request, raised before any field ran (a variable missing or
+    // of the wrong type, an unknown operation): no field's path. A field's errors have one.
+    if (!original || original instanceof GraphQLError) return error.path ? error : asRequestError(error);
     const rebuilt = (message: string, extensions: Record<string, unknown>) =>
       new GraphQLError(message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: original, extensions });
     const code = typeof original.code === 'string' ? original.code : undefined;

@@ -23,6 +23,7 @@ import {
   type ValidationRule,
   type ValueNode,
 } from 'postgraphile/graphql';
+import { syntaxErrorRefusal } from './graphql_errors.ts';
 
 export const LIMITS = {
   /**
@@ -85,16 +86,16 @@ export const depthRule: ValidationRule = (validation): ASTVisitor => ({
   },
 });
 
-/** Parsed documents by query text: the same few queries come again and again. */
-const parsed = new Map<string, DocumentNode | null>();
-function parseCached(query: string): DocumentNode | null {
+/** Parsed documents (or their syntax errors) by query text: the same few queries come again and again. */
+const parsed = new Map<string, DocumentNode | GraphQLError>();
+function parseCached(query: string): DocumentNode | GraphQLError {
   let document = parsed.get(query);
   if (document === undefined) {
     try {
       document = parse(query);
-    } catch {
-      // Refused by the server with its syntax error.
-      document = null;
+    } catch (error) {
+      if (!(error instanceof GraphQLError)) throw error;
+      document = error;
     }
     if (parsed.size > 1000) parsed.clear();
     parsed.set(query, document);
@@ -216,6 +217,7 @@ export function limitsPlugin(schema: () => GraphQLSchema | undefined): GraphileC
           }
           const built = schema();
           const document = typeof query === 'string' ? parseCached(query) : null;
+          if (document instanceof GraphQLError) throw syntaxErrorRefusal(document);
           if (built && document) {
             checkRequest(built, document, (variableValues ?? {}) as Record<string, unknown>, typeof operationName === 'string' ? operationName : null);
           }
