@@ -37,13 +37,14 @@ export const RETRY_AFTER_SECONDS = 5;
 /** The code of a request the schema cannot run as sent (graphql-js gives its errors none). */
 const REQUEST_ERROR = 'FLREQ';
 
+/** The error as the client gets it: the same place in the query, another message and extensions. */
+function reissued(error: GraphQLError, message: string, extensions: Record<string, unknown>): GraphQLError {
+  return new GraphQLError(message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: error.originalError, extensions });
+}
+
 /** The error with the code of a request the schema cannot run, unless it has a code of its own. */
 function asRequestError(error: GraphQLError): GraphQLError {
-  if (error.extensions.code !== undefined) return error;
-  return new GraphQLError(error.message, {
-    nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: error.originalError,
-    extensions: { ...error.extensions, code: REQUEST_ERROR },
-  });
+  return error.extensions.code === undefined ? reissued(error, error.message, { ...error.extensions, code: REQUEST_ERROR }) : error;
 }
 
 /** A query that does not parse, refused before anything else with its syntax error and FLREQ. */
@@ -84,8 +85,7 @@ export function makeMaskError({ log, statementTimeoutMs }: { log: Log; statement
     // graphql-js's own errors about the request, raised before any field ran (a variable missing or
     // of the wrong type, an unknown operation): no field's path. A field's errors have one.
     if (!original || original instanceof GraphQLError) return error.path ? error : asRequestError(error);
-    const rebuilt = (message: string, extensions: Record<string, unknown>) =>
-      new GraphQLError(message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: original, extensions });
+    const rebuilt = (message: string, extensions: Record<string, unknown>) => reissued(error, message, extensions);
     const code = typeof original.code === 'string' ? original.code : undefined;
     if (code && (code.startsWith('FL') || PASSED_THROUGH.has(code))) return rebuilt(original.message, { code });
     const ours = code ? translated(code, statementTimeoutMs) : undefined;
