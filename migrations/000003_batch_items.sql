@@ -109,7 +109,7 @@ language sql immutable parallel safe as $$
   end
 $$;
 comment on function app_private.batch_status_for(app_private.batch_counters, boolean) is
-  'The one rule for a batch''s status: terminal once its item list is sealed and no item is pending or processing (cancelled if any item was cancelled, completed_with_errors if any failed), processing once an item started (start_items marks the batch started) or finished, else pending.';
+  'The one rule for a batch''s status: terminal once its item list is sealed and no item is pending or processing (cancelled if any item was cancelled, completed_with_errors if any failed), processing once an item started (advance_items marks the batch started) or finished, else pending.';
 
 create function app_private.settle_batch(p_batch_id uuid) returns text
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
@@ -249,7 +249,7 @@ begin
   exception when lock_not_available then
     perform graphile_worker.add_job('finalize_batch', json_build_object('batch_id', p_batch_id),
       job_key => 'finalize_batch:' || p_batch_id, max_attempts => 25);
-    -- finish_items hands this to its worker, which finalizes the batch as soon as it has
+    -- advance_items hands this to its worker, which finalizes the batch as soon as it has
     -- committed: sooner than the job, which is there should that worker die first.
     perform set_config('finishline.batch_to_finalize', p_batch_id::text, true);
     return (select b.status from app_public.batches b where b.id = p_batch_id);
@@ -258,7 +258,7 @@ begin
 end
 $$;
 comment on function app_private.settle_batch_if_alone(uuid) is
-  'For a transaction that finished items of a batch whose other unfinished items are all held by workers (none pending): settles the batch if it holds the batch''s row alone; else enqueues finalize_batch to settle it once the other holders have committed, and names the batch in the setting finishline.batch_to_finalize (for finish_items'' caller, which can do it sooner). Returns the batch''s status.';
+  'For a transaction that finished items of a batch whose other unfinished items are all held by workers (none pending): settles the batch if it holds the batch''s row alone; else enqueues finalize_batch to settle it once the other holders have committed, and names the batch in the setting finishline.batch_to_finalize (for advance_items'' caller, which can do it sooner). Returns the batch''s status.';
 
 create function app_private.finalize_batch(p_batch_id uuid) returns text
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$
@@ -269,7 +269,7 @@ begin
 end
 $$;
 comment on function app_private.finalize_batch(uuid) is
-  'Settles a batch once no transaction finishing its items is left running: called by the worker whose finish_items named the batch, and by the finalize_batch task (enqueued by settle_batch_if_alone); whichever comes second finds it settled. Returns its status.';
+  'Settles a batch once no transaction finishing its items is left running: called by the worker whose advance_items named the batch, and by the finalize_batch task (enqueued by settle_batch_if_alone); whichever comes second finds it settled. Returns its status.';
 
 create function app_private.tg_batch_items__count_statuses() returns trigger
 language plpgsql volatile security definer set search_path to pg_catalog, pg_temp as $$

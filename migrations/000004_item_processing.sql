@@ -1,64 +1,8 @@
 -- Up Migration
 -- The worker's side of the protocol: claim a chunk, record its outcomes, give items back or defer
 -- them to a time the handler knows.
--- One statement each way per chunk; the counting triggers do the rest in the same transaction.
-
--- The tenant comes with each item so that a handler can hold what its payload names to that
--- tenant: a payload is written by the tenant, and the worker reads as the tables' owner, past row
--- level security (an import_catalog item could otherwise name another tenant's file).
--- Its statements keep one plan per connection (a generic plan: a lookup by id whatever the ids):
--- left to choose, PostgreSQL plans a claim of a few items anew at every call, which costs several
--- times the claim itself.
-create function app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text)
-returns table (id bigint, tenant_id uuid, payload jsonb, attempts integer)
-language plpgsql volatile set plan_cache_mode to force_generic_plan as $$
-#variable_conflict use_column
-declare
-  v_batch app_public.batches;
-begin
-  -- The batch's first claim marks it started before it claims anything, so that every
-  -- transaction takes the batch's row before a counter slot: a finisher holds the row (FOR SHARE)
-  -- while it waits for its slot, which another session may share, and a claim holds its slot (the
-  -- counting trigger) until it commits; one waiting for the row after taking its slot could
-  -- deadlock with it. Later claims' update matches no row, and locks none. A batch neither started
-  -- nor finished has all its items pending, the chunk's too; started, it is `processing`
-  -- (batch_status_for; the status guard checks it).
-  update app_public.batches b set started_at = now(), status = 'processing'
-  where b.id = p_batch_id and b.started_at is null and b.finished_at is null
-  returning * into v_batch;
-  if found then
-    perform app_private.notify_batch_progress(v_batch.tenant_id, v_batch.id, v_batch.status, 0);
-  end if;
-  return query
-  with claimed as (
-    update app_public.batch_items i set
-      status = 'processing',
-      locked_by = p_worker_id,
-      attempts = i.attempts + 1,
-      started_at = now(),
-      run_after = null
-    where i.batch_id = p_batch_id
-      and i.id = any(p_item_ids)
-      and i.status = 'pending'
-      and (i.run_after is null or i.run_after <= now())
-    returning i.id, i.tenant_id, i.payload, i.attempts
-  )
-  select * from claimed
-  union all
-  -- Items this worker claimed already: a claim that committed while its answer was lost to a
-  -- broken connection is claimed again by its retry, not left `processing` for good. When every
-  -- id was claimed just now none can be held already, and this look-up (one per id) is skipped.
-  select i.id, i.tenant_id, i.payload, i.attempts
-  from app_public.batch_items i
-  where (select count(*) from claimed) < cardinality(p_item_ids)
-    and i.batch_id = p_batch_id
-    and i.id = any(p_item_ids)
-    -- Processing, said by locked_by alone (see finish_items).
-    and i.locked_by = p_worker_id;
-end
-$$;
-comment on function app_private.start_items(uuid, bigint[], text) is
-  'Claims the chunk''s items that are still pending and due, for one worker, with their tenant and payload, and returns those the worker holds already (its claim''s answer was lost) with their attempt unchanged. Items finished, cancelled or held by another worker are skipped, so a job that runs twice does no work twice; the worker skips the items it is running in another job.';
+-- One statement (advance_items) claims items and records outcomes, each way once per chunk; the
+-- counting triggers do the rest in the same transaction.
 
 -- The kind's backoff, looked up only for an item that failed: a chunk's successes, nearly all its
 -- outcomes, need no lookup of their batch and kind.
@@ -71,16 +15,46 @@ $$;
 comment on function app_private.retry_at(uuid, integer) is
   'When an item of the batch whose attempt number p_failed_attempt failed may run again: after the kind''s retry_delay, doubled at each further attempt up to max_retry_delay; null when that attempt was the kind''s last.';
 
--- One plan per connection here too (see start_items): left to choose, PostgreSQL re-plans the
--- outcomes' update at most calls, for the worker and outcomes given. The setting holds for the
--- counting triggers and the finalization the update sets off.
-create function app_private.finish_items(p_worker_id text, p_outcomes jsonb, out recorded integer, out batch_to_finalize uuid)
+-- A worker's claims and outcomes for one batch go in one statement, whichever it has: a statement's
+-- fixed price (its triggers, its plan) is most of what a claim or an outcome of a few items costs,
+-- and a worker whose slots run chunks of one item has both at once.
+-- The tenant comes with each claimed item so that a handler can hold what its payload names to
+-- that tenant: a payload is written by the tenant, and the worker reads as the tables' owner, past
+-- row level security (an import_catalog item could otherwise name another tenant's file).
+-- Its statements keep one plan per connection (a generic plan: a lookup by id whatever the ids):
+-- left to choose, PostgreSQL plans a statement of a few items anew at every call, which costs
+-- several times the statement itself. The setting holds for the counting triggers and the
+-- finalization the update sets off.
+create type app_private.claimed_item as (id bigint, tenant_id uuid, payload jsonb, attempts integer);
+comment on type app_private.claimed_item is 'An item a worker claimed: what its handler needs.';
+
+create function app_private.advance_items(p_worker_id text, p_batch_id uuid, p_claim_ids bigint[], p_outcomes jsonb)
+returns table (id bigint, tenant_id uuid, payload jsonb, attempts integer, recorded integer, batch_to_finalize uuid)
 language plpgsql volatile set plan_cache_mode to force_generic_plan as $$
+#variable_conflict use_column
+declare
+  v_batch app_public.batches;
+  v_claimed app_private.claimed_item[];
+  v_recorded integer;
 begin
   perform set_config('finishline.batch_to_finalize', '', true);
-  with outcome as (
-    select * from jsonb_to_recordset(p_outcomes) as o(id bigint, error text, result jsonb, permanent boolean)
-  ), recorded as (
+  -- The batch's first claim marks it started before it claims anything, so that every
+  -- transaction takes the batch's row before a counter slot: a finisher holds the row (FOR SHARE)
+  -- while it waits for its slot, which another session may share, and a claim holds its slot (the
+  -- counting trigger) until it commits; one waiting for the row after taking its slot could
+  -- deadlock with it. Later claims' update matches no row, and locks none. A batch neither started
+  -- nor finished has all its items pending, the chunk's too; started, it is `processing`
+  -- (batch_status_for; the status guard checks it).
+  update app_public.batches b set started_at = now(), status = 'processing'
+  where b.id = p_batch_id and b.started_at is null and b.finished_at is null and cardinality(p_claim_ids) > 0
+  returning * into v_batch;
+  if found then
+    perform app_private.notify_batch_progress(v_batch.tenant_id, v_batch.id, v_batch.status, 0);
+  end if;
+  -- Two updates, one statement: PostgreSQL runs the counting triggers once, over the rows of both
+  -- (one transition table per statement and table). A claim takes items that are pending, an
+  -- outcome items the worker holds: no item is both.
+  with recorded as (
     update app_public.batch_items i set
       status = case
         when o.error is null then 'succeeded'
@@ -92,19 +66,70 @@ begin
       finished_at = case when o.error is null or coalesce(o.permanent, false) or app_private.retry_at(i.batch_id, i.attempts) is null
         then now() end,
       run_after = case when o.error is not null and not coalesce(o.permanent, false) then app_private.retry_at(i.batch_id, i.attempts) end
-    from outcome o
-    -- Only items this worker still holds: a chunk recorded twice, or items cancelled or
-    -- handed to another worker meanwhile, change nothing (and no counter). Only a processing
-    -- item has a locked_by (a check constraint), so the status goes unsaid.
+    from jsonb_to_recordset(p_outcomes) as o(id bigint, error text, result jsonb, permanent boolean)
+    -- Only items this worker still holds: a chunk recorded twice, or items cancelled or handed to
+    -- another worker meanwhile, change nothing (and no counter). Only a processing item has a
+    -- locked_by (a check constraint), so the status goes unsaid.
     where i.id = o.id and i.locked_by = p_worker_id
     returning i.id
+  ), claimed as (
+    update app_public.batch_items i set
+      status = 'processing',
+      locked_by = p_worker_id,
+      attempts = i.attempts + 1,
+      started_at = now(),
+      run_after = null
+    where i.batch_id = p_batch_id
+      and i.id = any(p_claim_ids)
+      and i.status = 'pending'
+      and (i.run_after is null or i.run_after <= now())
+    returning i.id, i.tenant_id, i.payload, i.attempts
+  ), held as (
+    -- Items this worker claimed already: a claim that committed while its answer was lost to a
+    -- broken connection is claimed again by its retry, not left `processing` for good. When every
+    -- id was claimed just now none can be held already, and this look-up (one per id) is skipped.
+    -- It reads the items as they were before this statement: one finished by it is not held.
+    select i.id, i.tenant_id, i.payload, i.attempts
+    from app_public.batch_items i
+    where (select count(*) from claimed) < cardinality(p_claim_ids)
+      and i.batch_id = p_batch_id
+      and i.id = any(p_claim_ids)
+      -- Processing, said by locked_by alone (see recorded).
+      and i.locked_by = p_worker_id
+      and not exists (select 1 from recorded r where r.id = i.id)
   )
-  select count(*) into recorded from recorded;
-  batch_to_finalize := nullif(current_setting('finishline.batch_to_finalize'), '')::uuid;
+  select
+    -- Composite values, not JSON: a claim of a whole chunk would spend more on building JSON than
+    -- on claiming.
+    (select array_agg(row(c.id, c.tenant_id, c.payload, c.attempts)::app_private.claimed_item)
+     from (select * from claimed union all select * from held) c),
+    (select count(*) from recorded)
+  into v_claimed, v_recorded;
+  return query select c.id, c.tenant_id, c.payload, c.attempts, null::integer, null::uuid from unnest(v_claimed) c;
+  -- Read once the statement is over: its triggers name the batch.
+  return query select null::bigint, null::uuid, null::jsonb, null::integer, v_recorded,
+    nullif(current_setting('finishline.batch_to_finalize'), '')::uuid;
 end
 $$;
+comment on function app_private.advance_items(text, uuid, bigint[], jsonb) is
+  'A worker''s step on a batch, in one statement: claims the items of p_claim_ids that are still pending and due, and records the outcomes `[{id, error, result, permanent}]` of items it holds. Returns a row per claimed item (its id, tenant, payload and attempt), and per item the worker holds already (its claim''s answer was lost), with its attempt unchanged; items finished, cancelled or held by another worker are skipped, so a job that runs twice does no work twice. An outcome with no error → succeeded; with an error → pending again after a doubling backoff (the update trigger enqueues its retry), or failed after the kind''s last attempt or when `permanent`. A last row, with no item, says how many outcomes it recorded, and the batch the caller should finalize (app_private.finalize_batch) once this transaction has committed, when other transactions were finishing its last items at the same time (settle_batch_if_alone; its finalize_batch job would do it too, a little later).';
+
+create function app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text)
+returns table (id bigint, tenant_id uuid, payload jsonb, attempts integer)
+language sql volatile as $$
+  select a.id, a.tenant_id, a.payload, a.attempts from app_private.advance_items(p_worker_id, p_batch_id, p_item_ids, '[]') a
+  where a.id is not null
+$$;
+comment on function app_private.start_items(uuid, bigint[], text) is
+  'The claim half of advance_items, as rows: claims the chunk''s items that are still pending and due, for one worker, with their tenant and payload, and returns those the worker holds already with their attempt unchanged.';
+
+create function app_private.finish_items(p_worker_id text, p_outcomes jsonb, out recorded integer, out batch_to_finalize uuid)
+language sql volatile as $$
+  select a.recorded, a.batch_to_finalize from app_private.advance_items(p_worker_id, null, '{}', p_outcomes) a
+  where a.id is null
+$$;
 comment on function app_private.finish_items(text, jsonb) is
-  'Records a chunk''s outcomes, `[{id, error, result, permanent}]`, in one statement: no error → succeeded; an error → pending again after a doubling backoff (the update trigger enqueues its retry), or failed after the kind''s last attempt or when `permanent`. Returns how many items it recorded, and the batch the caller should finalize (app_private.finalize_batch) once this transaction has committed, when other transactions were finishing its last items at the same time (settle_batch_if_alone; its finalize_batch job would do it too, a little later).';
+  'The outcome half of advance_items: records outcomes `[{id, error, result, permanent}]` of items the worker holds, of any batch; returns how many it recorded, and the batch to finalize once this transaction has committed.';
 
 -- No index leads to a worker's items (see batch_items): they are found among the items of the
 -- batches that have not finished, which hold every processing item. Only a worker that stops or

@@ -67,6 +67,25 @@ COMMENT ON TYPE app_private.batch_item_ids IS 'Items of one batch by id, in the 
 
 
 --
+-- Name: claimed_item; Type: TYPE; Schema: app_private; Owner: -
+--
+
+CREATE TYPE app_private.claimed_item AS (
+	id bigint,
+	tenant_id uuid,
+	payload jsonb,
+	attempts integer
+);
+
+
+--
+-- Name: TYPE claimed_item; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON TYPE app_private.claimed_item IS 'An item a worker claimed: what its handler needs.';
+
+
+--
 -- Name: status_delta; Type: TYPE; Schema: app_private; Owner: -
 --
 
@@ -367,6 +386,103 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.acquire_host_lease(p_host text, p_max_per_host integer, p_holder text, p_ttl interval) IS 'Takes a free slot of the host for p_holder for at most p_ttl: returns (slot, null, null). When the host is cooling down (Retry-After), returns (null, milliseconds left, when it ends); when all p_max_per_host slots are busy, (null, null, null): wait a little and ask again. Call it outside any longer transaction, so that other workers see the slot taken at once.';
+
+
+--
+-- Name: advance_items(text, uuid, bigint[], jsonb); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.advance_items(p_worker_id text, p_batch_id uuid, p_claim_ids bigint[], p_outcomes jsonb) RETURNS TABLE(id bigint, tenant_id uuid, payload jsonb, attempts integer, recorded integer, batch_to_finalize uuid)
+    LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
+#variable_conflict use_column
+declare
+  v_batch app_public.batches;
+  v_claimed app_private.claimed_item[];
+  v_recorded integer;
+begin
+  perform set_config('finishline.batch_to_finalize', '', true);
+  -- The batch's first claim marks it started before it claims anything, so that every
+  -- transaction takes the batch's row before a counter slot: a finisher holds the row (FOR SHARE)
+  -- while it waits for its slot, which another session may share, and a claim holds its slot (the
+  -- counting trigger) until it commits; one waiting for the row after taking its slot could
+  -- deadlock with it. Later claims' update matches no row, and locks none. A batch neither started
+  -- nor finished has all its items pending, the chunk's too; started, it is `processing`
+  -- (batch_status_for; the status guard checks it).
+  update app_public.batches b set started_at = now(), status = 'processing'
+  where b.id = p_batch_id and b.started_at is null and b.finished_at is null and cardinality(p_claim_ids) > 0
+  returning * into v_batch;
+  if found then
+    perform app_private.notify_batch_progress(v_batch.tenant_id, v_batch.id, v_batch.status, 0);
+  end if;
+  -- Two updates, one statement: PostgreSQL runs the counting triggers once, over the rows of both
+  -- (one transition table per statement and table). A claim takes items that are pending, an
+  -- outcome items the worker holds: no item is both.
+  with recorded as (
+    update app_public.batch_items i set
+      status = case
+        when o.error is null then 'succeeded'
+        when coalesce(o.permanent, false) or app_private.retry_at(i.batch_id, i.attempts) is null then 'failed'
+        else 'pending' end,
+      result = o.result,
+      last_error = o.error,
+      locked_by = null,
+      finished_at = case when o.error is null or coalesce(o.permanent, false) or app_private.retry_at(i.batch_id, i.attempts) is null
+        then now() end,
+      run_after = case when o.error is not null and not coalesce(o.permanent, false) then app_private.retry_at(i.batch_id, i.attempts) end
+    from jsonb_to_recordset(p_outcomes) as o(id bigint, error text, result jsonb, permanent boolean)
+    -- Only items this worker still holds: a chunk recorded twice, or items cancelled or handed to
+    -- another worker meanwhile, change nothing (and no counter). Only a processing item has a
+    -- locked_by (a check constraint), so the status goes unsaid.
+    where i.id = o.id and i.locked_by = p_worker_id
+    returning i.id
+  ), claimed as (
+    update app_public.batch_items i set
+      status = 'processing',
+      locked_by = p_worker_id,
+      attempts = i.attempts + 1,
+      started_at = now(),
+      run_after = null
+    where i.batch_id = p_batch_id
+      and i.id = any(p_claim_ids)
+      and i.status = 'pending'
+      and (i.run_after is null or i.run_after <= now())
+    returning i.id, i.tenant_id, i.payload, i.attempts
+  ), held as (
+    -- Items this worker claimed already: a claim that committed while its answer was lost to a
+    -- broken connection is claimed again by its retry, not left `processing` for good. When every
+    -- id was claimed just now none can be held already, and this look-up (one per id) is skipped.
+    -- It reads the items as they were before this statement: one finished by it is not held.
+    select i.id, i.tenant_id, i.payload, i.attempts
+    from app_public.batch_items i
+    where (select count(*) from claimed) < cardinality(p_claim_ids)
+      and i.batch_id = p_batch_id
+      and i.id = any(p_claim_ids)
+      -- Processing, said by locked_by alone (see recorded).
+      and i.locked_by = p_worker_id
+      and not exists (select 1 from recorded r where r.id = i.id)
+  )
+  select
+    -- Composite values, not JSON: a claim of a whole chunk would spend more on building JSON than
+    -- on claiming.
+    (select array_agg(row(c.id, c.tenant_id, c.payload, c.attempts)::app_private.claimed_item)
+     from (select * from claimed union all select * from held) c),
+    (select count(*) from recorded)
+  into v_claimed, v_recorded;
+  return query select c.id, c.tenant_id, c.payload, c.attempts, null::integer, null::uuid from unnest(v_claimed) c;
+  -- Read once the statement is over: its triggers name the batch.
+  return query select null::bigint, null::uuid, null::jsonb, null::integer, v_recorded,
+    nullif(current_setting('finishline.batch_to_finalize'), '')::uuid;
+end
+$$;
+
+
+--
+-- Name: FUNCTION advance_items(p_worker_id text, p_batch_id uuid, p_claim_ids bigint[], p_outcomes jsonb); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.advance_items(p_worker_id text, p_batch_id uuid, p_claim_ids bigint[], p_outcomes jsonb) IS 'A worker''s step on a batch, in one statement: claims the items of p_claim_ids that are still pending and due, and records the outcomes `[{id, error, result, permanent}]` of items it holds. Returns a row per claimed item (its id, tenant, payload and attempt), and per item the worker holds already (its claim''s answer was lost), with its attempt unchanged; items finished, cancelled or held by another worker are skipped, so a job that runs twice does no work twice. An outcome with no error → succeeded; with an error → pending again after a doubling backoff (the update trigger enqueues its retry), or failed after the kind''s last attempt or when `permanent`. A last row, with no item, says how many outcomes it recorded, and the batch the caller should finalize (app_private.finalize_batch) once this transaction has committed, when other transactions were finishing its last items at the same time (settle_batch_if_alone; its finalize_batch job would do it too, a little later).';
 
 
 --
@@ -682,7 +798,7 @@ $$;
 -- Name: FUNCTION batch_status_for(c app_private.batch_counters, p_started boolean); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.batch_status_for(c app_private.batch_counters, p_started boolean) IS 'The one rule for a batch''s status: terminal once its item list is sealed and no item is pending or processing (cancelled if any item was cancelled, completed_with_errors if any failed), processing once an item started (start_items marks the batch started) or finished, else pending.';
+COMMENT ON FUNCTION app_private.batch_status_for(c app_private.batch_counters, p_started boolean) IS 'The one rule for a batch''s status: terminal once its item list is sealed and no item is pending or processing (cancelled if any item was cancelled, completed_with_errors if any failed), processing once an item started (advance_items marks the batch started) or finished, else pending.';
 
 
 --
@@ -1165,7 +1281,7 @@ $$;
 -- Name: FUNCTION finalize_batch(p_batch_id uuid); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.finalize_batch(p_batch_id uuid) IS 'Settles a batch once no transaction finishing its items is left running: called by the worker whose finish_items named the batch, and by the finalize_batch task (enqueued by settle_batch_if_alone); whichever comes second finds it settled. Returns its status.';
+COMMENT ON FUNCTION app_private.finalize_batch(p_batch_id uuid) IS 'Settles a batch once no transaction finishing its items is left running: called by the worker whose advance_items named the batch, and by the finalize_batch task (enqueued by settle_batch_if_alone); whichever comes second finds it settled. Returns its status.';
 
 
 --
@@ -1605,35 +1721,10 @@ COMMENT ON FUNCTION app_private.finish_catalog_upload(p_file_id uuid, p_size_byt
 --
 
 CREATE FUNCTION app_private.finish_items(p_worker_id text, p_outcomes jsonb, OUT recorded integer, OUT batch_to_finalize uuid) RETURNS record
-    LANGUAGE plpgsql
-    SET plan_cache_mode TO 'force_generic_plan'
+    LANGUAGE sql
     AS $$
-begin
-  perform set_config('finishline.batch_to_finalize', '', true);
-  with outcome as (
-    select * from jsonb_to_recordset(p_outcomes) as o(id bigint, error text, result jsonb, permanent boolean)
-  ), recorded as (
-    update app_public.batch_items i set
-      status = case
-        when o.error is null then 'succeeded'
-        when coalesce(o.permanent, false) or app_private.retry_at(i.batch_id, i.attempts) is null then 'failed'
-        else 'pending' end,
-      result = o.result,
-      last_error = o.error,
-      locked_by = null,
-      finished_at = case when o.error is null or coalesce(o.permanent, false) or app_private.retry_at(i.batch_id, i.attempts) is null
-        then now() end,
-      run_after = case when o.error is not null and not coalesce(o.permanent, false) then app_private.retry_at(i.batch_id, i.attempts) end
-    from outcome o
-    -- Only items this worker still holds: a chunk recorded twice, or items cancelled or
-    -- handed to another worker meanwhile, change nothing (and no counter). Only a processing
-    -- item has a locked_by (a check constraint), so the status goes unsaid.
-    where i.id = o.id and i.locked_by = p_worker_id
-    returning i.id
-  )
-  select count(*) into recorded from recorded;
-  batch_to_finalize := nullif(current_setting('finishline.batch_to_finalize'), '')::uuid;
-end
+  select a.recorded, a.batch_to_finalize from app_private.advance_items(p_worker_id, null, '{}', p_outcomes) a
+  where a.id is null
 $$;
 
 
@@ -1641,7 +1732,7 @@ $$;
 -- Name: FUNCTION finish_items(p_worker_id text, p_outcomes jsonb, OUT recorded integer, OUT batch_to_finalize uuid); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.finish_items(p_worker_id text, p_outcomes jsonb, OUT recorded integer, OUT batch_to_finalize uuid) IS 'Records a chunk''s outcomes, `[{id, error, result, permanent}]`, in one statement: no error → succeeded; an error → pending again after a doubling backoff (the update trigger enqueues its retry), or failed after the kind''s last attempt or when `permanent`. Returns how many items it recorded, and the batch the caller should finalize (app_private.finalize_batch) once this transaction has committed, when other transactions were finishing its last items at the same time (settle_batch_if_alone; its finalize_batch job would do it too, a little later).';
+COMMENT ON FUNCTION app_private.finish_items(p_worker_id text, p_outcomes jsonb, OUT recorded integer, OUT batch_to_finalize uuid) IS 'The outcome half of advance_items: records outcomes `[{id, error, result, permanent}]` of items the worker holds, of any batch; returns how many it recorded, and the batch to finalize once this transaction has committed.';
 
 
 --
@@ -2828,7 +2919,7 @@ begin
   exception when lock_not_available then
     perform graphile_worker.add_job('finalize_batch', json_build_object('batch_id', p_batch_id),
       job_key => 'finalize_batch:' || p_batch_id, max_attempts => 25);
-    -- finish_items hands this to its worker, which finalizes the batch as soon as it has
+    -- advance_items hands this to its worker, which finalizes the batch as soon as it has
     -- committed: sooner than the job, which is there should that worker die first.
     perform set_config('finishline.batch_to_finalize', p_batch_id::text, true);
     return (select b.status from app_public.batches b where b.id = p_batch_id);
@@ -2842,7 +2933,7 @@ $$;
 -- Name: FUNCTION settle_batch_if_alone(p_batch_id uuid); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.settle_batch_if_alone(p_batch_id uuid) IS 'For a transaction that finished items of a batch whose other unfinished items are all held by workers (none pending): settles the batch if it holds the batch''s row alone; else enqueues finalize_batch to settle it once the other holders have committed, and names the batch in the setting finishline.batch_to_finalize (for finish_items'' caller, which can do it sooner). Returns the batch''s status.';
+COMMENT ON FUNCTION app_private.settle_batch_if_alone(p_batch_id uuid) IS 'For a transaction that finished items of a batch whose other unfinished items are all held by workers (none pending): settles the batch if it holds the batch''s row alone; else enqueues finalize_batch to settle it once the other holders have committed, and names the batch in the setting finishline.batch_to_finalize (for advance_items'' caller, which can do it sooner). Returns the batch''s status.';
 
 
 --
@@ -2850,53 +2941,10 @@ COMMENT ON FUNCTION app_private.settle_batch_if_alone(p_batch_id uuid) IS 'For a
 --
 
 CREATE FUNCTION app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text) RETURNS TABLE(id bigint, tenant_id uuid, payload jsonb, attempts integer)
-    LANGUAGE plpgsql
-    SET plan_cache_mode TO 'force_generic_plan'
+    LANGUAGE sql
     AS $$
-#variable_conflict use_column
-declare
-  v_batch app_public.batches;
-begin
-  -- The batch's first claim marks it started before it claims anything, so that every
-  -- transaction takes the batch's row before a counter slot: a finisher holds the row (FOR SHARE)
-  -- while it waits for its slot, which another session may share, and a claim holds its slot (the
-  -- counting trigger) until it commits; one waiting for the row after taking its slot could
-  -- deadlock with it. Later claims' update matches no row, and locks none. A batch neither started
-  -- nor finished has all its items pending, the chunk's too; started, it is `processing`
-  -- (batch_status_for; the status guard checks it).
-  update app_public.batches b set started_at = now(), status = 'processing'
-  where b.id = p_batch_id and b.started_at is null and b.finished_at is null
-  returning * into v_batch;
-  if found then
-    perform app_private.notify_batch_progress(v_batch.tenant_id, v_batch.id, v_batch.status, 0);
-  end if;
-  return query
-  with claimed as (
-    update app_public.batch_items i set
-      status = 'processing',
-      locked_by = p_worker_id,
-      attempts = i.attempts + 1,
-      started_at = now(),
-      run_after = null
-    where i.batch_id = p_batch_id
-      and i.id = any(p_item_ids)
-      and i.status = 'pending'
-      and (i.run_after is null or i.run_after <= now())
-    returning i.id, i.tenant_id, i.payload, i.attempts
-  )
-  select * from claimed
-  union all
-  -- Items this worker claimed already: a claim that committed while its answer was lost to a
-  -- broken connection is claimed again by its retry, not left `processing` for good. When every
-  -- id was claimed just now none can be held already, and this look-up (one per id) is skipped.
-  select i.id, i.tenant_id, i.payload, i.attempts
-  from app_public.batch_items i
-  where (select count(*) from claimed) < cardinality(p_item_ids)
-    and i.batch_id = p_batch_id
-    and i.id = any(p_item_ids)
-    -- Processing, said by locked_by alone (see finish_items).
-    and i.locked_by = p_worker_id;
-end
+  select a.id, a.tenant_id, a.payload, a.attempts from app_private.advance_items(p_worker_id, p_batch_id, p_item_ids, '[]') a
+  where a.id is not null
 $$;
 
 
@@ -2904,7 +2952,7 @@ $$;
 -- Name: FUNCTION start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text) IS 'Claims the chunk''s items that are still pending and due, for one worker, with their tenant and payload, and returns those the worker holds already (its claim''s answer was lost) with their attempt unchanged. Items finished, cancelled or held by another worker are skipped, so a job that runs twice does no work twice; the worker skips the items it is running in another job.';
+COMMENT ON FUNCTION app_private.start_items(p_batch_id uuid, p_item_ids bigint[], p_worker_id text) IS 'The claim half of advance_items, as rows: claims the chunk''s items that are still pending and due, for one worker, with their tenant and payload, and returns those the worker holds already with their attempt unchanged.';
 
 
 --
@@ -8503,6 +8551,13 @@ GRANT SELECT ON TABLE app_public.run_summaries TO app_admin;
 --
 
 REVOKE ALL ON FUNCTION app_private.acquire_host_lease(p_host text, p_max_per_host integer, p_holder text, p_ttl interval) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION advance_items(p_worker_id text, p_batch_id uuid, p_claim_ids bigint[], p_outcomes jsonb); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.advance_items(p_worker_id text, p_batch_id uuid, p_claim_ids bigint[], p_outcomes jsonb) FROM PUBLIC;
 
 
 --

@@ -1,6 +1,7 @@
 // What a chunk's claim and outcomes do: the first claim starts the batch, taking the batch's row
 // before a counter slot (no deadlock with a finisher); a claim retried after its answer was lost
-// gets back what its worker holds; claims and outcomes rewrite items on their own pages; an error
+// gets back what its worker holds; one statement records a worker's outcomes with its next claim;
+// claims and outcomes rewrite items on their own pages; an error
 // backs off, doubling up to the kind's ceiling, until the last attempt fails the item. Outcomes
 // that PostgreSQL rolled back to break a deadlock are recorded again. When a chunk's outcomes
 // cannot be recorded, its items must not stay `processing` with no job to run them: they go back
@@ -86,6 +87,44 @@ test('a claim retried after its answer was lost gets back what it holds, attempt
   expect(await claim('lost-answer-worker', [first, second])).toEqual([{ id: first, attempts: 1 }, { id: second, attempts: 1 }]);
   expect(await claim('lost-answer-worker', [second, third, fourth])).toEqual([{ id: second, attempts: 1 }, { id: third, attempts: 1 }]);
   expect(await statusOf(db, batch.id)).toMatchObject({ status: 'processing', pending_items: 0, processing_items: 4 });
+});
+
+test('one statement records a worker\'s outcomes and claims its next items; the one that finishes the last item finalizes the batch', async () => {
+  const batch = await submitBatch(db, tenant, 'noop', [{}, {}, {}, {}]);
+  const { rows } = await db.pool.query<{ id: string }>('select id from app_public.batch_items where batch_id = $1 order by id', [batch.id]);
+  const [first, second, third, fourth] = rows.map((row) => row.id);
+  const step = async (worker: string, claim: string[], outcomes: Array<{ id: string; error?: string; permanent?: boolean; result?: object }>) => {
+    // A row per claimed item, then one with no item, which counts the outcomes recorded.
+    const { rows } = await db.pool.query<{ id: string | null; attempts: number | null; recorded: number | null }>(
+      'select id, attempts, recorded from app_private.advance_items($1, $2, $3::bigint[], $4::jsonb)', [worker, batch.id, claim, JSON.stringify(outcomes)]);
+    const last = rows.pop()!;
+    expect(last.id).toBeNull();
+    return { claimed: rows.map(({ id, attempts }) => ({ id, attempts })).sort((a, b) => Number(a.id) - Number(b.id)), recorded: last.recorded };
+  };
+  expect(await step('stepping-worker', [first, second], [])).toEqual({ claimed: [{ id: first, attempts: 1 }, { id: second, attempts: 1 }], recorded: 0 });
+  expect(await step('other-worker', [fourth], [])).toEqual({ claimed: [{ id: fourth, attempts: 1 }], recorded: 0 });
+  // The first item's outcome with the next claim, which names the item finished, one held already
+  // (its answer lost) and one held by another worker: the held one is given back as it is, the
+  // finished and the other's skipped.
+  expect(await step('stepping-worker', [first, second, third, fourth], [{ id: first, result: { score: 1 } }]))
+    .toEqual({ claimed: [{ id: second, attempts: 1 }, { id: third, attempts: 1 }], recorded: 1 });
+  expect(await statusOf(db, batch.id)).toMatchObject({ status: 'processing', pending_items: 0, processing_items: 3, succeeded_items: 1 });
+  // Outcomes of items the worker does not hold (the other worker's, one finished already) change nothing.
+  expect(await step('stepping-worker', [], [{ id: fourth }, { id: first, error: 'late' }])).toEqual({ claimed: [], recorded: 0 });
+  expect(await step('stepping-worker', [], [{ id: second, error: 'broken', permanent: true }, { id: third }])).toEqual({ claimed: [], recorded: 2 });
+  expect(await statusOf(db, batch.id)).toMatchObject({ status: 'processing', processing_items: 1, succeeded_items: 2, failed_items: 1 });
+  expect(await step('other-worker', [], [{ id: fourth }])).toEqual({ claimed: [], recorded: 1 });
+  expect(await statusOf(db, batch.id)).toMatchObject({ status: 'completed_with_errors', succeeded_items: 3, failed_items: 1 });
+  const { rows: items } = await db.pool.query('select status, result, last_error from app_public.batch_items where batch_id = $1 order by id', [batch.id]);
+  expect(items).toEqual([
+    { status: 'succeeded', result: { score: 1 }, last_error: null },
+    { status: 'failed', result: null, last_error: 'broken' },
+    { status: 'succeeded', result: null, last_error: null },
+    { status: 'succeeded', result: null, last_error: null },
+  ]);
+  // Finalized by that statement's transaction: its summary is enqueued.
+  const { rows: [summary] } = await db.pool.query(`select count(*)::integer as jobs from graphile_worker.jobs where key = 'aggregate_batch:' || $1`, [batch.id]);
+  expect(summary).toEqual({ jobs: 1 });
 });
 
 test('a claim takes its batch\'s row before a counter slot: waiting for the row, it holds no slot a finisher could wait for', async () => {

@@ -1,9 +1,9 @@
 // Turns "what one item of kind X does" into the Graphile Worker task that runs a chunk of them.
 //
-// A chunk job claims its items in one statement (start_items), runs them, and records their
-// outcomes (finish_items) as they come: at most once a second, and once at the end. Small claims
-// and outcomes that the worker's slots make at the same time for one batch go together in one
-// statement (StatementGroups), which matters most for chunks of one item. The
+// A chunk job claims its items in one statement (advance_items), runs them, and records their
+// outcomes (advance_items again) as they come: at most once a second, and once at the end. Small
+// claims and outcomes that the worker's slots make at the same time for one batch go together in
+// one statement (StatementGroups), which matters most for chunks of one item. The
 // database's triggers keep the counters, schedule retries and finalize the batch in those same
 // transactions. Errors thrown by the handler belong to the item. A database that is away is not
 // the item's fault: claims and outcomes are retried until it is back (and run again when the
@@ -49,7 +49,7 @@ export class BatchCancelledError extends Error {
 
 /**
  * The items this process holds: the ids its chunk jobs claimed, so that two jobs of one worker
- * never run the same item (start_items hands a worker back what it holds already), and the
+ * never run the same item (advance_items hands a worker back what it holds already), and the
  * running chunks by batch, so that cancelling a batch (the database notifies every worker) aborts
  * their handlers' signals and frees their worker's slots.
  */
@@ -203,43 +203,40 @@ const GROUPED_UP_TO_ITEMS = 10;
 const statementGroup = (workerId: string, batchId: string, items: number) =>
   items <= GROUPED_UP_TO_ITEMS ? `${workerId} ${batchId}` : undefined;
 
-interface ClaimRequest {
-  helpers: JobHelpers;
-  batchId: string;
-  workerId: string;
-  itemIds: string[];
-}
+/** A job's claim of its chunk's items, or the outcomes of some of them. */
+type StepRequest = { helpers: JobHelpers; batchId: string; workerId: string } & (
+  | { claim: string[] }
+  | { outcomes: Outcome[] }
+);
 
-/** The claims of one worker's jobs for one batch, made together. */
-const claims = new StatementGroups<ClaimRequest, ClaimedItem[]>(async (requests) => {
-  const [{ helpers, batchId, workerId }] = requests;
-  const { rows } = await retried(
-    () => helpers.query<ClaimedItem>('select id, tenant_id, payload, attempts from app_private.start_items($1, $2::bigint[], $3)', [batchId, requests.flatMap((request) => request.itemIds), workerId]),
-    helpers, 'claiming items',
-  );
-  return requests.map((request) => {
-    const mine = new Set(request.itemIds);
-    return rows.filter((row) => mine.has(String(row.id)));
-  });
-});
-
-interface OutcomesRequest {
-  helpers: JobHelpers;
-  workerId: string;
-  outcomes: Outcome[];
-}
+/** A claim's items; for outcomes, the batch to finalize (or null). */
+type StepAnswer = ClaimedItem[] | string | null;
 
 /**
- * The outcomes of one worker's jobs for one batch, recorded together. The batch to finalize goes
- * to the first caller alone: another's finalize_batch would only wait for it, and find it done.
+ * The claims and outcomes of one worker's jobs for one batch, made together by advance_items.
+ * The batch to finalize goes to the first outcomes alone: another's finalize_batch would only wait
+ * for it, and find it done.
  */
-const outcomeRecords = new StatementGroups<OutcomesRequest, string | null>(async (requests) => {
-  const [{ helpers, workerId }] = requests;
-  const { rows } = await retried(() => helpers.query<{ batch_to_finalize: string | null }>('select batch_to_finalize from app_private.finish_items($1, $2::jsonb)', [
-    workerId,
-    JSON.stringify(requests.flatMap((request) => request.outcomes), (key, value: unknown) => (key === 'retryLater' ? undefined : typeof value === 'string' ? storable(value) : value)),
-  ]), helpers, 'recording outcomes');
-  return requests.map((_, index) => (index === 0 ? rows[0].batch_to_finalize : null));
+const steps = new StatementGroups<StepRequest, StepAnswer>(async (requests) => {
+  const [{ helpers, batchId, workerId }] = requests;
+  const claimIds = requests.flatMap((request) => ('claim' in request ? request.claim : []));
+  const outcomes = requests.flatMap((request) => ('outcomes' in request ? request.outcomes : []));
+  const { rows } = await retried(() => helpers.query<ClaimedItem & { batch_to_finalize: string | null }>(
+    'select id, tenant_id, payload, attempts, batch_to_finalize from app_private.advance_items($1, $2, $3::bigint[], $4::jsonb)',
+    [workerId, batchId, claimIds, JSON.stringify(outcomes, (key, value: unknown) => (key === 'retryLater' ? undefined : typeof value === 'string' ? storable(value) : value))],
+  ), helpers, outcomes.length === 0 ? 'claiming items' : claimIds.length === 0 ? 'recording outcomes' : 'recording outcomes and claiming items');
+  // The last row has no item: it names the batch to finalize, if any.
+  let batchToFinalize = rows.at(-1)!.batch_to_finalize;
+  const claimed = rows.slice(0, -1);
+  return requests.map((request) => {
+    if ('claim' in request) {
+      const mine = new Set(request.claim);
+      return claimed.filter((item) => mine.has(item.id));
+    }
+    const answer = batchToFinalize;
+    batchToFinalize = null;
+    return answer;
+  });
 });
 
 export function itemTask<P>(handler: ItemHandler<P>): Task {
@@ -249,9 +246,9 @@ export function itemTask<P>(handler: ItemHandler<P>): Task {
     if (!workerId) throw new Error('job has no locked_by: cannot claim items');
     // Should the claim never succeed (a shutdown while the database is away), the job fails and
     // Graphile Worker runs it again: its items are still pending, or held by this worker.
-    const claimed = await claims.run(statementGroup(workerId, payload.batch_id, payload.item_ids.length), {
-      helpers, batchId: payload.batch_id, workerId, itemIds: payload.item_ids.map(String),
-    });
+    const claimed = await steps.run(statementGroup(workerId, payload.batch_id, payload.item_ids.length), {
+      helpers, batchId: payload.batch_id, workerId, claim: payload.item_ids.map(String),
+    }) as ClaimedItem[];
     const items = runningItems.hold(claimed);
     // Nothing left to do: finished, cancelled, or claimed by another run of this job.
     if (items.length === 0) return;
@@ -302,7 +299,7 @@ async function runChunk<P>(handler: ItemHandler<P>, items: ClaimedItem[], batchI
 
 /**
  * Records a set of outcomes. Items to run again at a known time are put back to wait first;
- * finish_items then passes over them (no longer processing) and fails those whose counted attempt
+ * advance_items then passes over them (no longer processing) and fails those whose counted attempt
  * was their last. Interrupted items go back to the queue with their attempt unspent; cancelled
  * ones are recorded as such already.
  */
@@ -340,7 +337,7 @@ async function recordOutcomes(helpers: JobHelpers, workerId: string, batchId: st
 async function recordFinished(helpers: JobHelpers, workerId: string, batchId: string, outcomes: Outcome[]): Promise<void> {
   let batchToFinalize: string | null;
   try {
-    batchToFinalize = await outcomeRecords.run(statementGroup(workerId, batchId, outcomes.length), { helpers, workerId, outcomes });
+    batchToFinalize = await steps.run(statementGroup(workerId, batchId, outcomes.length), { helpers, batchId, workerId, outcomes }) as string | null;
   } catch (error) {
     if (isDatabaseUnavailable(error)) throw error;
     const reason = storable(`its outcome could not be recorded: ${errorMessage(error)}`);

@@ -1,6 +1,6 @@
 // Group commit for the claims and outcomes of a worker's slots. A claim or an outcome of one item
-// costs its transaction's fixed price (the counting triggers, the commit) many times over its
-// own work: with chunks of one item, each of ten slots would pay it twice per item. Here, while
+// costs its statement's fixed price (the counting triggers, the plan) many times over its own
+// work: with chunks of one item, each of ten slots would pay it twice per item. Here, while
 // one statement of a group runs, the requests that arrive for that group wait, and go together
 // as its next statement: no wait at all when the database keeps up, larger statements when it
 // does not. A large request (a whole chunk of hundreds of items) pays that price a hundredth of
