@@ -2,6 +2,7 @@
 // listed in the README's table, which a test keeps the same), each by the one parser of its type,
 // and a bad value is refused with one kind of message: "<NAME> must be …, not "<value>"".
 import path from 'node:path';
+import { parseCrontab } from 'graphile-worker';
 
 type Env = NodeJS.ProcessEnv;
 
@@ -15,11 +16,13 @@ function refuse(name: string, what: string, value: string): never {
   throw new Error(`${name} must be ${what}, not "${value}"`);
 }
 
-function integer(env: Env, name: string, fallback: number, min: number): number {
+function integer(env: Env, name: string, fallback: number, min: number, max?: number): number {
   const value = raw(env, name);
   if (value === undefined) return fallback;
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < min) refuse(name, `an integer of at least ${min}`, value);
+  if (!Number.isInteger(parsed) || parsed < min || (max !== undefined && parsed > max)) {
+    refuse(name, max === undefined ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`, value);
+  }
   return parsed;
 }
 
@@ -51,7 +54,15 @@ function flag(env: Env, name: string): boolean {
 
 function cronSchedule(env: Env, name: string): string | undefined {
   const value = raw(env, name)?.trim();
-  if (value !== undefined && !/^(\S+\s+){4}\S+$/.test(value)) refuse(name, 'five crontab fields, like "0 2 * * *"', value);
+  if (value === undefined) return undefined;
+  if (!/^(\S+\s+){4}\S+$/.test(value)) refuse(name, 'five crontab fields, like "0 2 * * *"', value);
+  // Checked now, by the worker's own parser, rather than when the worker reads its crontab.
+  try {
+    parseCrontab(`${value} start_review_scoring`);
+  } catch (error) {
+    const why = (error as Error).message.replace(/ in line \d+ of crontab/, '').replace(/\.$/, '');
+    refuse(name, `a crontab schedule (${why.charAt(0).toLowerCase()}${why.slice(1)})`, value);
+  }
   return value;
 }
 
@@ -100,7 +111,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: text(env, 'DATABASE_URL'),
     directDatabaseUrl: text(env, 'DIRECT_DATABASE_URL'),
     dataDir: path.resolve(text(env, 'FINISHLINE_DATA_DIR', '.finishline')),
-    port: integer(env, 'PORT', 5678, 0),
+    port: integer(env, 'PORT', 5678, 0, 65535),
     jwtSecret: secret(env, 'JWT_SECRET', 32),
     graphileEnv: oneOf(env, 'GRAPHILE_ENV', ['production', 'development'], 'production'),
     graphqlStatementTimeoutMs: integer(env, 'GRAPHQL_STATEMENT_TIMEOUT_MS', 5000, 1),

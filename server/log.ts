@@ -2,12 +2,20 @@
 import { format, inspect } from 'node:util';
 import { Logger, type LogFunctionFactory } from 'graphile-worker';
 import { logLevel, type LogLevel } from './config.ts';
+import { isDatabaseUnavailable } from './db/errors.ts';
 
 type Level = LogLevel;
 type Fields = Record<string, unknown>;
 
 const levels: Record<Level, number> = { debug: 10, info: 20, warning: 30, error: 40 };
-const minimum = levels[logLevel()];
+/** LOG_LEVEL's; a bad value leaves info, and is refused with the rest of the configuration (loadConfig) in a line of its own. */
+const minimum = levels[(() => {
+  try {
+    return logLevel();
+  } catch {
+    return 'info';
+  }
+})()];
 
 function write(level: Level, msg: string, fields: Fields): void {
   if (levels[level] < minimum) return;
@@ -39,17 +47,44 @@ export function createLog(base: Fields = {}): Log {
 export const log = createLog();
 
 /**
+ * What Graphile Worker and PostGraphile's LISTEN client log while they reconnect to a database
+ * that went away (restarted, failed over, a connection killed), said by their message.
+ */
+const RECONNECTING = /^(Error with notify listener \(trying again|Error occurred attempting to UNLISTEN|Error on listening client|Error with listening client during getClient)/;
+
+/**
+ * A library's error line is a warning when it tells of the database being away, by its message
+ * or by an error it carries: finishline rides that out (retrying, reconnecting, replacing a pool),
+ * as its own "connection lost" warnings say, and `error` stays for what needs someone. /health
+ * says whether the database is reachable.
+ */
+function levelOfLibraryError(message: string, carried: unknown[]): Level {
+  return RECONNECTING.test(message) || carried.some(isDatabaseUnavailable) ? 'warning' : 'error';
+}
+
+/**
  * Libraries that print to the console (PostGraphile's pool and LISTEN client, grafserv) write
- * multi-line stack traces; in a finishline process each such message becomes one JSON line too.
+ * multi-line stack traces; in a finishline process each such message, and each of Node's process
+ * warnings, becomes one JSON line too.
  */
 export function routeConsoleToLog(): void {
   const library = createLog({ component: 'library' });
-  const line = (level: 'info' | 'warn' | 'error') => (...args: unknown[]) => library[level](format(...args));
+  const line = (level: 'info' | 'warn') => (...args: unknown[]) => library[level](format(...args));
   console.log = line('info');
   console.info = line('info');
   console.warn = line('warn');
-  console.error = line('error');
+  const error = (prefix: string) => (...args: unknown[]) => {
+    const text = prefix + format(...args);
+    library[levelOfLibraryError(text, args) === 'warning' ? 'warn' : 'error'](text);
+  };
+  console.error = error('');
+  // Graphile Worker traces an error that ended one of its pool's workers, then logs it too.
+  console.trace = error('Trace: ');
   console.dir = (value: unknown) => library.info(inspect(value, { depth: 2, breakLength: Infinity }));
+  // Node prints a process warning (a library's deprecation, say) through console.error: it is a
+  // warning, written once as one line in place of Node's own printing.
+  process.removeAllListeners('warning');
+  process.on('warning', (warning: Error & { code?: string }) => library.warn(warning.message, { warning: warning.name, code: warning.code }));
 }
 
 /** Graphile Worker's logger, writing the same JSON lines (job and task ids become fields). */
@@ -57,7 +92,8 @@ const workerLogFactory: LogFunctionFactory = (scope) => (level, message, meta) =
   const { job, ...fields } = (meta ?? {}) as Fields & { job?: { id?: string } };
   // One line per finished job is noise at info level: a batch of a million items makes thousands.
   const quiet = message.startsWith('Completed task');
-  write(quiet ? 'debug' : level === 'warning' ? 'warning' : (level as Level), message, {
+  const written = level === 'error' ? levelOfLibraryError(message, Object.values(fields)) : level === 'warning' ? 'warning' : (level as Level);
+  write(quiet ? 'debug' : written, message, {
     component: 'worker',
     worker_id: scope.workerId,
     task: scope.taskIdentifier,

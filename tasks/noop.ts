@@ -10,6 +10,8 @@ declare global {
   }
 }
 
+const MAX_SLEEP_MS = 2 ** 31 - 1;
+
 interface NoopPayload {
   sleep_ms: number;
 }
@@ -19,8 +21,9 @@ export const noop = itemTask<NoopPayload>({
   concurrency: 50,
   parse(payload) {
     const { sleep_ms = 0 } = payload as { sleep_ms?: unknown };
-    if (typeof sleep_ms !== 'number' || !Number.isFinite(sleep_ms) || sleep_ms < 0) {
-      throw new Error('sleep_ms must be a non-negative number');
+    // A timer waits at most 2^31 - 1 ms: a longer one would fire at once.
+    if (typeof sleep_ms !== 'number' || !(sleep_ms >= 0 && sleep_ms <= MAX_SLEEP_MS)) {
+      throw new Error(`sleep_ms must be a number of milliseconds from 0 to ${MAX_SLEEP_MS}`);
     }
     return { sleep_ms };
   },

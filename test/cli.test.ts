@@ -1,4 +1,5 @@
-// The command line's `database-url`: how psql and other tools reach the database finishline uses.
+// The command line: `database-url` (how psql and other tools reach the database finishline uses), and
+// what `start` refuses before it touches a database.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,5 +55,47 @@ describe('finishline database-url', () => {
     } finally {
       await client.end();
     }
+  });
+});
+
+describe('finishline start', () => {
+  test('with DATABASE_URL but no JWT_SECRET, is refused before it touches the database', async () => {
+    const name = `finishline_cli_nosecret_${process.pid}`;
+    const admin = new pg.Client({ connectionString: inject('adminUrl') });
+    await admin.connect();
+    try {
+      await admin.query(`create database ${name}`);
+      const url = new URL(inject('adminUrl'));
+      url.pathname = `/${name}`;
+      const run = await finishline(['start'], { DATABASE_URL: url.toString(), JWT_SECRET: '', PORT: '0' });
+      expect(run.code).toBe(1);
+      expect(lastLogLine(run)).toMatchObject({ error: 'JWT_SECRET is not set (it is generated only for the embedded database)' });
+      // Not migrated, and no worker ran.
+      const database = new pg.Client({ connectionString: url.toString() });
+      await database.connect();
+      try {
+        expect((await database.query(`select nspname from pg_namespace where nspname in ('app_public', 'graphile_worker')`)).rows).toEqual([]);
+      } finally {
+        await database.end();
+      }
+    } finally {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    }
+  });
+});
+
+describe('a bad setting', () => {
+  // Each refused the way every setting is: one JSON line naming the variable, before any database
+  // is reached (the URL names none that answers).
+  test.each([
+    ['LOG_LEVEL', 'verbose', 'LOG_LEVEL must be one of debug, info, warning, error, not "verbose"'],
+    ['PORT', '99999', 'PORT must be an integer from 0 to 65535, not "99999"'],
+    ['REVIEW_SCORING_CRON', '61 * * * *', `REVIEW_SCORING_CRON must be a crontab schedule (too large value '61' in minutes range: expected values in the range 0-59), not "61 * * * *"`],
+  ])('%s=%s is refused with its name, as a log line', async (name, value, error) => {
+    const run = await finishline(['start'], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', JWT_SECRET: 'x'.repeat(32), [name]: value });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim().split('\n').map((line) => JSON.parse(line))).toEqual([expect.objectContaining({ level: 'error', msg: 'finishline failed', error })]);
   });
 });

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { uploadCatalogFile, type UploadedFile } from '../catalog/upload.ts';
 import type { Config } from '../config.ts';
 import { openDatabase } from '../db/database.ts';
+import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Log } from '../log.ts';
 import { isUuid } from '../uuid.ts';
 import { tenantIdByName } from './tenants.ts';
@@ -58,43 +59,87 @@ interface BatchClient {
 }
 
 async function databaseClient(options: BatchCommandOptions): Promise<BatchClient> {
-  const client = new pg.Client({ connectionString: options.connectionString });
-  await client.connect();
+  // A pool of one: a connection that a restart of the database broke is replaced at the next use
+  // (a lone client would be done for, and its error event would end the process).
+  const pool = new pg.Pool({ connectionString: options.connectionString, max: 1 });
+  pool.on('error', () => {});
+  const withClient = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    // A connection lost while the client is held is also an 'error' event, which the pool stops
+    // listening to at checkout (unheard, it would end the process); the query fails with it too.
+    const onConnectionError = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', onConnectionError);
+    try {
+      return await fn(client);
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) broken = error as Error;
+      throw error;
+    } finally {
+      client.off('error', onConnectionError);
+      client.release(broken);
+    }
+  };
   let tenantId: string | undefined;
   const tenant = async () => {
     if (tenantId) return tenantId;
     if (options.tenant) return (tenantId = options.tenant);
     if (!options.tenantName) throw new Error('say which tenant: --tenant <uuid> or --tenant-name <name> (or --server and --token)');
-    return (tenantId = await tenantIdByName(client, options.tenantName));
+    return (tenantId = await withClient((client) => tenantIdByName(client, options.tenantName!)));
   };
   /** Runs `fn` as the tenant's operator (role app_user and its claim), as a GraphQL request would. */
-  const asTenant = async <T>(fn: () => Promise<T>): Promise<T> => {
+  const asTenant = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
     const tenantId = await tenant();
-    await client.query('begin');
-    try {
-      await client.query(`select set_config('role', 'app_user', true), set_config('jwt.claims.tenant_id', $1, true)`, [tenantId]);
-      const result = await fn();
-      await client.query('commit');
-      return result;
-    } catch (error) {
-      await client.query('rollback');
-      throw error;
-    }
+    return withClient(async (client) => {
+      await client.query('begin');
+      try {
+        await client.query(`select set_config('role', 'app_user', true), set_config('jwt.claims.tenant_id', $1, true)`, [tenantId]);
+        const result = await fn(client);
+        await client.query('commit');
+        return result;
+      } catch (error) {
+        await client.query('rollback').catch(() => {});
+        throw error;
+      }
+    });
   };
   return {
-    upload: async (file) => uploadCatalogFile(client, await tenant(), file),
-    submit: (kind, items) => asTenant(async () =>
+    upload: async (file) => {
+      const tenantId = await tenant();
+      return withClient((client) => uploadCatalogFile(client, tenantId, file));
+    },
+    submit: (kind, items) => asTenant(async (client) =>
       (await client.query<{ id: string }>('select id from app_public.submit_batch($1, $2::jsonb)', [kind, JSON.stringify(items)])).rows[0].id),
     // Another tenant's batch is "not found", as it is through the server.
-    status: (batchId) => asTenant(async () => {
+    status: (batchId) => asTenant(async (client) => {
       const { rows } = await client.query<StatusRow>('select * from app_public.batch_status_summary where batch_id = $1', [batchId]);
       if (!rows[0]) throw new Error(`batch ${batchId} not found`);
       return rows[0];
     }),
-    summary: (batchId) => asTenant(async () =>
+    summary: (batchId) => asTenant(async (client) =>
       (await client.query<SummaryRow>('select status, duration_seconds, errors, stats from app_public.run_summaries where batch_id = $1', [batchId])).rows[0] ?? null),
-    close: () => client.end(),
+    close: () => pool.end(),
   };
+}
+
+/** An error the server answered with, carrying the first of its codes (FLDBU: the database is away). */
+class ServerError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, code: string | undefined) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/**
+ * The database, or the server in between, is away for now (a restart, a failover): a watch waits
+ * for it. Through the server that is its 503 (FLDBU), or no answer at all.
+ */
+function isAwayForNow(error: unknown): boolean {
+  return isDatabaseUnavailable(error) || isDatabaseUnavailable((error as { cause?: unknown } | null)?.cause)
+    || (error instanceof ServerError && error.code === 'FLDBU');
 }
 
 const STATUS_QUERY = `query ($id: UUID!) {
@@ -117,8 +162,10 @@ function serverClient(options: BatchCommandOptions): BatchClient {
       throw new Error(`${base}/graphql refused the request as too large (HTTP 413): submit fewer items per batch, or submit directly to the database (--tenant)`);
     }
     const body = (await response.json().catch(() => ({}))) as { data?: any; errors?: Array<{ message: string; extensions?: { code?: string } }> };
-    if (body.errors?.length) throw new Error(body.errors.map((error) => `${error.message}${error.extensions?.code ? ` (${error.extensions.code})` : ''}`).join('; '));
-    if (!response.ok || !body.data) throw new Error(`${base}/graphql answered HTTP ${response.status}`);
+    if (body.errors?.length) {
+      throw new ServerError(body.errors.map((error) => `${error.message}${error.extensions?.code ? ` (${error.extensions.code})` : ''}`).join('; '), body.errors[0].extensions?.code);
+    }
+    if (!response.ok || !body.data) throw new ServerError(`${base}/graphql answered HTTP ${response.status}`, response.status === 503 ? 'FLDBU' : undefined);
     return body.data;
   };
   const batch = async (batchId: string) => {
@@ -215,8 +262,9 @@ export async function scrapeUrls(file: string | undefined, options: BatchCommand
 }
 
 export async function printStatus(batchId: string | undefined, options: BatchCommandOptions): Promise<number> {
-  if (!batchId) throw new Error('usage: finishline status <batch-id>');
+  if (!batchId) throw new Error('usage: finishline status <batch-id> [--watch]');
   if (!isUuid(batchId)) throw new Error(`${batchId} is not a batch id (a UUID)`);
+  if (options.watch) return watchBatch(batchId, options);
   const out = options.out ?? process.stdout;
   return withBatchClient(options, async (client) => {
     const status = await client.status(batchId);
@@ -250,6 +298,9 @@ function duration(seconds: number): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
+/** How often a watch asks again while the database is away. */
+const AWAY_RETRY_MS = 1000;
+
 /** Follows a batch until its summary is written; draws a progress bar on a terminal. */
 export async function watchBatch(batchId: string, options: BatchCommandOptions): Promise<number> {
   const out = options.out ?? process.stdout;
@@ -257,8 +308,25 @@ export async function watchBatch(batchId: string, options: BatchCommandOptions):
   return withBatchClient(options, async (client) => {
     const started = Date.now();
     let lastLine = 0;
+    let away = false;
     for (;;) {
-      const status = await client.status(batchId);
+      let status: StatusRow;
+      try {
+        status = await client.status(batchId);
+      } catch (error) {
+        if (error instanceof ServerError && error.code === 'FLJWT') {
+          // (A token lasts an hour unless made for longer: a big import can outlast it.)
+          throw new Error(`${error.message}: batch ${batchId} goes on; follow it with a new token: finishline status ${batchId} --watch --server ${options.serverUrl} --token <token>`);
+        }
+        if (!isAwayForNow(error)) throw error;
+        // The batch goes on meanwhile (its worker waits for the database too): keep watching.
+        if (!away) out.write(`${tty ? '\n' : ''}the database is unavailable: still watching (${(error as Error).message})\n`);
+        away = true;
+        await new Promise((resolve) => setTimeout(resolve, AWAY_RETRY_MS));
+        continue;
+      }
+      if (away) out.write('the database is back\n');
+      away = false;
       const done = status.succeeded_items + status.failed_items + status.cancelled_items;
       const elapsed = (Date.now() - started) / 1000;
       const rate = elapsed > 0 ? done / elapsed : 0;

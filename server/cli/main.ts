@@ -30,7 +30,7 @@ commands:
   migrate   apply the database migrations and exit
   import    upload catalog files and import them as one batch: import <files...>
   scrape    scrape the pages listed in a file (one URL per line): scrape <file-of-urls>
-  status    print a batch's state (and its summary when finished): status <batch-id>
+  status    print a batch's state (and its summary when finished): status <batch-id> [--watch]
             (as a tenant, directly against the database: --tenant <uuid> or --tenant-name
             <name>; or through a running server: --server <url> --token <jwt of an app_user>,
             also from FINISHLINE_SERVER and FINISHLINE_TOKEN; --watch follows the batch with a
