@@ -343,3 +343,22 @@ end
 $$ set work_mem = '64MB';
 comment on function app_private.merge_catalog_staging(uuid, uuid) is
   'Upserts the staged rows of a catalog file for one seller: products by SKU, then reviews (found by SKU) once per (product, author), updating the rows that differ and inserting the new ones; a SKU or review repeated in the file keeps its first row. Returns {products: {inserted, updated, unchanged}, reviews: {inserted, updated, unchanged, unknown_products, unknown_product_lines}, duplicates: {count, rows: [{line, first_line, type, sku, author}]}}.';
+
+-- The files of one import run at once, each in its own transaction, so a file's reviews could
+-- miss the products another file of the same import is still adding. The import therefore runs
+-- in the order its files were given where that matters: a file whose reviews name products it
+-- cannot find waits for the files before it (import_catalog defers it, its attempt unspent).
+-- The batch looked up first, and the probe planned for it (see write_run_summary): planned for
+-- any batch, PostgreSQL reads the whole table for pending items, which its statistics say are few.
+create function app_private.earlier_items_unfinished(p_item_id bigint) returns boolean
+language plpgsql stable set plan_cache_mode to force_custom_plan as $$
+declare
+  v_batch_id uuid := (select i.batch_id from app_public.batch_items i where i.id = p_item_id);
+begin
+  return exists (
+    select from app_public.batch_items e
+    where e.batch_id = v_batch_id and e.id < p_item_id and e.status in ('pending', 'processing'));
+end
+$$;
+comment on function app_private.earlier_items_unfinished(bigint) is
+  'Whether an item of the same batch that comes before this one (a lower id: given earlier) is still pending or processing.';

@@ -1,8 +1,10 @@
 // Kind `import_catalog`: one item imports one uploaded catalog file, `{"file_id": "<uuid>"}`, in
 // one transaction, so that a crash mid-file leaves nothing half-imported and the retry starts
-// clean. Invalid rows are reported in the item's result; a file that is not a catalog fails.
+// clean. Invalid rows are reported in the item's result; a file that is not a catalog fails. The
+// files of one import run at once; one whose reviews name products it cannot find waits for the
+// files given before it (app_private.earlier_items_unfinished), which may be adding them.
 import { importCatalogFile } from '../server/catalog/import_file.ts';
-import { itemTask, type ChunkPayload } from '../server/worker/item_task.ts';
+import { itemTask, RetryItemLaterError, type ChunkPayload } from '../server/worker/item_task.ts';
 import { isUuid } from '../server/uuid.ts';
 
 declare global {
@@ -13,13 +15,16 @@ declare global {
   }
 }
 
+/** How often a file waiting for the files before it in its import looks again. */
+const EARLIER_FILES_CHECK_MS = 1000;
+
 export const import_catalog = itemTask<{ fileId: string }>({
   parse(payload) {
     const { file_id } = payload as { file_id?: unknown };
     if (typeof file_id !== 'string' || !isUuid(file_id)) throw new Error('file_id must be the uuid of an uploaded catalog file');
     return { fileId: file_id };
   },
-  async run({ fileId }, { tenantId, helpers, signal }) {
+  async run({ fileId }, { itemId, tenantId, helpers, signal }) {
     // Two connections: one streams the file's chunks while the other is busy with COPY.
     return helpers.withPgClient((reader) =>
       helpers.withPgClient(async (writer) => {
@@ -39,16 +44,25 @@ export const import_catalog = itemTask<{ fileId: string }>({
           await cancelled;
         };
         await writer.query('begin');
+        let stats: Awaited<ReturnType<typeof importCatalogFile>>;
+        let waits: boolean;
         try {
-          const stats = await importCatalogFile(reader, writer, fileId, tenantId, { signal });
+          stats = await importCatalogFile(reader, writer, fileId, tenantId, { signal });
           await stopCancelling();
-          await writer.query('commit');
-          return { ...stats };
+          waits = Boolean(stats.rejected_by_reason.unknown_product) && (await writer.query<{ waits: boolean }>(
+            'select app_private.earlier_items_unfinished($1) as waits', [itemId])).rows[0].waits;
         } catch (error) {
           await stopCancelling();
           await writer.query('rollback');
           throw error;
         }
+        await writer.query(waits ? 'rollback' : 'commit');
+        if (waits) {
+          throw new RetryItemLaterError(
+            'reviews name products not found: waiting for the files before this one in the import, which may add them',
+            new Date(Date.now() + EARLIER_FILES_CHECK_MS), false);
+        }
+        return { ...stats };
       }),
     );
   },

@@ -133,7 +133,7 @@ describe('uploads', () => {
   test('over the size limit are refused with a clear error, and nothing is stored', async () => {
     await db.pool.query(`alter database ${db.name} set finishline.max_catalog_file_bytes = '100'`);
     try {
-      await expect(upload('mixed.csv')).rejects.toThrow('mixed.csv is larger than the limit of 100 bytes');
+      await expect(upload('mixed.csv')).rejects.toThrow('catalog file "mixed.csv" is larger than the limit of 100 bytes (finishline.max_catalog_file_bytes)');
       const { rows } = await db.pool.query(`select count(*)::int as n from app_public.catalog_files where filename = 'mixed.csv'`);
       expect(rows[0].n).toBe(0);
     } finally {
@@ -277,6 +277,24 @@ describe('importing', () => {
        where r.author in ('dora', 'ed', 'fay') order by r.author`,
     );
     expect(stored).toEqual([{ sku: 'A-1', author: 'dora', rating: 5 }, { sku: 'A-2', author: 'ed', rating: 2 }, { sku: 'A-4', author: 'fay', rating: 3 }]);
+  });
+
+  test('reviews in a file after their products\' file of the same import wait for those products', async () => {
+    // A products file long enough to be still importing while the reviews file starts beside it.
+    for (const seller of ['Pair-1', 'Pair-2']) {
+      const products = [`seller,sku,name,price`, ...Array.from({ length: 5000 }, (_, i) => `${seller},P-${i},Product ${i},${i % 100}.50`)];
+      fs.writeFileSync(fixture(`${seller}-products.csv`), products.join('\n') + '\n');
+      fs.writeFileSync(fixture(`${seller}-reviews.jsonl`),
+        `{"seller": "${seller}", "sku": "P-4999", "author": "gus", "rating": 4}\n` +
+        `{"seller": "${seller}", "sku": "P-0", "author": "hal", "rating": 2}\n` +
+        `{"seller": "${seller}", "sku": "P-nope", "author": "ida", "rating": 3}\n`);
+      const { byFile } = await importFiles(`${seller}-products.csv`, `${seller}-reviews.jsonl`);
+      expect(byFile[`${seller}-products.csv`]).toMatchObject({ status: 'succeeded', result: { inserted: 5000, rejected: 0 } });
+      // Waiting spent no attempt; only the review of a product that exists nowhere is rejected.
+      expect(byFile[`${seller}-reviews.jsonl`]).toMatchObject({
+        status: 'succeeded', attempts: 1, result: { inserted: 2, rejected: 1, rejected_by_reason: { unknown_product: 1 } },
+      });
+    }
   });
 
   test("a tenant cannot import another tenant's file by naming its id", async () => {
@@ -571,12 +589,27 @@ describe('finishline import --server --token (no database access)', () => {
       const status = await run(process.execPath, [cli, 'status', batchId, '--server', server.url], { env });
       expect(status.stdout).toContain(`batch ${batchId} (import_catalog): completed`);
 
-      // The upload endpoint wants a tenant's token.
-      const put = (headers: Record<string, string>) =>
-        fetch(`${server.url}/catalog-files/x.csv`, { method: 'PUT', headers, body: 'sku,name,price\n' }).then(async (response) => ({ status: response.status, body: (await response.json()) as Record<string, unknown> }));
-      expect(await put({})).toMatchObject({ status: 401 });
+      // The upload endpoint wants a tenant's token, and a name; every refusal has a code.
+      const put = (headers: Record<string, string>, name = 'x.csv') =>
+        fetch(`${server.url}/catalog-files/${name}`, { method: 'PUT', headers, body: 'sku,name,price\n' }).then(async (response) => ({ status: response.status, body: (await response.json()) as Record<string, unknown> }));
+      expect(await put({})).toMatchObject({ status: 401, body: { code: 'FLJWT' } });
       const shopper = signToken(TEST_JWT_SECRET, { role: 'app_shopper', tenant_id: tenant, sub: 'alice' });
-      expect(await put({ authorization: `Bearer ${shopper}` })).toMatchObject({ status: 403 });
+      expect(await put({ authorization: `Bearer ${shopper}` })).toMatchObject({ status: 403, body: { code: 'FLCLM' } });
+      for (const name of ['', 'a%2Fb.csv', 'a%00b.csv', 'tab%09.csv', 'x'.repeat(256)]) {
+        expect(await put({ authorization: `Bearer ${token}` }, name), name).toEqual({
+          status: 400,
+          body: { code: 'FLREQ', error: 'name the file in the path: PUT /catalog-files/<filename> (1 to 255 characters, no slash or control character)' },
+        });
+      }
+      // A token that outlived its tenant.
+      const removed = await createTenant(db);
+      await db.pool.query('delete from app_public.tenants where id = $1', [removed]);
+      const orphan = signToken(TEST_JWT_SECRET, { role: 'app_user', tenant_id: removed, sub: 'cli' });
+      expect(await put({ authorization: `Bearer ${orphan}` })).toEqual({
+        status: 403,
+        body: { code: 'FLTEN', error: `no tenant ${removed}: the request's tenant_id names no tenant` },
+      });
+      expect(server.output()).not.toMatch(/"level":"error"/);
       const again = await put({ authorization: `Bearer ${token}` });
       expect(again).toMatchObject({ status: 201, body: { filename: 'x.csv', reused: false } });
       expect(await put({ authorization: `Bearer ${token}` })).toMatchObject({ status: 200, body: { id: again.body.id, reused: true } });

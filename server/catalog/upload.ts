@@ -20,7 +20,7 @@ export class CatalogFileTooLarge extends Error {
   readonly code = 'FLBIG';
   readonly maxBytes: number;
   constructor(filename: string, maxBytes: number) {
-    super(`${filename} is larger than the limit of ${maxBytes} bytes`);
+    super(`catalog file "${filename}" is larger than the limit of ${maxBytes} bytes (finishline.max_catalog_file_bytes)`);
     this.maxBytes = maxBytes;
   }
 }
@@ -48,6 +48,8 @@ async function* rechunk(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
 export async function storeCatalogFile(client: pg.ClientBase, tenantId: string, filename: string, source: AsyncIterable<Buffer>): Promise<UploadedFile> {
   await client.query('begin');
   try {
+    // The tenant is checked as a request's is (FLTEN): a token or --tenant may name one that is gone.
+    await client.query(`select set_config('jwt.claims.tenant_id', $1, true), app_private.require_tenant_id()`, [tenantId]);
     const { rows: [{ id, max }] } = await client.query<{ id: string; max: string }>(
       'insert into app_public.catalog_files (tenant_id, filename) values ($1, $2) returning id, app_private.max_catalog_file_bytes() as max',
       [tenantId, filename],

@@ -4,14 +4,20 @@
 import type http from 'node:http';
 import type pg from 'pg';
 import { AuthError, claimsFromAuthorization } from '../auth.ts';
-import type { Log } from '../log.ts';
 import { CatalogFileTooLarge, storeCatalogFile } from '../catalog/upload.ts';
+import { isDatabaseUnavailable } from '../db/errors.ts';
+import type { Log } from '../log.ts';
+import { RETRY_AFTER_SECONDS } from './graphql_errors.ts';
 
 export const CATALOG_UPLOAD_PATH = '/catalog-files/';
 
 /** Roles that may upload: those that submit batches for their tenant. */
 const UPLOADING_ROLES = new Set(['app_user', 'app_admin']);
 
+/** The HTTP status of a coded refusal, where not 400. */
+const CODED_REFUSAL_STATUS: Record<string, number> = { FLBIG: 413, FLTEN: 403 };
+
+/** An answer's body: what went wrong and its code from sql/ERROR_CODES.md, or the stored file. */
 function reply(res: http.ServerResponse, status: number, body: object): void {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
@@ -33,7 +39,7 @@ export function catalogUploadHandler({ pool, jwtSecret, log }: CatalogUploadOpti
   let uploads = 0;
   return async (req, res) => {
     if (uploads >= maxUploads) {
-      return refuse(res, 503, { error: `the server is taking ${maxUploads} uploads at once already; try again shortly` });
+      return refuse(res, 503, { error: `the server is taking ${maxUploads} uploads at once already; try again shortly`, code: 'FLBSY' });
     }
     uploads++;
     try {
@@ -47,7 +53,7 @@ export function catalogUploadHandler({ pool, jwtSecret, log }: CatalogUploadOpti
 /** Answers without reading the body: the connection closes after the answer, the rest unread. */
 function refuse(res: http.ServerResponse, status: number, body: object): void {
   res.setHeader('connection', 'close');
-  if (status === 503) res.setHeader('retry-after', '5');
+  if (status === 503) res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
   reply(res, status, body);
 }
 
@@ -59,8 +65,9 @@ async function handleCatalogUpload(req: http.IncomingMessage, res: http.ServerRe
     if (!UPLOADING_ROLES.has(claims.role) || !claims.tenant_id) throw new AuthError(403, 'uploading a catalog file needs an app_user (or app_admin) token with a tenant_id');
     tenantId = claims.tenant_id;
   } catch (error) {
-    const status = error instanceof AuthError ? error.statusCode : 401;
-    return reply(res, status, { error: (error as Error).message });
+    return error instanceof AuthError
+      ? reply(res, error.statusCode, { error: error.message, code: error.code })
+      : reply(res, 401, { error: (error as Error).message, code: 'FLJWT' });
   }
   const path = (req.url ?? '').split('?')[0];
   let filename: string;
@@ -69,15 +76,16 @@ async function handleCatalogUpload(req: http.IncomingMessage, res: http.ServerRe
   } catch {
     filename = '';
   }
-  if (filename === '' || filename.length > 255 || filename.includes('/')) {
-    return reply(res, 400, { error: 'name the file in the path: PUT /catalog-files/<filename> (1 to 255 characters, no slash)' });
+  // (PostgreSQL cannot store a NUL; the other control characters would garble reports that name it.)
+  if (filename === '' || filename.length > 255 || /[/\u0000-\u001f\u007f]/.test(filename)) {
+    return reply(res, 400, { error: 'name the file in the path: PUT /catalog-files/<filename> (1 to 255 characters, no slash or control character)', code: 'FLREQ' });
   }
   let client: pg.PoolClient;
   try {
     client = await pool.connect();
   } catch (error) {
-    log.error('catalog upload: no database connection', { tenant_id: tenantId, error });
-    return refuse(res, 503, { error: 'the database is not available; try again later' });
+    log.warn('catalog upload: no database connection', { tenant_id: tenantId, error });
+    return refuse(res, 503, { error: 'the database is not available; try again later', code: 'FLDBU' });
   }
   // A connection lost while the body streams in is reported by pg as an 'error' event, which
   // nothing else listens to while the client is checked out (it would end the process); the
@@ -92,12 +100,17 @@ async function handleCatalogUpload(req: http.IncomingMessage, res: http.ServerRe
     log.info('catalog file uploaded', { tenant_id: tenantId, file_id: uploaded.id, bytes: uploaded.sizeBytes, reused: uploaded.reused });
     reply(res, uploaded.reused ? 200 : 201, uploaded);
   } catch (error) {
-    if (error instanceof CatalogFileTooLarge) {
-      // The rest of the body is not wanted.
-      refuse(res, 413, { error: error.message, code: error.code });
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('FL')) {
+      // A coded refusal (from SQL, or the size check above): the rest of the body is not wanted.
+      refuse(res, CODED_REFUSAL_STATUS[code] ?? 400, { error: (error as Error).message, code });
+    } else if (isDatabaseUnavailable(error)) {
+      log.warn('catalog upload: the database went away', { tenant_id: tenantId, error });
+      if (!res.headersSent) refuse(res, 503, { error: 'the database is not available; try again later', code: 'FLDBU' });
+      else res.destroy();
     } else {
       log.error('catalog upload failed', { tenant_id: tenantId, error });
-      if (!res.headersSent) refuse(res, 500, { error: 'the upload failed; see the server log' });
+      if (!res.headersSent) refuse(res, 500, { error: 'the upload failed; see the server log', code: 'INTERNAL' });
       else res.destroy();
     }
   } finally {
