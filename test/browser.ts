@@ -23,6 +23,13 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
+const consoleErrors = new WeakMap<Page, string[]>();
+
+/** What the page's console said as errors since it opened (a failed request is one, a missing icon too). */
+export function consoleErrorsOf(page: Page): string[] {
+  return consoleErrors.get(page) ?? [];
+}
+
 /**
  * Launches headless Chromium with what it needs here: no sandbox as root, and nothing that
  * reaches for the network (it would stall without internet).
@@ -50,6 +57,9 @@ export async function launchBrowser(): Promise<TestBrowser> {
       const context = await browser.newContext({ viewport });
       const page = await context.newPage();
       page.setDefaultTimeout(20_000);
+      const errors: string[] = [];
+      consoleErrors.set(page, errors);
+      page.on('console', (message) => message.type() === 'error' && errors.push(`${message.text()} (${message.location().url})`));
       return { context, page };
     },
     async close() {

@@ -33,6 +33,17 @@ describe('pages and assets', () => {
     expect((await fetch(`${server.url}/batches/not-a-batch/extra`)).status).toBe(404);
   });
 
+  test('the icon is served where the page names it and where browsers look for one unnamed', async () => {
+    const html = await (await fetch(`${server.url}/`)).text();
+    expect(html).toContain('<link rel="icon" href="/assets/app/favicon.svg"');
+    for (const path of ['/assets/app/favicon.svg', '/favicon.ico']) {
+      const response = await fetch(`${server.url}${path}`);
+      expect(response.status, path).toBe(200);
+      expect(response.headers.get('content-type'), path).toBe('image/svg+xml');
+      expect(await response.text(), path).toMatch(/^<svg /);
+    }
+  });
+
   test('every module the import map names is served, gzipped when asked, and revalidated by its etag', async () => {
     const { importMap, assets } = loadDashboardAssets();
     expect(Object.keys(importMap).sort()).toEqual(['graphql-ws/client', 'htm', 'preact', 'preact/hooks']);

@@ -4,7 +4,7 @@
 import type { Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { signToken, type Claims } from '../server/auth.ts';
-import { saveScreenshot, seriousAccessibilityViolations, VIEWPORTS } from './browser.ts';
+import { consoleErrorsOf, saveScreenshot, seriousAccessibilityViolations, VIEWPORTS } from './browser.ts';
 import { TEST_JWT_SECRET } from './helpers.ts';
 
 export function tokenFor(claims: Claims, expiresIn: number | `${number}${'s' | 'm' | 'h'}` = '1h'): string {
@@ -24,7 +24,6 @@ export async function signIn(page: Page, serverUrl: string, token: string): Prom
   await page.getByRole('heading', { level: 1, name: 'Batches' }).waitFor();
 }
 
-/** Opens a page of the dashboard through its navigation (no reload) and waits for its heading. */
 /** Marks the page's window; `isSamePage` says whether it is still there (no reload since). */
 export async function markPage(page: Page): Promise<void> {
   await page.evaluate('window.finishlineTestMark = true');
@@ -33,16 +32,18 @@ export async function isSamePage(page: Page): Promise<boolean> {
   return (await page.evaluate('window.finishlineTestMark === true')) as boolean;
 }
 
+/** Opens a page of the dashboard through its navigation (no reload) and waits for its heading. */
 export async function openPage(page: Page, linkName: string, heading = linkName): Promise<void> {
   await page.getByRole('navigation', { name: 'pages' }).getByRole('link', { name: linkName, exact: true }).click();
   await page.getByRole('heading', { level: 1, name: heading }).waitFor();
 }
 
 /**
- * The checks every page gets: axe-core finds nothing serious or critical, and a screenshot at
- * 1280×800 and at 390 px wide is saved under test/artifacts/.
+ * The checks every page gets: its console has shown no error, axe-core finds nothing serious or
+ * critical, and a screenshot at 1280×800 and at 390 px wide is saved under test/artifacts/.
  */
 export async function checkPage(page: Page, name: string): Promise<void> {
+  expect(consoleErrorsOf(page), `${name}: the console's errors`).toEqual([]);
   const viewport = page.viewportSize();
   for (const [size, dimensions] of Object.entries(VIEWPORTS)) {
     await page.setViewportSize(dimensions);

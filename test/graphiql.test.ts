@@ -6,7 +6,7 @@ import path from 'node:path';
 import { getIntrospectionQuery } from 'postgraphile/graphql';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { signToken } from '../server/auth.ts';
-import { ARTIFACTS_DIR, launchBrowser, type TestBrowser } from './browser.ts';
+import { ARTIFACTS_DIR, consoleErrorsOf, launchBrowser, type TestBrowser } from './browser.ts';
 import { createTenant, graphql, startServerProcess, submitBatch, TEST_JWT_SECRET, useTestDatabase, type ServerProcess } from './helpers.ts';
 
 const db = useTestDatabase();
@@ -52,8 +52,6 @@ describe('Ruru (GraphiQL) in Chromium', () => {
 
   test('loads the schema (its docs list Query) and runs a query with a token', async () => {
     const { context, page } = await browser.newPage();
-    const consoleErrors: string[] = [];
-    page.on('console', (message) => message.type() === 'error' && consoleErrors.push(`${message.text()} ${message.location().url}`));
     // Text goes into the editors by pasting, as a user would: typed, Monaco closes brackets itself.
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
     const paste = async (text: string) => {
@@ -78,6 +76,6 @@ describe('Ruru (GraphiQL) in Chromium', () => {
 
     fs.mkdirSync(ARTIFACTS_DIR, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS_DIR, 'graphiql.png') });
-    expect(consoleErrors.filter((error) => !/favicon/.test(error)), JSON.stringify(consoleErrors)).toEqual([]);
+    expect(consoleErrorsOf(page)).toEqual([]);
   });
 });

@@ -72,6 +72,8 @@ export function loadDashboardAssets(): DashboardAssets {
   for (const [relative, full] of filesOf(WEB_DIR, (name) => /\.(js|css|svg)$/.test(name))) {
     assets.set(`/assets/app/${relative}`, asset(fs.readFileSync(full), CONTENT_TYPES[path.extname(full)]));
   }
+  // Where a browser looks for a page's icon when the page names none, as GraphiQL's does.
+  assets.set('/favicon.ico', assets.get('/assets/app/favicon.svg')!);
   const importMap: Record<string, string> = {};
   for (const { specifier, prefix } of VENDOR_MODULES) {
     const entry = fileURLToPath(import.meta.resolve(specifier));
@@ -136,7 +138,7 @@ export function dashboardHandler(loaded: DashboardAssets = loadDashboardAssets()
 
 /** What the browser downloads for the dashboard: bytes and gzipped bytes of the page and every asset. */
 export function dashboardWeight(loaded: DashboardAssets = loadDashboardAssets()): { files: number; bytes: number; gzippedBytes: number; javascriptGzippedBytes: number } {
-  const all = [loaded.page, ...loaded.assets.values()];
+  const all = [loaded.page, ...new Set(loaded.assets.values())];
   return {
     files: all.length,
     bytes: all.reduce((sum, a) => sum + a.body.length, 0),
