@@ -46,6 +46,17 @@ describe('submit_batch refuses bad input and writes nothing', () => {
       asRole(db, 'app_user', {}, (client) => client.query(`select * from app_public.submit_batch('noop', '[{}]')`)),
     ).rejects.toMatchObject({ code: 'FLTEN' });
   });
+
+  test('with a tenant that does not exist (a token that outlived its tenant)', async () => {
+    const removed = await createTenant(db);
+    await db.pool.query('delete from app_public.tenants where id = $1', [removed]);
+    const before = await rowCounts();
+    await expect(submitAs(removed, `select * from app_public.submit_batch('noop', '[{}]')`, [])).rejects.toMatchObject({
+      code: 'FLTEN',
+      message: `no tenant ${removed}: the request's tenant_id names no tenant`,
+    });
+    expect(await rowCounts()).toEqual(before);
+  });
 });
 
 describe('functions given a batch that does not exist', () => {

@@ -56,6 +56,48 @@ describe('what a request may cost', () => {
     expect(viaVariables.errors).toMatchObject([{ extensions: { code: 'FLCST' } }]);
   });
 
+  // Each field at the top level is a statement of its own: 1,400 aliases of one count took 11 s.
+  test('a request of more than 50 fields at its top level, aliases and fragments counted, is refused before it runs', async () => {
+    const aliases = (n: number) => Array.from({ length: n }, (_, i) => `a${i}: allBatchStatusSummaries(first: 1) { totalCount }`).join(' ');
+    const started = Date.now();
+    const refused = await graphql(server.url, `{ ${aliases(1400)} }`, {}, token);
+    expect(refused).toMatchObject({ status: 400, errors: [{ extensions: { code: 'FLCST' } }] });
+    expect(refused.errors![0].message).toBe('this request asks for 1,400 fields at its top level (aliases count, each is a query of its own); at most 50 are allowed: send several requests');
+    expect(Date.now() - started).toBeLessThan(1000);
+    const viaFragment = await graphql(server.url, `query { ...more b: currentTenantId } fragment more on Query { ${aliases(50)} }`, {}, token);
+    expect(viaFragment.errors).toMatchObject([{ extensions: { code: 'FLCST' } }]);
+    const fifty = await graphql(server.url, `{ ${aliases(49)} __typename t: currentTenantId }`, {}, token);
+    expect(fifty.errors).toBeUndefined();
+  });
+
+  test('one websocket runs at most 100 operations at once: the next gets FLBSY, and runs once another has ended', async () => {
+    // No worker runs in this file: the batch stays pending, and every subscription to it open.
+    // (A tenant of its own: the other tests count this one's batches.)
+    const follower = signToken(TEST_JWT_SECRET, { role: 'app_user', tenant_id: await createTenant(db), sub: 'follower' });
+    const submitted = await graphql(server.url, 'mutation { submitBatch(input: { kind: "noop", items: [{}] }) { result { id } } }', {}, follower);
+    const batchId = submitted.data!.submitBatch.result.id;
+    const client = createClient({ url: `${server.url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${follower}` } });
+    const follow = () => {
+      let first!: (value: unknown) => void;
+      const answered = new Promise((resolve) => (first = resolve));
+      const unsubscribe = client.subscribe({ query: 'subscription($id: UUID!) { batchProgress(batchId: $id) { status } }', variables: { id: batchId } },
+        { next: first, error: first, complete: () => {} });
+      return { answered, unsubscribe };
+    };
+    try {
+      const running = Array.from({ length: 100 }, follow);
+      for (const { answered } of running) expect(await answered).toMatchObject({ data: { batchProgress: { status: 'pending' } } });
+      expect(await follow().answered).toMatchObject([{ message: 'this connection runs 100 operations already, as many as one may: complete one first', extensions: { code: 'FLBSY' } }]);
+      running[0].unsubscribe();
+      await waitFor(async () => {
+        const next = await follow().answered;
+        return (next as { data?: unknown }).data !== undefined;
+      }, { what: 'an operation to run once another has ended' });
+    } finally {
+      await client.dispose();
+    }
+  });
+
   test('a connection must say how many rows it wants', async () => {
     const result = await graphql(server.url, `{ allBatches { nodes { id } } }`, {}, token);
     expect(result.status).toBe(400);
@@ -94,6 +136,32 @@ describe("a client's mistakes get a code that says what to change", () => {
     }
     const { rows: [after] } = await db.pool.query<{ n: number }>('select count(*)::int as n from app_public.batches');
     expect(after.n).toBe(before.n);
+  });
+
+  test('a payload nested thousands of levels deep: FLDEP, with a 400; a lone surrogate: 22P02, saying so; a priority past its type: 22003; nothing stored, nothing logged as an error', async () => {
+    const { rows: [before] } = await db.pool.query<{ n: number }>('select count(*)::int as n from app_public.batches');
+    // Written out as text: JSON.stringify itself runs out of stack on values this deep.
+    const nestedText = (levels: number) => `${'{"value": ['.repeat(levels / 2)}"leaf"${']}'.repeat(levels / 2)}`;
+    const response = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${token}` },
+      body: `{"query": ${JSON.stringify(SUBMIT)}, "variables": {"items": [{}], "metadata": ${nestedText(5000)}}}`,
+    });
+    expect({ status: response.status, body: await response.json() }).toMatchObject({
+      status: 400,
+      body: { errors: [{ message: 'the variable $metadata nests arrays and objects more than 100 levels deep; at most 100 are allowed', extensions: { code: 'FLDEP' } }] },
+    });
+    // (JSON.stringify writes a lone surrogate as an escape, which PostgreSQL refuses.)
+    const surrogate = await graphql(server.url, SUBMIT, { items: [{ name: 'x\ud800' }] }, token);
+    expect(surrogate.errors).toMatchObject([{ message: 'invalid input syntax for type json: Unicode low surrogate must follow a high surrogate.', extensions: { code: '22P02' } }]);
+    const priority = await graphql(server.url, `mutation($p: Int) { submitBatch(input: { kind: "noop", items: [{}], priority: $p }) { result { id } } }`, { p: 40000 }, token);
+    expect(priority.errors).toMatchObject([{ message: 'value "40000" is out of range for type smallint', extensions: { code: '22003' } }]);
+    const { rows: [after] } = await db.pool.query<{ n: number }>('select count(*)::int as n from app_public.batches');
+    expect(after.n).toBe(before.n);
+    // As deep as a payload may be, it is stored.
+    const accepted = await graphql(server.url, SUBMIT, { items: [JSON.parse(nestedText(98))] }, token);
+    expect(accepted.errors).toBeUndefined();
+    expect(server.output().split('\n').filter((line) => line.includes('"level":"error"'))).toEqual([]);
   });
 
   test('a negative first, last or offset: FLPAG, with a 400', async () => {
@@ -142,6 +210,27 @@ describe("a client's mistakes get a code that says what to change", () => {
     }
   });
 
+  test('a body that is no GraphQL request, or a method or media type /graphql does not take: FLREQ; a body too large: FLLEN', async () => {
+    const post = (body: string | Buffer, headers: Record<string, string> = {}) => fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${token}`, ...headers },
+      body,
+    });
+    const refusals: Array<[string, Promise<Response>, number]> = [
+      ['not JSON', post('{"query": "{ allBatches { totalCount } }"'), 400],
+      ['a JSON array', post('[1, 2]'), 400],
+      ['no query', post('{"variables": {}}'), 400],
+      ['a media type it does not answer', post(JSON.stringify({ query: '{ __typename }' }), { accept: 'text/csv' }), 406],
+      ['a body over 8 MB', post(Buffer.alloc(8_100_000, 'a')), 413],
+    ];
+    for (const [what, answer, status] of refusals) {
+      const response = await answer;
+      expect(response.status, what).toBe(status);
+      const body = await response.json() as { errors: Array<{ message: string; extensions: { code: string } }> };
+      expect(body.errors, what).toMatchObject([{ message: expect.any(String), extensions: { code: status === 413 ? 'FLLEN' : 'FLREQ' } }]);
+    }
+  });
+
   test('a request that runs past the statement timeout: FLTMO', async () => {
     const strict = await startServerProcess(db, { GRAPHQL_STATEMENT_TIMEOUT_MS: '20' });
     try {
@@ -150,6 +239,26 @@ describe("a client's mistakes get a code that says what to change", () => {
       expect(result.errors![0].message).toMatch(/ran longer than the 20 ms a request may run/);
     } finally {
       await strict.stop();
+    }
+  });
+});
+
+describe('a request the database rolls back as a conflict', () => {
+  test('answers FLCON, saying nothing happened and to send it again, and logs no error', async () => {
+    // A conflict on demand: a trigger that fails a batch whose metadata asks for it as PostgreSQL
+    // fails a serializable transaction that lost a race.
+    await db.pool.query(`
+      create function raise_conflict() returns trigger language plpgsql as $$
+      begin
+        raise exception 'could not serialize access due to read/write dependencies among transactions' using errcode = '40001';
+      end $$;
+      create trigger conflict before insert on app_public.batches for each row when (new.metadata ? 'conflict') execute function raise_conflict()`);
+    try {
+      const result = await graphql(server.url, 'mutation { submitBatch(input: { kind: "noop", items: [{}], metadata: { conflict: true } }) { result { id } } }', {}, token);
+      expect(result.errors).toMatchObject([{ message: 'the request conflicted with another at the same moment, and the database rolled it back: nothing of it happened; send it again', extensions: { code: 'FLCON' } }]);
+      expect(server.output().split('\n').filter((line) => line.includes('"level":"error"'))).toEqual([]);
+    } finally {
+      await db.pool.query('drop trigger conflict on app_public.batches; drop function raise_conflict()');
     }
   });
 });

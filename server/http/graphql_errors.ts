@@ -6,14 +6,26 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { isSafeError, SafeError } from 'postgraphile/grafast';
+import type { JSONValue, Result } from 'postgraphile/grafserv';
 import { GraphQLError, type ValidationContext, type ValidationRule } from 'postgraphile/graphql';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Log } from '../log.ts';
 
 /** PostgreSQL's codes for mistakes of the client's, answered with their own message. */
-const PASSED_THROUGH = new Set(['23502', '23503', '23505', '23514', '22P02', '22023', '42501']);
+const PASSED_THROUGH = new Set(['23502', '23503', '23505', '23514', '22P02', '22003', '22023', '42501']);
 
-/** PostgreSQL's codes for mistakes of the client's whose own message would not say what to change. */
+/**
+ * A value PostgreSQL could not read says what was wrong with it in its detail alone ("invalid
+ * input syntax for type json": "Unicode low surrogate must follow a high surrogate.").
+ */
+function withDetail(error: Error & { code?: unknown; detail?: unknown }): string {
+  return error.code === '22P02' && typeof error.detail === 'string' ? `${error.message}: ${error.detail}` : error.message;
+}
+
+/**
+ * PostgreSQL's codes for mistakes of the client's whose own message would not say what to change,
+ * and for a conflict with another transaction, which the client only has to send again.
+ */
 function translated(code: string, statementTimeoutMs: number): { code: string; message: string } | undefined {
   switch (code) {
     case '22P05':
@@ -22,8 +34,11 @@ function translated(code: string, statementTimeoutMs: number): { code: string; m
     case '2201W':
     case '2201X':
       return { code: 'FLPAG', message: 'first, last and offset must not be negative' };
+    case '40001':
+    case '40P01':
+      return { code: 'FLCON', message: 'the request conflicted with another at the same moment, and the database rolled it back: nothing of it happened; send it again' };
     case '57014':
-      return { code: 'FLTMO', message: `the request ran longer than the ${statementTimeoutMs} ms a request may run: ask for less at once (smaller pages, fewer nested connections)` };
+      return { code: 'FLTMO', message: `the request ran longer than the ${statementTimeoutMs} ms a request may run: ask for less at once (smaller pages, fewer nested connections); a batch of several hundred thousand items goes in by SQL (INSERT … SELECT) instead` };
   }
   return undefined;
 }
@@ -64,7 +79,32 @@ function coded(rule: ValidationRule): ValidationRule {
   }) as ValidationContext);
 }
 
-/** Codes graphql-js's validation errors, over HTTP and websockets alike (they share the rules). */
+/**
+ * A body that is no GraphQL request (not JSON, no query, too large) or a method or media type the
+ * endpoint does not take: grafserv refuses it before GraphQL runs, with errors that carry no code.
+ * They get FLREQ, or FLLEN for a body too large.
+ */
+function codedRefusal(result: Result | null): Result | null {
+  if (!result || result.statusCode < 400 || result.statusCode >= 500 || (result.type !== 'buffer' && result.type !== 'json')) return result;
+  let payload: unknown;
+  try {
+    payload = result.type === 'json' ? result.json : JSON.parse(result.buffer.toString('utf8'));
+  } catch {
+    return result;
+  }
+  const { errors } = (payload ?? {}) as { errors?: Array<{ extensions?: Record<string, unknown> }> };
+  if (!Array.isArray(errors) || errors.every((error) => error.extensions?.code !== undefined)) return result;
+  const code = result.statusCode === 413 ? 'FLLEN' : REQUEST_ERROR;
+  const coded = { ...(payload as object), errors: errors.map((error) => ({ ...error, extensions: { code, ...error.extensions } })) };
+  if (result.type === 'json') return { ...result, json: coded as JSONValue };
+  const buffer = Buffer.from(JSON.stringify(coded), 'utf8');
+  return { ...result, buffer, headers: { ...result.headers, 'content-length': String(buffer.length) } };
+}
+
+/**
+ * Codes graphql-js's validation errors, over HTTP and websockets alike (they share the rules), and
+ * grafserv's refusals of what is no GraphQL request.
+ */
 export const RequestErrorsPlugin: GraphileConfig.Plugin = {
   name: 'FinishlineRequestErrorsPlugin',
   version: '1.0.0',
@@ -73,6 +113,9 @@ export const RequestErrorsPlugin: GraphileConfig.Plugin = {
       setPreset(next, event) {
         event.validationRules.splice(0, event.validationRules.length, ...event.validationRules.map(coded));
         return next();
+      },
+      async processRequest(next) {
+        return codedRefusal(await next());
       },
     },
   },
@@ -87,7 +130,8 @@ export function makeMaskError({ log, statementTimeoutMs }: { log: Log; statement
     if (!original || original instanceof GraphQLError) return error.path ? error : asRequestError(error);
     const rebuilt = (message: string, extensions: Record<string, unknown>) => reissued(error, message, extensions);
     const code = typeof original.code === 'string' ? original.code : undefined;
-    if (code && (code.startsWith('FL') || PASSED_THROUGH.has(code))) return rebuilt(original.message, { code });
+    if (code && code.startsWith('FL')) return rebuilt(original.message, { code });
+    if (code && PASSED_THROUGH.has(code)) return rebuilt(withDetail(original), { code });
     const ours = code ? translated(code, statementTimeoutMs) : undefined;
     if (ours) return rebuilt(ours.message, { code: ours.code });
     if (isDatabaseUnavailable(original)) {

@@ -35,10 +35,20 @@ export const LIMITS = {
   maxQueryLength: 100_000,
   /** Nesting of selections. */
   maxDepth: 12,
+  /**
+   * Nesting of a variable's value (a payload's arrays and objects in arrays and objects): no
+   * batch's data goes that deep, and far deeper values would exhaust the server's stack.
+   */
+  maxValueDepth: 100,
   /** `first` / `last` of any connection. */
   maxPageSize: 1000,
   /** Rows a request may make the server fetch: the page sizes of nested connections multiplied out. */
   maxRows: 10_000,
+  /**
+   * Fields at a request's top level, aliases included: each is a statement of its own (its
+   * nested fields join it), so a thousand aliases would be a thousand statements.
+   */
+  maxRootFields: 50,
   /** Groups a `groupedAggregates` list is counted as (it has no page size; groups are few). */
   groupsEstimate: 100,
   /**
@@ -48,6 +58,11 @@ export const LIMITS = {
    */
   heavyRows: 1000,
   heavyConcurrency: 2,
+  /**
+   * Operations running at once on one websocket (a dashboard follows 50 batches): each holds its
+   * state in the server's memory for as long as it runs.
+   */
+  maxOperationsPerSocket: 100,
 };
 
 /** A request the client must change; `code` is one of sql/ERROR_CODES.md. */
@@ -119,19 +134,64 @@ function returnsList(type: GraphQLType): boolean {
   return isListType(isNonNullType(type) ? type.ofType : type);
 }
 
+/** How deeply `value` nests arrays and objects, counted without recursion and up to `limit` + 1. */
+function nestingOf(value: unknown, limit: number): number {
+  let deepest = 0;
+  const pending: Array<[unknown, number]> = [[value, 0]];
+  while (pending.length > 0) {
+    const [next, depth] = pending.pop()!;
+    if (next === null || typeof next !== 'object') continue;
+    if (depth + 1 > deepest) deepest = depth + 1;
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(next)) pending.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+/** Refuses a variable whose value nests deeper than LIMITS.maxValueDepth (FLDEP). */
+function checkVariables(variables: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(variables)) {
+    if (nestingOf(value, LIMITS.maxValueDepth) > LIMITS.maxValueDepth) {
+      throw refuse('FLDEP', `the variable $${name} nests arrays and objects more than ${LIMITS.maxValueDepth} levels deep; at most ${LIMITS.maxValueDepth} are allowed`);
+    }
+  }
+}
+
+/** The fields a selection set asks for at its own level, its fragments' included; not `__typename` nor introspection. */
+function fieldsAtLevel(selectionSet: SelectionSetNode, fragments: Map<string, { selectionSet: SelectionSetNode }>, seen = new Set<string>()): number {
+  let count = 0;
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) {
+      if (!selection.name.value.startsWith('__')) count++;
+    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+      count += fieldsAtLevel(selection.selectionSet, fragments, seen);
+    } else if (!seen.has(selection.name.value)) {
+      const fragment = fragments.get(selection.name.value);
+      if (fragment) count += fieldsAtLevel(fragment.selectionSet, fragments, new Set([...seen, selection.name.value]));
+    }
+  }
+  return count;
+}
+
 /**
- * Checks a request's page arguments and returns the rows it may fetch: for every field that
- * returns rows, the product of the page sizes above it. A connection whose rows are selected
- * (`nodes` or `edges`) must say how many it wants, as GitHub's API asks: without `first` or
- * `last` it would return every row. Throws the client's error (FLPAG, FLCST).
+ * Checks a request's variables' nesting and its page arguments, and returns the rows it may
+ * fetch: for every field that returns rows, the product of the page sizes above it. A connection
+ * whose rows are selected (`nodes` or `edges`) must say how many it wants, as GitHub's API asks:
+ * without `first` or `last` it would return every row. Throws the client's error (FLDEP, FLPAG,
+ * FLCST: too many rows, or too many fields at the top level).
  */
 export function checkRequest(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown>, operationName?: string | null): number {
+  checkVariables(variables);
   const fragments = new Map(document.definitions.flatMap((definition) => (definition.kind === Kind.FRAGMENT_DEFINITION ? [[definition.name.value, definition] as const] : [])));
   const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION);
   const operation = operations.find((candidate) => !operationName || candidate.name?.value === operationName);
   if (!operation) return 0;
   const root = operation.operation === 'mutation' ? schema.getMutationType() : operation.operation === 'subscription' ? schema.getSubscriptionType() : schema.getQueryType();
   if (!root) return 0;
+  const rootFields = fieldsAtLevel(operation.selectionSet, fragments);
+  if (rootFields > LIMITS.maxRootFields) {
+    throw refuse('FLCST', `this request asks for ${rootFields.toLocaleString('en')} fields at its top level (aliases count, each is a query of its own); at most ${LIMITS.maxRootFields} are allowed: send several requests`);
+  }
 
   let rows = 0;
   const walk = (selectionSet: SelectionSetNode | undefined, parent: GraphQLNamedType, multiplier: number, inConnection: boolean, seen: Set<string>) => {
@@ -208,6 +268,13 @@ export function limitsPlugin(schema: () => GraphQLSchema | undefined): GraphileC
       middleware: {
         setPreset(next, event) {
           event.validationRules.push(depthRule);
+          return next();
+        },
+        onSubscribe(next, event) {
+          // (graphql-ws has counted this operation among the connection's already.)
+          if (Object.keys(event.ctx.subscriptions).length > LIMITS.maxOperationsPerSocket) {
+            return [new GraphQLError(`this connection runs ${LIMITS.maxOperationsPerSocket} operations already, as many as one may: complete one first`, { extensions: { code: 'FLBSY' } })];
+          }
           return next();
         },
         processGraphQLRequestBody(next, event) {
