@@ -105,11 +105,18 @@ begin
     raise exception 'no tenant: this call needs the JWT claim tenant_id (setting jwt.claims.tenant_id)'
       using errcode = 'FLTEN';
   end if;
+  -- A token outlives a tenant removed after it was made (or names one that never was): its
+  -- writes would otherwise fail on a foreign key, in words that do not say why.
+  perform 1 from app_public.tenants t where t.id = v_tenant_id;
+  if not found then
+    raise exception 'no tenant %: the request''s tenant_id names no tenant', v_tenant_id
+      using errcode = 'FLTEN', hint = 'The tenant was removed, or the token was made for another installation.';
+  end if;
   return v_tenant_id;
 end
 $$;
 comment on function app_private.require_tenant_id() is
-  'The current tenant, or error FLTEN when the request carries none.';
+  'The current tenant, or error FLTEN when the request carries none, or names a tenant that does not exist.';
 grant execute on function app_private.require_tenant_id() to app_user, app_admin;
 
 create table app_public.tenants (

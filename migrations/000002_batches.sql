@@ -42,6 +42,7 @@ create table app_public.batches (
   total_items integer not null default 0 check (total_items >= 0),
   metadata jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
   idempotency_key text check (length(idempotency_key) between 1 and 200),
+  request_fingerprint bytea,
   priority smallint check (priority between -2 and 2),
   created_at timestamptz not null default now(),
   started_at timestamptz,
@@ -78,6 +79,8 @@ comment on column app_public.batches.status is '`pending` until an item starts, 
 comment on column app_public.batches.total_items is 'How many items the batch holds.';
 comment on column app_public.batches.metadata is 'Free-form JSON object given at submission.';
 comment on column app_public.batches.idempotency_key is 'Submitting again with the same key returns this batch instead of creating another (unique per tenant).';
+comment on column app_public.batches.request_fingerprint is
+  E'@behavior -*\nThe SHA-256 of the submission that used `idempotency_key` (its kind, items, metadata and priority), set by submit_batch: the key sent again with another request is refused (FLIDM) rather than answered with this batch.';
 comment on column app_public.batches.priority is 'Its priority, from -2 (runs first) to 2; null for its kind''s.';
 comment on column app_public.batches.created_at is 'When the batch was submitted.';
 comment on column app_public.batches.started_at is 'When its first item started.';

@@ -132,13 +132,21 @@ comment on function app_private.finish_items(text, jsonb) is
   'The outcome half of advance_items: records outcomes `[{id, error, result, permanent}]` of items the worker holds, of any batch; returns how many it recorded, and the batch to finalize once this transaction has committed.';
 
 -- No index leads to a worker's items (see batch_items): they are found among the items of the
--- batches that have not finished, which hold every processing item. Only a worker that stops or
--- dies, and the operator's list of workers, ask.
+-- batches that have not finished, which hold every processing item, one batch at a time, each
+-- read planned for that batch (see write_run_summary): asked of all unfinished batches at once,
+-- PostgreSQL reads the whole table, finished batches' items too. Only a worker that stops or
+-- dies asks.
 create function app_private.held_item_ids(p_worker_id text) returns bigint[]
-language sql stable as $$
-  select coalesce(array_agg(i.id order by i.id), '{}') from app_public.batch_items i
-  where i.batch_id in (select b.id from app_public.batches b where b.finished_at is null)
-    and i.locked_by = p_worker_id
+language plpgsql stable set plan_cache_mode to force_custom_plan as $$
+declare
+  v_batch_id uuid;
+  v_held bigint[] := '{}';
+begin
+  for v_batch_id in select b.id from app_public.batches b where b.finished_at is null loop
+    v_held := v_held || array(select i.id from app_public.batch_items i where i.batch_id = v_batch_id and i.locked_by = p_worker_id);
+  end loop;
+  return array(select id from unnest(v_held) as held(id) order by id);
+end
 $$;
 comment on function app_private.held_item_ids(text) is 'The ids of the items a worker holds (processing), in id order.';
 

@@ -226,13 +226,19 @@ comment on function app_private.batch_has_runnable_job(uuid) is
   'Whether a job enqueued for the batch''s items is still queued or running (not failed for good). Jobs of other batches, even of the same task, do not count.';
 
 -- One statement, so one snapshot: a transaction's items and its counter slot are seen together or
--- not at all, and a batch's counters agree with its items unless something is wrong.
+-- not at all, and a batch's counters agree with its items unless something is wrong. Its items are
+-- named by p_batch_id and planned for that batch (see write_run_summary): the sweep checks every
+-- unfinished batch each minute, and a plan costed for the average batch reads the whole table for
+-- each small one.
 create function app_private.check_batch_counters(p_batch_id uuid, p_stale_after interval)
 returns table (
   counters app_private.batch_counters, status text,
   pending_items integer, processing_items integer, succeeded_items integer, failed_items integer, cancelled_items integer,
   total_items integer, counters_agree boolean, status_agrees boolean, rowless_holders text[])
-language sql stable as $$
+language plpgsql stable set plan_cache_mode to force_custom_plan as $$
+#variable_conflict use_column
+begin
+  return query
   select c, b.status, a.pending_items, a.processing_items, a.succeeded_items, a.failed_items, a.cancelled_items, a.total_items,
     (c.pending_items + c.processing_items, c.succeeded_items, c.failed_items, c.cancelled_items)
       is not distinct from (a.pending_items + a.processing_items, a.succeeded_items, a.failed_items, a.cancelled_items),
@@ -250,9 +256,10 @@ language sql stable as $$
       count(*)::integer as total_items,
       array_agg(distinct i.locked_by) filter (where i.locked_by is not null and i.started_at < now() - p_stale_after
         and not exists (select 1 from app_private.workers w where w.id = i.locked_by)) as rowless_holders
-    from app_public.batch_items i where i.batch_id = b.id
+    from app_public.batch_items i where i.batch_id = p_batch_id
   ) a
-  where b.id = p_batch_id
+  where b.id = p_batch_id;
+end
 $$;
 comment on function app_private.check_batch_counters(uuid, interval) is
   'A batch''s counters beside a count of its items (pending and processing compared as one), whether they agree, whether its status is the one they imply, and the ids holding its items that have no heartbeat row and started before p_stale_after: what sweep_batches checks.';

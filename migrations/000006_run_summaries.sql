@@ -32,10 +32,12 @@ comment on column app_public.run_summaries.errors is 'Distinct error messages of
 comment on column app_public.run_summaries.stats is 'Kind-specific totals: each numeric field of the items'' results summed (one level of nested objects too, e.g. rejections by reason); array fields concatenated, the first 100 elements (e.g. rejected rows with file, line and reason).';
 comment on column app_public.run_summaries.created_at is 'When the summary was written.';
 
--- One plan per connection: a summary reads its batch's items by index whatever the batch's size
--- (a custom plan was re-made at most calls, and was no faster for a batch of a million items).
+-- Planned for the batch at hand, its items named by p_batch_id: PostgreSQL then reads a small
+-- batch's items by index, and a batch that fills most of the table in one scan. A plan made for
+-- any batch (or items named through the batch's row) is costed for the table's average batch:
+-- while a few large batches fill the table, a full scan per subquery for a small one.
 create function app_private.write_run_summary(p_batch_id uuid) returns boolean
-language plpgsql volatile set plan_cache_mode to force_generic_plan as $$
+language plpgsql volatile set plan_cache_mode to force_custom_plan as $$
 begin
   insert into app_public.run_summaries as s (
     batch_id, tenant_id, kind, status, total_items, succeeded_items, failed_items, cancelled_items,
@@ -49,12 +51,12 @@ begin
       count(*) filter (where i.status = 'succeeded') as succeeded,
       count(*) filter (where i.status = 'failed') as failed,
       count(*) filter (where i.status = 'cancelled') as cancelled
-    from app_public.batch_items i where i.batch_id = b.id
+    from app_public.batch_items i where i.batch_id = p_batch_id
   ) counts
   cross join lateral (
     select jsonb_agg(jsonb_build_object('message', e.message, 'count', e.n) order by e.n desc, e.message) as list
     from (select coalesce(i.last_error, '(no message)') as message, count(*) as n
-          from app_public.batch_items i where i.batch_id = b.id and i.status = 'failed'
+          from app_public.batch_items i where i.batch_id = p_batch_id and i.status = 'failed'
           group by 1 order by 2 desc, 1 limit 100) e
   ) errors
   cross join lateral (
@@ -62,13 +64,13 @@ begin
     select jsonb_object_agg(t.key, t.total) as totals from (
       select f.key, to_jsonb(sum(f.value::text::numeric)) as total
       from app_public.batch_items i, jsonb_each(i.result) f
-      where i.batch_id = b.id and jsonb_typeof(i.result) = 'object' and jsonb_typeof(f.value) = 'number'
+      where i.batch_id = p_batch_id and jsonb_typeof(i.result) = 'object' and jsonb_typeof(f.value) = 'number'
       group by f.key
       union all
       select n.key, jsonb_object_agg(n.sub_key, n.total) from (
         select f.key, g.key as sub_key, sum(g.value::text::numeric) as total
         from app_public.batch_items i, jsonb_each(i.result) f, jsonb_each(f.value) g
-        where i.batch_id = b.id and jsonb_typeof(i.result) = 'object' and jsonb_typeof(f.value) = 'object'
+        where i.batch_id = p_batch_id and jsonb_typeof(i.result) = 'object' and jsonb_typeof(f.value) = 'object'
           and jsonb_typeof(g.value) = 'number'
         group by f.key, g.key
       ) n group by n.key
@@ -78,7 +80,7 @@ begin
         select f.key, e.element, i.id as item_id, e.position,
           row_number() over (partition by f.key order by i.id, e.position) as n
         from app_public.batch_items i, jsonb_each(i.result) f, jsonb_array_elements(f.value) with ordinality as e(element, position)
-        where i.batch_id = b.id and jsonb_typeof(i.result) = 'object' and jsonb_typeof(f.value) = 'array'
+        where i.batch_id = p_batch_id and jsonb_typeof(i.result) = 'object' and jsonb_typeof(f.value) = 'array'
       ) a where a.n <= 100 group by a.key
     ) t
   ) stats

@@ -7,7 +7,7 @@ create policy select_own on app_public.batches for select
 create policy insert_own on app_public.batches for insert
   with check (app_private.caller_may_see(tenant_id));
 grant select on app_public.batches to app_anonymous, app_user, app_admin;
-grant insert (tenant_id, kind, metadata, idempotency_key, priority) on app_public.batches to app_user, app_admin;
+grant insert (tenant_id, kind, metadata, idempotency_key, request_fingerprint, priority) on app_public.batches to app_user, app_admin;
 
 alter table app_public.batch_items enable row level security;
 create policy select_own on app_public.batch_items for select
@@ -49,6 +49,7 @@ declare
   v_tenant_id uuid := app_private.require_tenant_id();
   v_batch app_public.batches;
   v_bad_item bigint;
+  v_fingerprint bytea;
 begin
   perform 1 from app_public.batch_kinds k where k.kind = submit_batch.kind;
   if not found then
@@ -74,14 +75,28 @@ begin
       using errcode = 'FLPRI';
   end if;
 
-  insert into app_public.batches (tenant_id, kind, metadata, idempotency_key, priority)
-  values (v_tenant_id, submit_batch.kind, submit_batch.metadata, submit_batch.idempotency_key, submit_batch.priority)
+  if length(submit_batch.idempotency_key) not between 1 and 200 then
+    raise exception 'idempotencyKey must be 1 to 200 characters long, not %', length(submit_batch.idempotency_key)
+      using errcode = 'FLKEY';
+  end if;
+  if submit_batch.idempotency_key is not null then
+    v_fingerprint := sha256(convert_to(jsonb_build_array(submit_batch.kind, submit_batch.items, submit_batch.metadata, submit_batch.priority)::text, 'UTF8'));
+  end if;
+
+  insert into app_public.batches (tenant_id, kind, metadata, idempotency_key, request_fingerprint, priority)
+  values (v_tenant_id, submit_batch.kind, submit_batch.metadata, submit_batch.idempotency_key, v_fingerprint, submit_batch.priority)
   on conflict (tenant_id, idempotency_key) do nothing
   returning * into v_batch;
   if v_batch.id is null then
-    -- The key was used before: that batch is the answer, whatever its state.
+    -- The key was used before: for the same request (a retry) that batch is the answer, whatever
+    -- its state; another request under that key is a client's mistake, which would otherwise get
+    -- a batch that is not what it asked for. (A batch inserted by plain SQL has no fingerprint.)
     select * into v_batch from app_public.batches b
       where b.tenant_id = v_tenant_id and b.idempotency_key = submit_batch.idempotency_key;
+    if v_batch.request_fingerprint <> v_fingerprint then
+      raise exception 'idempotency key "%" was used for another request (batch %)', submit_batch.idempotency_key, v_batch.id
+        using errcode = 'FLIDM', hint = 'A retry sends the same kind, items, metadata and priority; a new request needs a new key.';
+    end if;
     return v_batch;
   end if;
 
@@ -93,7 +108,7 @@ begin
 end
 $$;
 comment on function app_public.submit_batch(text, jsonb, jsonb, text, smallint) is
-  'Submits a batch of the given kind for the current tenant, one item per element of `items` (a JSON array of payload objects). With an `idempotencyKey` already used by this tenant, returns that batch and creates nothing. `priority` (-2 runs first, 2 yields; null for the kind''s) orders its chunks among other batches''. Its items start when the transaction commits.';
+  'Submits a batch of the given kind for the current tenant, one item per element of `items` (a JSON array of payload objects). With an `idempotencyKey` already used by this tenant for the same request (kind, items, metadata, priority), returns that batch and creates nothing; for another request, error FLIDM. `priority` (-2 runs first, 2 yields; null for the kind''s) orders its chunks among other batches''. Its items start when the transaction commits.';
 
 -- Runs as the owner, because the caller may not update items; find_batch checks that the caller
 -- may see the batch, since row level security does not apply here.

@@ -8,6 +8,22 @@ create policy select_visible_batch on app_private.batch_counter_slots for select
   using (exists (select 1 from app_public.batches b where b.id = batch_id));
 grant select on app_private.batch_counter_slots, app_private.batch_counters to app_anonymous, app_user, app_admin;
 
+-- Planned for the batch at hand (see write_run_summary): a queued batch's status is read again
+-- and again, and a plan costed for the table's average batch reads the whole table to find a
+-- small batch's items while a few large batches fill it. PL/pgSQL, whose statements go through
+-- the plan cache that plan_cache_mode steers (before PostgreSQL 18 a SQL function's do not).
+create function app_private.batch_has_pending_item(p_batch_id uuid, p_due_only boolean) returns boolean
+language plpgsql stable set plan_cache_mode to force_custom_plan as $$
+begin
+  return exists (
+    select 1 from app_public.batch_items i
+    where i.batch_id = p_batch_id and i.status = 'pending'
+      and (not p_due_only or i.run_after is null or i.run_after <= now()));
+end
+$$;
+comment on function app_private.batch_has_pending_item(uuid, boolean) is
+  'Whether the batch has a pending item (with p_due_only, one whose retry time has come).';
+
 -- PL/pgSQL with a generic plan: it runs for every status read, and before PostgreSQL 18 a
 -- security definer SQL function is parsed and planned again on every call, a large part of the
 -- read. Security definer, because it reads worker heartbeats and jobs, which clients may not; so
@@ -47,12 +63,9 @@ begin
         select 1 from app_private.chunk_jobs c join graphile_worker.jobs j on j.id = c.job_id
         where c.batch_id = p_batch_id and j.locked_by is not null and not app_private.worker_is_alive(j.locked_by))
         then 'jobs_held_by_dead_worker'
-      when p_pending_items > 0 and p_processing_items = 0 and not exists (
-        select 1 from app_public.batch_items i where i.batch_id = p_batch_id and i.status = 'pending')
+      when p_pending_items > 0 and p_processing_items = 0 and not app_private.batch_has_pending_item(p_batch_id, false)
         then 'counters_out_of_date'
-      when p_pending_items > 0 and p_processing_items = 0 and not exists (
-        select 1 from app_public.batch_items i
-        where i.batch_id = p_batch_id and i.status = 'pending' and (i.run_after is null or i.run_after <= now()))
+      when p_pending_items > 0 and p_processing_items = 0 and not app_private.batch_has_pending_item(p_batch_id, true)
         then 'waiting_for_retry_backoff'
       when p_pending_items > 0 and p_processing_items = 0 and exists (
         select 1 from app_public.batches b join app_public.tenants t on t.id = b.tenant_id

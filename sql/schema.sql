@@ -560,6 +560,30 @@ COMMENT ON FUNCTION app_private.apply_status_deltas(p_deltas app_private.status_
 
 
 --
+-- Name: batch_has_pending_item(uuid, boolean); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.batch_has_pending_item(p_batch_id uuid, p_due_only boolean) RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+begin
+  return exists (
+    select 1 from app_public.batch_items i
+    where i.batch_id = p_batch_id and i.status = 'pending'
+      and (not p_due_only or i.run_after is null or i.run_after <= now()));
+end
+$$;
+
+
+--
+-- Name: FUNCTION batch_has_pending_item(p_batch_id uuid, p_due_only boolean); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.batch_has_pending_item(p_batch_id uuid, p_due_only boolean) IS 'Whether the batch has a pending item (with p_due_only, one whose retry time has come).';
+
+
+--
 -- Name: batch_has_runnable_job(uuid); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -838,12 +862,9 @@ begin
         select 1 from app_private.chunk_jobs c join graphile_worker.jobs j on j.id = c.job_id
         where c.batch_id = p_batch_id and j.locked_by is not null and not app_private.worker_is_alive(j.locked_by))
         then 'jobs_held_by_dead_worker'
-      when p_pending_items > 0 and p_processing_items = 0 and not exists (
-        select 1 from app_public.batch_items i where i.batch_id = p_batch_id and i.status = 'pending')
+      when p_pending_items > 0 and p_processing_items = 0 and not app_private.batch_has_pending_item(p_batch_id, false)
         then 'counters_out_of_date'
-      when p_pending_items > 0 and p_processing_items = 0 and not exists (
-        select 1 from app_public.batch_items i
-        where i.batch_id = p_batch_id and i.status = 'pending' and (i.run_after is null or i.run_after <= now()))
+      when p_pending_items > 0 and p_processing_items = 0 and not app_private.batch_has_pending_item(p_batch_id, true)
         then 'waiting_for_retry_backoff'
       when p_pending_items > 0 and p_processing_items = 0 and exists (
         select 1 from app_public.batches b join app_public.tenants t on t.id = b.tenant_id
@@ -910,8 +931,12 @@ COMMENT ON FUNCTION app_private.catalog_seller(p_tenant_id uuid, p_name text) IS
 --
 
 CREATE FUNCTION app_private.check_batch_counters(p_batch_id uuid, p_stale_after interval) RETURNS TABLE(counters app_private.batch_counters, status text, pending_items integer, processing_items integer, succeeded_items integer, failed_items integer, cancelled_items integer, total_items integer, counters_agree boolean, status_agrees boolean, rowless_holders text[])
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
+#variable_conflict use_column
+begin
+  return query
   select c, b.status, a.pending_items, a.processing_items, a.succeeded_items, a.failed_items, a.cancelled_items, a.total_items,
     (c.pending_items + c.processing_items, c.succeeded_items, c.failed_items, c.cancelled_items)
       is not distinct from (a.pending_items + a.processing_items, a.succeeded_items, a.failed_items, a.cancelled_items),
@@ -929,9 +954,10 @@ CREATE FUNCTION app_private.check_batch_counters(p_batch_id uuid, p_stale_after 
       count(*)::integer as total_items,
       array_agg(distinct i.locked_by) filter (where i.locked_by is not null and i.started_at < now() - p_stale_after
         and not exists (select 1 from app_private.workers w where w.id = i.locked_by)) as rowless_holders
-    from app_public.batch_items i where i.batch_id = b.id
+    from app_public.batch_items i where i.batch_id = p_batch_id
   ) a
-  where b.id = p_batch_id
+  where b.id = p_batch_id;
+end
 $$;
 
 
@@ -1178,6 +1204,31 @@ COMMENT ON FUNCTION app_private.defer_items(p_worker_id text, p_item_ids bigint[
 
 
 --
+-- Name: earlier_items_unfinished(bigint); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.earlier_items_unfinished(p_item_id bigint) RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+declare
+  v_batch_id uuid := (select i.batch_id from app_public.batch_items i where i.id = p_item_id);
+begin
+  return exists (
+    select from app_public.batch_items e
+    where e.batch_id = v_batch_id and e.id < p_item_id and e.status in ('pending', 'processing'));
+end
+$$;
+
+
+--
+-- Name: FUNCTION earlier_items_unfinished(p_item_id bigint); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.earlier_items_unfinished(p_item_id bigint) IS 'Whether an item of the same batch that comes before this one (a lower id: given earlier) is still pending or processing.';
+
+
+--
 -- Name: enqueue_batch_summary(uuid); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -1315,6 +1366,7 @@ CREATE TABLE app_public.batches (
     total_items integer DEFAULT 0 NOT NULL,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     idempotency_key text,
+    request_fingerprint bytea,
     priority smallint,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
@@ -1387,6 +1439,14 @@ COMMENT ON COLUMN app_public.batches.metadata IS 'Free-form JSON object given at
 --
 
 COMMENT ON COLUMN app_public.batches.idempotency_key IS 'Submitting again with the same key returns this batch instead of creating another (unique per tenant).';
+
+
+--
+-- Name: COLUMN batches.request_fingerprint; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.batches.request_fingerprint IS '@behavior -*
+The SHA-256 of the submission that used `idempotency_key` (its kind, items, metadata and priority), set by submit_batch: the key sent again with another request is refused (FLIDM) rather than answered with this batch.';
 
 
 --
@@ -1771,11 +1831,18 @@ COMMENT ON FUNCTION app_private.forget_worker(p_worker_id text) IS 'Called by a 
 --
 
 CREATE FUNCTION app_private.held_item_ids(p_worker_id text) RETURNS bigint[]
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
-  select coalesce(array_agg(i.id order by i.id), '{}') from app_public.batch_items i
-  where i.batch_id in (select b.id from app_public.batches b where b.finished_at is null)
-    and i.locked_by = p_worker_id
+declare
+  v_batch_id uuid;
+  v_held bigint[] := '{}';
+begin
+  for v_batch_id in select b.id from app_public.batches b where b.finished_at is null loop
+    v_held := v_held || array(select i.id from app_public.batch_items i where i.batch_id = v_batch_id and i.locked_by = p_worker_id);
+  end loop;
+  return array(select id from unnest(v_held) as held(id) order by id);
+end
 $$;
 
 
@@ -2661,6 +2728,13 @@ begin
     raise exception 'no tenant: this call needs the JWT claim tenant_id (setting jwt.claims.tenant_id)'
       using errcode = 'FLTEN';
   end if;
+  -- A token outlives a tenant removed after it was made (or names one that never was): its
+  -- writes would otherwise fail on a foreign key, in words that do not say why.
+  perform 1 from app_public.tenants t where t.id = v_tenant_id;
+  if not found then
+    raise exception 'no tenant %: the request''s tenant_id names no tenant', v_tenant_id
+      using errcode = 'FLTEN', hint = 'The tenant was removed, or the token was made for another installation.';
+  end if;
   return v_tenant_id;
 end
 $$;
@@ -2670,7 +2744,7 @@ $$;
 -- Name: FUNCTION require_tenant_id(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.require_tenant_id() IS 'The current tenant, or error FLTEN when the request carries none.';
+COMMENT ON FUNCTION app_private.require_tenant_id() IS 'The current tenant, or error FLTEN when the request carries none, or names a tenant that does not exist.';
 
 
 --
@@ -4076,7 +4150,7 @@ COMMENT ON FUNCTION app_private.workers_seen_by_caller() IS 'The worker heartbea
 
 CREATE FUNCTION app_private.write_run_summary(p_batch_id uuid) RETURNS boolean
     LANGUAGE plpgsql
-    SET plan_cache_mode TO 'force_generic_plan'
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 begin
   insert into app_public.run_summaries as s (
@@ -4091,12 +4165,12 @@ begin
       count(*) filter (where i.status = 'succeeded') as succeeded,
       count(*) filter (where i.status = 'failed') as failed,
       count(*) filter (where i.status = 'cancelled') as cancelled
-    from app_public.batch_items i where i.batch_id = b.id
+    from app_public.batch_items i where i.batch_id = p_batch_id
   ) counts
   cross join lateral (
     select jsonb_agg(jsonb_build_object('message', e.message, 'count', e.n) order by e.n desc, e.message) as list
     from (select coalesce(i.last_error, '(no message)') as message, count(*) as n
-          from app_public.batch_items i where i.batch_id = b.id and i.status = 'failed'
+          from app_public.batch_items i where i.batch_id = p_batch_id and i.status = 'failed'
           group by 1 order by 2 desc, 1 limit 100) e
   ) errors
   cross join lateral (
@@ -4104,13 +4178,13 @@ begin
     select jsonb_object_agg(t.key, t.total) as totals from (
       select f.key, to_jsonb(sum(f.value::text::numeric)) as total
       from app_public.batch_items i, jsonb_each(i.result) f
-      where i.batch_id = b.id and jsonb_typeof(i.result) = 'object' and jsonb_typeof(f.value) = 'number'
+      where i.batch_id = p_batch_id and jsonb_typeof(i.result) = 'object' and jsonb_typeof(f.value) = 'number'
       group by f.key
       union all
       select n.key, jsonb_object_agg(n.sub_key, n.total) from (
         select f.key, g.key as sub_key, sum(g.value::text::numeric) as total
         from app_public.batch_items i, jsonb_each(i.result) f, jsonb_each(f.value) g
-        where i.batch_id = b.id and jsonb_typeof(i.result) = 'object' and jsonb_typeof(f.value) = 'object'
+        where i.batch_id = p_batch_id and jsonb_typeof(i.result) = 'object' and jsonb_typeof(f.value) = 'object'
           and jsonb_typeof(g.value) = 'number'
         group by f.key, g.key
       ) n group by n.key
@@ -4120,7 +4194,7 @@ begin
         select f.key, e.element, i.id as item_id, e.position,
           row_number() over (partition by f.key order by i.id, e.position) as n
         from app_public.batch_items i, jsonb_each(i.result) f, jsonb_array_elements(f.value) with ordinality as e(element, position)
-        where i.batch_id = b.id and jsonb_typeof(i.result) = 'object' and jsonb_typeof(f.value) = 'array'
+        where i.batch_id = p_batch_id and jsonb_typeof(i.result) = 'object' and jsonb_typeof(f.value) = 'array'
       ) a where a.n <= 100 group by a.key
     ) t
   ) stats
@@ -4881,6 +4955,7 @@ declare
   v_tenant_id uuid := app_private.require_tenant_id();
   v_batch app_public.batches;
   v_bad_item bigint;
+  v_fingerprint bytea;
 begin
   perform 1 from app_public.batch_kinds k where k.kind = submit_batch.kind;
   if not found then
@@ -4906,14 +4981,28 @@ begin
       using errcode = 'FLPRI';
   end if;
 
-  insert into app_public.batches (tenant_id, kind, metadata, idempotency_key, priority)
-  values (v_tenant_id, submit_batch.kind, submit_batch.metadata, submit_batch.idempotency_key, submit_batch.priority)
+  if length(submit_batch.idempotency_key) not between 1 and 200 then
+    raise exception 'idempotencyKey must be 1 to 200 characters long, not %', length(submit_batch.idempotency_key)
+      using errcode = 'FLKEY';
+  end if;
+  if submit_batch.idempotency_key is not null then
+    v_fingerprint := sha256(convert_to(jsonb_build_array(submit_batch.kind, submit_batch.items, submit_batch.metadata, submit_batch.priority)::text, 'UTF8'));
+  end if;
+
+  insert into app_public.batches (tenant_id, kind, metadata, idempotency_key, request_fingerprint, priority)
+  values (v_tenant_id, submit_batch.kind, submit_batch.metadata, submit_batch.idempotency_key, v_fingerprint, submit_batch.priority)
   on conflict (tenant_id, idempotency_key) do nothing
   returning * into v_batch;
   if v_batch.id is null then
-    -- The key was used before: that batch is the answer, whatever its state.
+    -- The key was used before: for the same request (a retry) that batch is the answer, whatever
+    -- its state; another request under that key is a client's mistake, which would otherwise get
+    -- a batch that is not what it asked for. (A batch inserted by plain SQL has no fingerprint.)
     select * into v_batch from app_public.batches b
       where b.tenant_id = v_tenant_id and b.idempotency_key = submit_batch.idempotency_key;
+    if v_batch.request_fingerprint <> v_fingerprint then
+      raise exception 'idempotency key "%" was used for another request (batch %)', submit_batch.idempotency_key, v_batch.id
+        using errcode = 'FLIDM', hint = 'A retry sends the same kind, items, metadata and priority; a new request needs a new key.';
+    end if;
     return v_batch;
   end if;
 
@@ -4930,7 +5019,7 @@ $$;
 -- Name: FUNCTION submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text, priority smallint); Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON FUNCTION app_public.submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text, priority smallint) IS 'Submits a batch of the given kind for the current tenant, one item per element of `items` (a JSON array of payload objects). With an `idempotencyKey` already used by this tenant, returns that batch and creates nothing. `priority` (-2 runs first, 2 yields; null for the kind''s) orders its chunks among other batches''. Its items start when the transaction commits.';
+COMMENT ON FUNCTION app_public.submit_batch(kind text, items jsonb, metadata jsonb, idempotency_key text, priority smallint) IS 'Submits a batch of the given kind for the current tenant, one item per element of `items` (a JSON array of payload objects). With an `idempotencyKey` already used by this tenant for the same request (kind, items, metadata, priority), returns that batch and creates nothing; for another request, error FLIDM. `priority` (-2 runs first, 2 yields; null for the kind''s) orders its chunks among other batches''. Its items start when the transaction commits.';
 
 
 --
@@ -8568,6 +8657,13 @@ REVOKE ALL ON FUNCTION app_private.apply_status_deltas(p_deltas app_private.stat
 
 
 --
+-- Name: FUNCTION batch_has_pending_item(p_batch_id uuid, p_due_only boolean); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.batch_has_pending_item(p_batch_id uuid, p_due_only boolean) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION batch_has_runnable_job(p_batch_id uuid); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -8703,6 +8799,13 @@ REVOKE ALL ON FUNCTION app_private.defer_items(p_worker_id text, p_item_ids bigi
 
 
 --
+-- Name: FUNCTION earlier_items_unfinished(p_item_id bigint); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.earlier_items_unfinished(p_item_id bigint) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION enqueue_batch_summary(p_batch_id uuid); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -8784,6 +8887,14 @@ GRANT INSERT(metadata) ON TABLE app_public.batches TO app_admin;
 
 GRANT INSERT(idempotency_key) ON TABLE app_public.batches TO app_user;
 GRANT INSERT(idempotency_key) ON TABLE app_public.batches TO app_admin;
+
+
+--
+-- Name: COLUMN batches.request_fingerprint; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(request_fingerprint) ON TABLE app_public.batches TO app_user;
+GRANT INSERT(request_fingerprint) ON TABLE app_public.batches TO app_admin;
 
 
 --

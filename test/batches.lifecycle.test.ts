@@ -96,11 +96,13 @@ describe('a poison item', () => {
   });
 
   test('an item whose payload its kind rejects fails at once, without retries', async () => {
-    const batch = await submitBatch(db, tenant, 'noop', [{ sleep_ms: 'soon' }, {}]);
+    // A sleep past what a timer can wait (2^31 - 1 ms) would end at once, and claim to have slept.
+    const batch = await submitBatch(db, tenant, 'noop', [{ sleep_ms: 'soon' }, { sleep_ms: 1e12 }, {}]);
     await waitForSummary(db, batch.id);
     const { rows } = await db.pool.query('select status, attempts, last_error from app_public.batch_items where batch_id = $1 order by id', [batch.id]);
     expect(rows).toEqual([
-      { status: 'failed', attempts: 1, last_error: 'invalid payload: sleep_ms must be a non-negative number' },
+      { status: 'failed', attempts: 1, last_error: 'invalid payload: sleep_ms must be a number of milliseconds from 0 to 2147483647' },
+      { status: 'failed', attempts: 1, last_error: 'invalid payload: sleep_ms must be a number of milliseconds from 0 to 2147483647' },
       { status: 'succeeded', attempts: 1, last_error: null },
     ]);
   });
@@ -189,16 +191,42 @@ describe('retry_failed_items', () => {
 });
 
 describe('idempotent submission', () => {
-  test('the same key returns the same batch and creates nothing', async () => {
-    const first = await submitBatch(db, tenant, 'noop', [{}, {}], { idempotencyKey: 'upload-42' });
-    const second = await submitBatch(db, tenant, 'noop', [{}, {}, {}], { idempotencyKey: 'upload-42' });
+  const keyed = (key: string) => async () =>
+    (await db.pool.query(`select count(*)::int as n from app_public.batches where idempotency_key = $1`, [key])).rows[0].n;
+
+  test('the same key with the same request returns the same batch and creates nothing', async () => {
+    const first = await submitBatch(db, tenant, 'noop', [{ n: 1 }, { n: 2 }], { idempotencyKey: 'upload-42', metadata: { from: 'x' } });
+    const second = await submitBatch(db, tenant, 'noop', [{ n: 1 }, { n: 2 }], { idempotencyKey: 'upload-42', metadata: { from: 'x' } });
     expect(second.id).toBe(first.id);
     expect(second.total_items).toBe(2);
-    const { rows } = await db.pool.query(`select count(*)::int as n from app_public.batches where idempotency_key = 'upload-42'`);
-    expect(rows[0].n).toBe(1);
+    expect(await keyed('upload-42')()).toBe(1);
     // Keys are per tenant: another tenant's same key is another batch.
     const other = await submitBatch(db, await createTenant(db), 'noop', [{}], { idempotencyKey: 'upload-42' });
     expect(other.id).not.toBe(first.id);
+  });
+
+  test.each([
+    ['other items', 'noop', [{ n: 1 }, { n: 3 }], {}],
+    ['one more item', 'noop', [{ n: 1 }, { n: 2 }, { n: 3 }], {}],
+    ['another kind', 'fail', [{ n: 1 }, { n: 2 }], {}],
+    ['other metadata', 'noop', [{ n: 1 }, { n: 2 }], { from: 'y' }],
+  ])('the same key with %s is refused (FLIDM), and the first batch is kept as it was', async (_case, kind, items, metadata) => {
+    const key = `import-${_case}`;
+    const first = await submitBatch(db, tenant, 'noop', [{ n: 1 }, { n: 2 }], { idempotencyKey: key });
+    await expect(submitBatch(db, tenant, kind, items, { idempotencyKey: key, metadata })).rejects.toMatchObject({
+      code: 'FLIDM',
+      message: `idempotency key "${key}" was used for another request (batch ${first.id})`,
+    });
+    expect(await keyed(key)()).toBe(1);
+    expect(await statusOf(db, first.id)).toMatchObject({ kind: 'noop', total_items: 2 });
+  });
+
+  test.each([['empty', ''], ['longer than 200 characters', 'k'.repeat(201)]])('a key that is %s is refused (FLKEY)', async (_case, key) => {
+    await expect(submitBatch(db, tenant, 'noop', [{}], { idempotencyKey: key })).rejects.toMatchObject({
+      code: 'FLKEY',
+      message: `idempotencyKey must be 1 to 200 characters long, not ${key.length}`,
+    });
+    expect(await keyed(key)()).toBe(0);
   });
 });
 
