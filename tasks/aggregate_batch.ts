@@ -1,5 +1,6 @@
 // Writes a finished batch's run summary. Enqueued by the transaction that finalizes the batch.
 import type { Task } from 'graphile-worker';
+import { withoutStatementTimeout } from '../server/db/session.ts';
 
 interface AggregateBatchPayload {
   batch_id: string;
@@ -21,9 +22,9 @@ function assertPayload(payload: unknown): asserts payload is AggregateBatchPaylo
 
 export const aggregate_batch: Task = async (payload, helpers) => {
   assertPayload(payload);
-  const { rows } = await helpers.query<{ written: boolean }>('select app_private.write_run_summary($1) as written', [
-    payload.batch_id,
-  ]);
+  // (A summary of a million items takes seconds.)
+  const { rows } = await helpers.withPgClient((client) => withoutStatementTimeout(client, () =>
+    client.query<{ written: boolean }>('select app_private.write_run_summary($1) as written', [payload.batch_id])));
   // Not written: the batch was re-opened (or deleted) since, and its next finalization enqueues us
   // again; or its items were pruned, and its summary stays as it was.
   if (rows[0].written) helpers.logger.info('run summary written', { batch_id: payload.batch_id });

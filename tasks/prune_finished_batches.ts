@@ -5,6 +5,7 @@
 // rather than when autovacuum's thresholds are next met.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Task } from 'graphile-worker';
+import { withoutStatementTimeout } from '../server/db/session.ts';
 
 declare global {
   namespace GraphileWorker {
@@ -56,12 +57,15 @@ export const prune_finished_batches: Task = async (_payload, helpers) => {
       if (more) await sleep(2 * (performance.now() - callStartedAt));
     }
     pruneSeconds = (performance.now() - startedAt) / 1000;
-    // At autovacuum's pace (its default cost delay; a manual VACUUM has none), for the same reason.
+    // At autovacuum's pace (its default cost delay; a manual VACUUM has none), for the same reason:
+    // slow on purpose.
     await client.query(`set vacuum_cost_delay = '2ms'`);
     try {
-      for (const [name, tables] of Object.entries(PRUNED_TABLES)) {
-        if (removed[name] > 0) await client.query(`vacuum (analyze) ${tables.join(', ')}`);
-      }
+      await withoutStatementTimeout(client, async () => {
+        for (const [name, tables] of Object.entries(PRUNED_TABLES)) {
+          if (removed[name] > 0) await client.query(`vacuum (analyze) ${tables.join(', ')}`);
+        }
+      });
     } finally {
       await client.query('reset vacuum_cost_delay');
     }

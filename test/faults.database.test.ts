@@ -1,18 +1,22 @@
 // The database blinks while a batch runs: restarts (clean and crashed), a failover that leaves
 // the connections open to the old server unanswered, every connection of the worker terminated,
-// and ten seconds of connections killed again and again. Each fault is tried FAULT_REPEATS times
-// (5) on a cluster of this file's own, against a real worker and server, and counted, not
-// sampled: every item succeeded on its first attempt, the batch finalized once and was summarised
-// once, it finished within 15 s of the database coming back (25 after a failover), both
-// processes are still running and healthy (a client followed the batch's progress over graphql-ws
-// through the fault), and subscribing again gets the batch's final state.
+// ten seconds of connections killed again and again, and writes refused for a while. Each fault
+// is tried FAULT_REPEATS times (5) on a cluster of this file's own, against a real worker and
+// server, and counted, not sampled: every item succeeded on its first attempt, the batch
+// finalized once and was summarised once, it finished within 15 s of the database coming back
+// (25 after a failover), both processes are still running and healthy (a client followed the
+// batch's progress over graphql-ws through the fault), subscribing again gets the batch's final
+// state, and neither logged an error. Then `finishline status --watch` through an outage, a
+// connection cut mid-answer and an expiring token; and two settings an operator may give the
+// database: an idle_session_timeout, and serializable as the default isolation.
 import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { signToken } from '../server/auth.ts';
 import { blackhole } from './blackhole.ts';
+import { startConnectionCutter } from './connection_cutter.ts';
 import { startPostgresCluster, type PostgresCluster } from './postgres_cluster.ts';
-import { startServerProcess, startWorkerProcess, TEST_JWT_SECRET, waitFor, type ServerProcess, type TestDatabase, type WorkerProcess } from './helpers.ts';
+import { createTenant, graphql, lastLogLine, runCli, startServerProcess, startWorkerProcess, TEST_JWT_SECRET, useTestDatabase, waitFor, type ServerProcess, type TestDatabase, type WorkerProcess } from './helpers.ts';
 
 const REPEATS = Number(process.env.FAULT_REPEATS ?? 5);
 const ITEMS = 20_000;
@@ -36,6 +40,21 @@ const FAULTS: Record<string, Fault> = {
     const letThrough = await blackhole(client, `application_name like 'finishline %'`).finally(() => client.end());
     await cluster.restart('immediate');
     return letThrough;
+  },
+  // What a failover can leave for a moment (the address still on the old primary, now a standby),
+  // or a guard against a full disk: every connection stays up, every write is refused (25006).
+  'read-only for 3 s (default_transaction_read_only)': async (cluster) => {
+    const client = new pg.Client({ connectionString: cluster.url('postgres') });
+    await client.connect();
+    try {
+      await client.query('alter system set default_transaction_read_only = on');
+      await client.query('select pg_reload_conf()');
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      await client.query('alter system reset default_transaction_read_only');
+      await client.query('select pg_reload_conf()');
+    } finally {
+      await client.end();
+    }
   },
   '10 s of flapping (terminated every 0.3-0.5 s)': async (cluster) => {
     const until = Date.now() + 10_000;
@@ -279,5 +298,174 @@ for (const [fault, inject] of Object.entries(FAULTS)) {
         expect(notJson.slice(0, 10)).toEqual([]);
       }
     });
+
+    // An operator pages on error lines: an outage both processes ride out says warnings only
+    // (connections lost, reconnecting), its libraries' lines included.
+    test('nothing was logged at level error', () => {
+      for (const output of [worker.output(), server.output()]) {
+        const errors = output.split('\n').filter((line) => line.startsWith('{') && JSON.parse(line).level === 'error');
+        expect(errors.slice(0, 10)).toEqual([]);
+      }
+    });
   });
 }
+
+// `finishline status --watch` follows a batch to its summary, straight from the database or through
+// the server with a token: the database going away while it watches is waited out, not an exit;
+// a token that expires ends it, with what to do next.
+describe('finishline status --watch, when its database or its token goes away', () => {
+  let cluster: PostgresCluster;
+  let target: TestDatabase;
+  let worker: WorkerProcess;
+  let server: ServerProcess;
+
+  beforeAll(async () => {
+    cluster = await startPostgresCluster({ like: process.env.TEST_DATABASE_URL });
+    const pool = new pg.Pool({ connectionString: cluster.url(), max: 2, application_name: 'fault test' });
+    pool.on('error', () => {});
+    target = { name: 'finishline', url: cluster.url(), pool };
+    worker = await startWorkerProcess(target);
+    server = await startServerProcess(target);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await worker?.stop();
+    await target?.pool.end();
+    await cluster?.remove();
+  });
+
+  /** A new tenant with one noop batch of `items` items sleeping `sleepMs` each. */
+  async function tenantWithBatch(name: string, items: number, sleepMs: number): Promise<{ tenant: string; batch: { id: string } }> {
+    const tenant = (await target.pool.query<{ id: string }>(`insert into app_public.tenants (name) values ($1) returning id`, [name])).rows[0].id;
+    const { rows: [batch] } = await target.pool.query<{ id: string }>(`
+      with b as (insert into app_public.batches (tenant_id, kind) values ($1, 'noop') returning id),
+        items as (insert into app_public.batch_items (batch_id, tenant_id, payload)
+          select b.id, $1, jsonb_build_object('sleep_ms', $3::int) from b, generate_series(1, $2::int))
+      select id from b`, [tenant, items, sleepMs]);
+    return { tenant, batch };
+  }
+
+  test('both ways, the watch says the database is away, waits, and ends with the summary', async () => {
+    const { tenant, batch } = await tenantWithBatch('watcher', 3000, 300);
+    const token = signToken(TEST_JWT_SECRET, { role: 'app_user', tenant_id: tenant, sub: 'watcher' });
+    const env = { ...process.env, DATABASE_URL: cluster.url(), LOG_LEVEL: 'warning' };
+    const watches = [
+      runCli(['status', batch.id, '--watch', '--tenant', tenant], env),
+      runCli(['status', batch.id, '--watch', '--server', server.url, '--token', token], env),
+    ];
+    await waitFor(async () => (await target.pool.query(`select succeeded_items from app_public.batch_status_summary where batch_id = $1`, [batch.id])).rows[0]?.succeeded_items > 0,
+      { what: 'the batch to be under way' });
+    // Down for 3 s, so that every watch asks while it is (a quick restart is often ridden out
+    // between two asks, unseen).
+    await cluster.stop('fast');
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await cluster.start();
+    for (const watch of await Promise.all(watches)) {
+      // A watch that ended early says why on stderr: show it with any failure below.
+      const why = `exit ${watch.code}, stderr: ${watch.stderr}`;
+      expect(watch.stdout, why).toMatch(/^the database is unavailable: still watching \(.+\)$/m);
+      expect(watch.stdout, why).toMatch(/^the database is back$/m);
+      expect(watch.stdout, why).toContain(`batch ${batch.id} (noop): completed\n  3000 succeeded`);
+      expect(watch.code, why).toBe(0);
+    }
+  });
+
+  test('a token that expires while it watches ends the watch, saying that the batch goes on and how to follow it', async () => {
+    const { tenant, batch } = await tenantWithBatch('short token', 1, 6000);
+    const token = signToken(TEST_JWT_SECRET, { role: 'app_user', tenant_id: tenant, sub: 'watcher' }, '2s');
+    const watch = await runCli(['status', batch.id, '--watch', '--server', server.url, '--token', token], { ...process.env, LOG_LEVEL: 'warning' });
+    expect(watch.code).toBe(1);
+    expect(lastLogLine(watch)).toMatchObject({
+      msg: 'finishline failed',
+      error: `invalid token: jwt expired (FLJWT): batch ${batch.id} goes on; follow it with a new token: finishline status ${batch.id} --watch --server ${server.url} --token <token>`,
+    });
+    const { rows: [status] } = await target.pool.query(`select status from app_public.batches where id = $1`, [batch.id]);
+    expect(status.status).not.toBe('cancelled');
+  });
+
+  // The worst moment for a client that holds its connection: the answer has come, the end of it
+  // has not, and the connection is gone. pg reports that as an 'error' event as well as failing
+  // the query; nothing listened to it, and it ended the process.
+  test('a connection cut in the middle of an answer is waited out too', async () => {
+    const { tenant, batch } = await tenantWithBatch('cut watcher', 100, 100);
+    const cutter = await startConnectionCutter(cluster.url());
+    try {
+      // The batch's id is in every answer about its status: the first is cut before it ends.
+      cutter.arm(batch.id);
+      const watch = await runCli(['status', batch.id, '--watch', '--tenant', tenant], { ...process.env, DATABASE_URL: cutter.url, LOG_LEVEL: 'warning' });
+      const why = `exit ${watch.code}, stderr: ${watch.stderr}`;
+      expect(cutter.cuts()).toBe(1);
+      expect(watch.stdout, why).toMatch(/^the database is unavailable: still watching \(Connection terminated unexpectedly\)$/m);
+      expect(watch.stdout, why).toContain(`batch ${batch.id} (noop): completed\n  100 succeeded`);
+      expect(watch.code, why).toBe(0);
+    } finally {
+      await cutter.close();
+    }
+  });
+});
+
+// Operators end sessions idle too long (idle_session_timeout), for connections a client leaked.
+// finishline keeps some idle on purpose: the worker's pool and the LISTEN connections, which the
+// worker hears of new jobs on and the server follows batches by.
+describe("under an operator's idle_session_timeout of 1 s", () => {
+  const db = useTestDatabase({ idle_session_timeout: '1s' });
+
+  test('the worker and the server keep their connections: nothing is lost, a batch submitted after a quiet while runs and is followed to its end', async () => {
+    const worker = await startWorkerProcess(db);
+    const server = await startServerProcess(db);
+    try {
+      const tenant = await createTenant(db);
+      const token = signToken(TEST_JWT_SECRET, { role: 'app_user', tenant_id: tenant, sub: 'quiet' });
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+      const submitted = await graphql(server.url, 'mutation { submitBatch(input: { kind: "noop", items: [{}, {}, {}] }) { result { id } } }', {}, token);
+      const client = createClient({ url: `${server.url.replace(/^http/, 'ws')}/graphql`, connectionParams: { authorization: `Bearer ${token}` } });
+      try {
+        const statuses = await new Promise<string[]>((resolve, reject) => {
+          const seen: string[] = [];
+          client.subscribe({ query: 'subscription($id: UUID!) { batchProgress(batchId: $id) { status } }', variables: { id: submitted.data!.submitBatch.result.id } },
+            { next: (message) => seen.push((message.data as { batchProgress: { status: string } }).batchProgress.status), error: reject, complete: () => resolve(seen) });
+        });
+        expect(statuses.at(-1)).toBe('completed');
+      } finally {
+        await client.dispose();
+      }
+      for (const output of [worker.output(), server.output()]) {
+        expect(output.split('\n').filter((line) => line.includes('idle-session timeout'))).toEqual([]);
+      }
+    } finally {
+      await server.stop();
+      await worker.stop();
+    }
+  });
+});
+
+// An operator's default isolation of serializable: finishline's statements are written for read
+// committed (claims skip locked rows, counters are kept in slots), and under serializable
+// concurrent ones are rolled back as conflicts.
+describe("under an operator's default_transaction_isolation = serializable", () => {
+  const db = useTestDatabase({ default_transaction_isolation: 'serializable' });
+
+  test('eight batches submitted at once through GraphQL all go in, and two workers run every item on its first attempt, logging no error', async () => {
+    const workers = [await startWorkerProcess(db), await startWorkerProcess(db)];
+    const server = await startServerProcess(db);
+    try {
+      const token = signToken(TEST_JWT_SECRET, { role: 'app_user', tenant_id: await createTenant(db), sub: 'strict' });
+      const items = Array.from({ length: 2000 }, () => ({ sleep_ms: 1 }));
+      const submitted = await Promise.all(Array.from({ length: 8 }, () =>
+        graphql(server.url, 'mutation($items: JSON!) { submitBatch(input: { kind: "noop", items: $items }) { result { id } } }', { items }, token)));
+      for (const result of submitted) expect(result.errors).toBeUndefined();
+      const ids = submitted.map((result) => result.data!.submitBatch.result.id as string);
+      await waitFor(async () => (await db.pool.query(`select count(*)::int as n from app_public.run_summaries where batch_id = any($1::uuid[])`, [ids])).rows[0].n === 8,
+        { timeoutMs: 60_000, what: 'the eight batches to finish with their summaries' });
+      const { rows: [items_] } = await db.pool.query(`select count(*) filter (where status = 'succeeded')::int as succeeded, max(attempts)::int as attempts
+        from app_public.batch_items where batch_id = any($1::uuid[])`, [ids]);
+      expect(items_).toEqual({ succeeded: 16000, attempts: 1 });
+      for (const output of [...workers.map((worker) => worker.output()), server.output()]) {
+        expect(output.split('\n').filter((line) => line.includes('"level":"error"')).slice(0, 5)).toEqual([]);
+      }
+    } finally {
+      await server.stop();
+      await Promise.all(workers.map((worker) => worker.stop()));
+    }
+  });
+});

@@ -181,6 +181,38 @@ describe('catalog files', () => {
   });
 });
 
+// Operators often bound every statement of the application's role (statement_timeout). A large
+// batch's summary takes longer than a request, the sweeper reads every unfinished batch's items,
+// and the prune's vacuum is slow on purpose (paced as autovacuum is): none may be cut short by it;
+// the rest of the worker's statements keep it.
+describe("under an operator's statement_timeout", () => {
+  test('a 100,000-item batch gets its summary, its prune and vacuum complete, and so does a sweep', async () => {
+    // Every statement of this worker may run 250 ms at most; it is the only worker.
+    await worker?.stop();
+    const url = new URL(db.url);
+    url.searchParams.set('options', '-c statement_timeout=250');
+    worker = await startWorkerProcess(db, { env: { DATABASE_URL: url.toString() } });
+    const { rows: [batch] } = await db.pool.query<{ id: string }>(`
+      with b as (insert into app_public.batches (tenant_id, kind) values ($1, 'noop') returning id)
+      insert into app_public.batch_items (batch_id, tenant_id, payload, status, attempts, result, started_at, finished_at)
+      select b.id, $1, jsonb_build_object('n', i, 'note', repeat('x', 100)), 'succeeded', 1, '{"slept_ms": 0}', now(), now()
+      from b, generate_series(1, 100000) i
+      returning batch_id as id`, [tenant]);
+    await waitForSummary(db, batch.id, 60_000);
+    await ageBatch(db, batch.id, 40);
+    await pruneNow(db);
+    expect(await itemCount(batch.id)).toBe(0);
+    // The sweeper too, which checks every unfinished batch's counters against its items.
+    const { rows: [sweep] } = await db.pool.query<{ id: string }>(`select id from graphile_worker.add_job('sweep_batches', '{}')`);
+    await waitFor(async () => (await db.pool.query('select 1 from graphile_worker.jobs where id = $1', [sweep.id])).rowCount === 0, { what: 'the sweep to run' });
+    const pruned = worker.output().split('\n').filter((line) => line.includes('"msg":"pruned finished batches"')).map((line) => JSON.parse(line));
+    expect(pruned).toHaveLength(1);
+    // Longer than the timeout: the vacuum was not bound by it.
+    expect(pruned[0].vacuum_seconds).toBeGreaterThan(0.25);
+    expect(worker.output().split('\n').filter((line) => line.includes('"level":"error"'))).toEqual([]);
+  }, 120_000);
+});
+
 describe('a retry racing a prune', () => {
   test('a batch whose failed items are retried while a prune waits for it keeps its items, and the prune goes on', async () => {
     await worker?.stop();

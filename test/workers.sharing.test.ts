@@ -1,7 +1,9 @@
 // Workers started to scale out share a batch: each takes only the chunks it can start, so three
 // workers finish a batch of slow items close to a third of the time one would take.
+import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTenant, startWorkerProcess, submitBatch, useTestDatabase, waitForSummary, type WorkerProcess } from './helpers.ts';
+import { startPostgresCluster } from './postgres_cluster.ts';
 
 const db = useTestDatabase();
 let tenant: string;
@@ -52,3 +54,24 @@ test('three workers share a batch of slow items: each runs chunks, and it finish
   expect([...holders].sort()).toEqual(workers.map((worker) => String(worker.pid)).sort());
   expect(timing.seconds).toBeLessThan(idealSeconds * 1.5);
 }, 180_000);
+
+// Each slot of a worker may hold a connection (two during an import), and an idle worker's slots
+// take them as they look for jobs: more slots than the database has connections left locks out
+// everyone else, which the worker says as it starts.
+test('a worker with more slots than the database has connections for says so as it starts, with what to change', async () => {
+  const cluster = await startPostgresCluster({ like: process.env.TEST_DATABASE_URL, settings: { max_connections: '20' } });
+  const pool = new pg.Pool({ connectionString: cluster.url(), max: 1 });
+  try {
+    const worker = await startWorkerProcess({ name: 'finishline', url: cluster.url(), pool }, { concurrency: 8 });
+    const warning = worker.output().split('\n').filter((line) => line.includes('connections, more than')).map((line) => JSON.parse(line));
+    expect(warning).toEqual([expect.objectContaining({
+      level: 'warning',
+      msg: expect.stringMatching(/^the worker may open 20 connections, more than the \d+ the database has left: lower WORKER_CONCURRENCY or raise max_connections$/),
+      worker_concurrency: 8, max_connections_for_users: 17,
+    })]);
+    await worker.stop();
+  } finally {
+    await pool.end();
+    await cluster.remove();
+  }
+});

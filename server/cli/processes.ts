@@ -5,8 +5,9 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { resolveJwtSecret } from '../auth.ts';
 import type { Config } from '../config.ts';
-import { openDatabase, type Database } from '../db/database.ts';
+import { ignoreConnectionError, openDatabase, type Database } from '../db/database.ts';
 import { dropUnanswered, PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
+import { applySessionSettings } from '../db/session.ts';
 import { whileUnavailable } from '../db/errors.ts';
 import { migrate, pendingMigrations } from '../db/migrate.ts';
 import { connectionPooler, requireDirectConnection } from '../db/pooler.ts';
@@ -86,11 +87,10 @@ async function adaptToPoolers(database: Database): Promise<{ listenConnectionStr
   return { listenConnectionString: null };
 }
 
-async function serveHttp(config: Config, database: Database): Promise<{ server: HttpServer; stop(): Promise<void> }> {
-  const jwtSecret = resolveJwtSecret({ configured: config.jwtSecret, dataDir: config.dataDir, embedded: database.embedded });
+async function serveHttp(config: Config, database: Database, jwtSecret: string): Promise<{ server: HttpServer; stop(): Promise<void> }> {
   const { listenConnectionString } = await adaptToPoolers(database);
   // Uploads, /health and /metrics share these; a request waits at most 5 s for one (then fails).
-  const pool = new pg.Pool({ connectionString: database.connectionString, max: config.serverPoolSize, connectionTimeoutMillis: 5_000, application_name: 'finishline server', ...PROBE_SILENT_SERVER });
+  const pool = new pg.Pool({ connectionString: database.connectionString, max: config.serverPoolSize, connectionTimeoutMillis: 5_000, application_name: 'finishline server', ...PROBE_SILENT_SERVER, onConnect: applySessionSettings });
   pool.on('error', (error) => log.warn('idle database connection lost', { error: error.message }));
   // Their statements (an upload's chunks, /health, /metrics, a sign-in) each take well under this.
   dropUnanswered(pool, 60_000);
@@ -157,6 +157,7 @@ async function logDemoSignInLink(client: pg.Client, port: number): Promise<void>
 /** Runs `fn` with a client of the database, for the start's one-off steps. */
 async function withClient<T>(database: Database, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: database.connectionString });
+  client.on('error', ignoreConnectionError);
   await client.connect();
   try {
     return await fn(client);
@@ -168,13 +169,15 @@ async function withClient<T>(database: Database, fn: (client: pg.Client) => Prom
 export async function runLongLived(command: 'start' | 'worker' | 'serve', config: Config, flags: { signInLink: boolean }): Promise<never> {
   routeConsoleToLog();
   exitOnUnexpectedErrors();
+  // Settled before the database is touched: a server without its secret is refused, not migrated first.
+  const jwtSecret = command === 'worker' ? '' : resolveJwtSecret({ configured: config.jwtSecret, dataDir: config.dataDir, embedded: !config.databaseUrl });
   const database = await openDatabase(config, log);
   if (command === 'start') {
     await requireDirectConnection(database, 'the worker and migrations need a direct connection for their LISTEN and advisory locks', log);
     await migrate(database.directConnectionString, log);
     if (database.embedded) await withClient(database, loadDemoOnFirstStart);
     const worker = await runWorker(config, database.directConnectionString);
-    const http = await serveHttp(config, database);
+    const http = await serveHttp(config, database, jwtSecret);
     if (database.embedded || flags.signInLink) await withClient(database, (client) => logDemoSignInLink(client, http.server.port));
     return runUntilSignalled([http, worker, database], worker.done);
   }
@@ -185,6 +188,6 @@ export async function runLongLived(command: 'start' | 'worker' | 'serve', config
     return runUntilSignalled([worker, database], worker.done);
   }
   await requireCurrentSchema(database.connectionString);
-  const http = await serveHttp(config, database);
+  const http = await serveHttp(config, database, jwtSecret);
   return runUntilSignalled([http, database], new Promise(() => {}));
 }

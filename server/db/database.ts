@@ -22,6 +22,7 @@ export const EMBEDDED_DATABASE_NAME = 'finishline';
 /** Creates the database if it does not exist yet (connecting to the server's maintenance database). */
 export async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });
+  client.on('error', ignoreConnectionError);
   await client.connect();
   try {
     const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
@@ -38,7 +39,7 @@ export async function openDatabase(config: Config, log: Log): Promise<Database> 
     return { connectionString: config.databaseUrl, directConnectionString, directVariable, embedded: false, stop: async () => {} };
   }
   if (config.directDatabaseUrl) throw new Error('DIRECT_DATABASE_URL is set without DATABASE_URL: set both, or neither for the embedded server');
-  log.info('DATABASE_URL is not set: starting an embedded PostgreSQL', { data_dir: config.dataDir });
+  log.info('DATABASE_URL is not set: using the embedded PostgreSQL (started unless it runs already)', { data_dir: config.dataDir });
   const server = await startEmbeddedPostgres(config.dataDir, { log: (msg) => log.info(msg) });
   await ensureDatabase(server.adminUrl, EMBEDDED_DATABASE_NAME);
   const url = server.urlFor(EMBEDDED_DATABASE_NAME);
@@ -49,6 +50,7 @@ export async function openDatabase(config: Config, log: Log): Promise<Database> 
 export async function withDatabaseClient<T>(config: Config, log: Log, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const database = await openDatabase(config, log);
   const client = new pg.Client({ connectionString: database.connectionString });
+  client.on('error', ignoreConnectionError);
   try {
     await client.connect();
     return await fn(client);
@@ -57,3 +59,9 @@ export async function withDatabaseClient<T>(config: Config, log: Log, fn: (clien
     await database.stop();
   }
 }
+
+/**
+ * For a one-off client: a connection lost is also an 'error' event, which would end the process
+ * unheard; the statement in flight (or the next one) fails with it and says what happened.
+ */
+export function ignoreConnectionError(): void {}

@@ -5,6 +5,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const UNAVAILABLE_CODES = new Set([
   // PostgreSQL: shutting down, crashed, starting up or in recovery, too many connections.
   '57P01', '57P02', '57P03', '53300',
+  // Writes refused: a standby still at the primary's address after a failover, or a database
+  // made read-only for a while (a guard against a full disk); it takes writes again.
+  '25006',
   // Node: the server is not there, or the connection broke.
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH',
 ]);
@@ -14,6 +17,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   // Class 08: connection exceptions.
   if (typeof code === 'string' && (code.startsWith('08') || UNAVAILABLE_CODES.has(code))) return true;
+  // 55000 is also a statement's error; at connection time it is a database closed for maintenance
+  // (ALTER DATABASE … ALLOW_CONNECTIONS false), which an operator opens again.
+  if (code === '55000' && typeof message === 'string' && /is not currently accepting connections/.test(message)) return true;
   return typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed|Connection is closed/.test(message);
 }
 

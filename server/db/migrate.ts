@@ -22,6 +22,7 @@ export async function migrate(connectionString: string, log: Log): Promise<void>
     await workerPool.end();
   }
   const client = new pg.Client({ connectionString, application_name: 'finishline migrate' });
+  client.on('error', lost);
   await client.connect();
   // What a migration tells the operator (RAISE WARNING: a grant it could not make) is logged.
   client.on('notice', (notice) => {

@@ -11,6 +11,7 @@ import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { BatchProgressPlugin } from './batch_progress.ts';
 import { AuthError, claimsFromAuthorization, pgSettingsFor, type Claims } from '../auth.ts';
 import { dropUnanswered, PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
+import { applySessionSettings } from '../db/session.ts';
 import { RURU_DASHBOARD_LINK } from './dashboard.ts';
 import { makeMaskError, RequestErrorsPlugin } from './graphql_errors.ts';
 import { LIMITS, limitsPlugin } from './graphql_limits.ts';
@@ -112,7 +113,7 @@ export function createPostGraphile(options: GraphQLOptions): GraphQLService {
   // Our own pools, so that a lost connection is logged as one JSON line (PostGraphile's own pool
   // prints a stack trace) and the number of connections is ours to bound.
   // A connection whose database vanished (a failover) fails within seconds, not hours.
-  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize, application_name: 'finishline graphql', ...PROBE_SILENT_SERVER });
+  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize, application_name: 'finishline graphql', ...PROBE_SILENT_SERVER, onConnect: applySessionSettings });
   watchConnections(pool, 'GraphQL', options.log);
   // Every statement of a request answers within its statement_timeout; one that has not, well
   // after, was sent to a database that is gone.
@@ -122,7 +123,7 @@ export function createPostGraphile(options: GraphQLOptions): GraphQLService {
   // during which its batch could finish unheard.
   const listenPool = options.listenConnectionString === null
     ? null
-    : new pg.Pool({ connectionString: options.listenConnectionString, max: 1, idleTimeoutMillis: 0, application_name: 'finishline listen', ...PROBE_SILENT_SERVER });
+    : new pg.Pool({ connectionString: options.listenConnectionString, max: 1, idleTimeoutMillis: 0, application_name: 'finishline listen', ...PROBE_SILENT_SERVER, onConnect: applySessionSettings });
   if (listenPool) {
     watchConnections(listenPool, 'LISTEN', options.log);
     dropUnanswered(listenPool, UNANSWERED_MARGIN_MS);

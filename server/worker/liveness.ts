@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
 import { dropConnection, PROBE_SILENT_CLIENTS, PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
+import { SESSION_SETTINGS } from '../db/session.ts';
 import type { Log } from '../log.ts';
 import { runningItems } from './item_task.ts';
 
@@ -75,7 +76,7 @@ export function startLiveness({ connectionString, concurrency, log, beatEveryMs,
         // Its lock says the worker lives: a worker whose machine died must lose it within seconds.
         // Keepalive probes wait while data the database sent is unacknowledged (a heartbeat's
         // answer, a notification), so such data unacknowledged for 8 s drops it too.
-        await candidate.query(`${PROBE_SILENT_CLIENTS}; set tcp_user_timeout = 8000`);
+        await candidate.query(`${PROBE_SILENT_CLIENTS}; ${SESSION_SETTINGS}; set tcp_user_timeout = 8000`);
         candidate.on('notification', ({ payload }) => {
           if (!payload) return;
           const aborted = runningItems.cancelBatch(payload);

@@ -19,6 +19,7 @@ import pg from 'pg';
 import { run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
 import { isDatabaseUnavailable, whileUnavailable } from '../db/errors.ts';
 import { dropConnection, PROBE_SILENT_CLIENTS, PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
+import { SESSION_SETTINGS } from '../db/session.ts';
 import { workerLogger, type Log } from '../log.ts';
 import { startLiveness } from './liveness.ts';
 import { parsedCrontab, recordingScheduledRuns, registerSchedules, type CrontabOptions } from './scheduler.ts';
@@ -52,6 +53,9 @@ const WEDGED_AFTER_MS = 60_000;
 /** Delays before starting a new runner after one stopped, growing while the database stays away. */
 const RESTART_MS = { first: 200, max: 5000 };
 
+/** A pool that stops within this long of a lost connection stopped because the database went away. */
+const OUTAGE_EXPLAINS_MS = 30_000;
+
 /**
  * The longest a pool that stopped on its own may finish the jobs it runs before what it holds is
  * given back anyway: Graphile Worker aborts them after gracefulShutdownAbortTimeout (10 s).
@@ -77,6 +81,24 @@ export function isListenConnectionReleasedTwice(error: unknown): boolean {
     && /graphile-worker[\\/]dist[\\/]main\.js/.test(error.stack ?? '');
 }
 
+/**
+ * A worker whose pool can outgrow what the database has left takes every connection there is
+ * once its slots are busy, and psql, servers and other workers are refused ("too many clients"):
+ * said at start, with what to change. (Connections of superusers' reserve are not counted.)
+ */
+async function warnOfTooFewConnections(pool: pg.Pool, concurrency: number, log: Log): Promise<void> {
+  const { rows: [room] } = await pool.query<{ allowed: number; in_use: number }>(`
+    select current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int as allowed,
+      (select count(*)::int from pg_stat_activity where backend_type = 'client backend') as in_use`);
+  // The pool and the liveness connection (its first connection is in use already).
+  const needs = concurrency * 2 + 5 - 1;
+  if (needs > room.allowed - room.in_use) {
+    log.warn(`the worker may open ${needs} connections, more than the ${room.allowed - room.in_use} the database has left: lower WORKER_CONCURRENCY or raise max_connections`, {
+      worker_concurrency: concurrency, max_connections_for_users: room.allowed, connections_in_use: room.in_use,
+    });
+  }
+}
+
 export async function startWorker({ connectionString, concurrency, taskDirectory, crontab: crontabOptions, log, retrain, retention }: WorkerOptions): Promise<Worker> {
   // Up to two connections per job (an import streams a file on one while copying on the other),
   // plus what Graphile Worker needs for itself. Kept open while idle: a new connection prepares
@@ -84,16 +106,24 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
   const pool = new pg.Pool({
     connectionString, max: concurrency * 2 + 4, idleTimeoutMillis: 0, application_name: 'finishline worker', ...PROBE_SILENT_SERVER,
     // Should its machine die, the database drops its connections within seconds, their locks too.
-    onConnect: async (client) => void await client.query(PROBE_SILENT_CLIENTS),
+    onConnect: async (client) => void await client.query(`${PROBE_SILENT_CLIENTS}; ${SESSION_SETTINGS}`),
   });
   // Its connections, to drop them all when the database stops answering (see startLiveness).
   const connections = new Set<pg.Client>();
-  pool.on('error', (error) => log.warn('idle worker database connection lost', { error: error.message }));
+  /** When the worker last lost a connection: a pool that stops soon after stopped for the outage. */
+  let connectionLostAt = -Infinity;
+  pool.on('error', (error) => {
+    connectionLostAt = Date.now();
+    log.warn('idle worker database connection lost', { error: error.message });
+  });
   pool.on('connect', (client) => {
     const connection = client as pg.Client;
     connections.add(connection);
     connection.on('end', () => connections.delete(connection));
-    connection.on('error', (error) => log.warn('worker database connection lost', { error: error.message }));
+    connection.on('error', (error) => {
+      connectionLostAt = Date.now();
+      log.warn('worker database connection lost', { error: error.message });
+    });
   });
 
   const crontab = parsedCrontab(crontabOptions);
@@ -110,6 +140,7 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
       [retention.itemDays, retention.batchDays],
     );
     await registerSchedules(pool, crontab.text, crontab.items);
+    await warnOfTooFewConnections(pool, concurrency, log);
     const { rows } = await pool.query<{ ms: string }>('select extract(epoch from app_private.worker_stale_after()) * 1000 as ms');
     return Number(rows[0].ms);
   }, { log, what: 'starting the worker' });
@@ -177,7 +208,9 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
     events.on('pool:gracefulShutdown', ({ message }) => died(message));
     events.on('pool:forcefulShutdown', ({ message }) => died(message));
     events.on('job:error', ({ job, error }) => {
-      log.error('job failed', { task: job.task_identifier, job_id: job.id, attempts: job.attempts, error });
+      // A job cut off by an outage runs again once the database is back: nothing for anyone to do.
+      const failed = isDatabaseUnavailable(error) ? log.warn : log.error;
+      failed('job failed', { task: job.task_identifier, job_id: job.id, attempts: job.attempts, error });
     });
     let lastFetchError: unknown;
     let failingSince: number | undefined;
@@ -229,7 +262,9 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
       const startedAt = Date.now();
       const reason = await started.death;
       if (stopping) return;
-      log.error('the worker pool stopped on its own: starting a new one; what it held goes back once it has stopped', { worker_id: started.id, reason });
+      // Through an outage this is how the worker rides it out; otherwise it is unexplained.
+      const stoppedInOutage = Date.now() - connectionLostAt < OUTAGE_EXPLAINS_MS;
+      (stoppedInOutage ? log.warn : log.error)('the worker pool stopped on its own: starting a new one; what it held goes back once it has stopped', { worker_id: started.id, reason });
       retire(started);
       if (Date.now() - startedAt > 30_000) restart = 0;
       await sleep(Math.min(RESTART_MS.first * 2 ** restart, RESTART_MS.max));
