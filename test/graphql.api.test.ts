@@ -16,6 +16,7 @@ import {
   type WorkerProcess,
 } from './helpers.ts';
 import { CLI_PATH } from './processes.ts';
+import { startSlowHop } from './slow_hop.ts';
 
 const db = useTestDatabase();
 let server: ServerProcess;
@@ -275,12 +276,13 @@ describe('limits and malformed requests', () => {
 
 describe('live progress', () => {
   const PROGRESS = `subscription($id: UUID!) { batchProgress(batchId: $id) { status succeededItems } }`;
+  type ProgressEvent = { at: number; status: string; succeededItems: number };
 
   /** Every message of a subscription, with when it came, until it completes or fails. */
-  async function follow(token: string | undefined, id: string, whileListening: () => Promise<void> = async () => {}) {
-    const events: Array<{ at: number; status: string; succeededItems: number }> = [];
+  async function follow(token: string | undefined, id: string, whileListening: (events: ProgressEvent[]) => Promise<void> = async () => {}, serverUrl = server.url) {
+    const events: ProgressEvent[] = [];
     const client = createClient({
-      url: server.url.replace('http', 'ws') + '/graphql',
+      url: serverUrl.replace('http', 'ws') + '/graphql',
       webSocketImpl: WebSocket,
       connectionParams: token ? { authorization: `Bearer ${token}` } : {},
       retryAttempts: 0,
@@ -295,7 +297,7 @@ describe('live progress', () => {
         complete: () => resolve({ completed: true }),
       });
     });
-    await whileListening();
+    await whileListening(events);
     const outcome = await Promise.race([ended, new Promise<{ completed: boolean; error?: unknown }>((resolve) => setTimeout(() => resolve({ completed: false, error: 'timeout' }), 60_000))]);
     await client.dispose();
     return { events, ...outcome };
@@ -332,6 +334,29 @@ describe('live progress', () => {
     const { events, completed } = await follow(tokenA, id);
     expect(completed).toBe(true);
     expect(events.map(({ status, succeededItems }) => ({ status, succeededItems }))).toEqual([{ status: 'completed', succeededItems: 1 }]);
+  });
+
+  // The subscription reads the batch's state, then starts to LISTEN: the database notifies only
+  // those listening, so a batch that finished in between was never told to it and its stream
+  // stayed open. Here the server's LISTEN connection crosses a slow network.
+  test('batchProgress of a batch that finishes before the server listens still ends, with the final state', async () => {
+    const hop = await startSlowHop(db.url, 1500);
+    const slowListen = await startServerProcess(db, { DIRECT_DATABASE_URL: hop.url });
+    try {
+      const id = await submit(tokenA, 'noop', [{ sleep_ms: 60_000 }]);
+      const { events, completed, error } = await follow(tokenA, id, async (events) => {
+        await waitFor(async () => events.length > 0, { what: 'the first progress event' });
+        const cancelled = await graphql(slowListen.url, 'mutation($id: UUID!) { cancelBatch(input: { batchId: $id }) { result { status } } }', { id }, tokenA);
+        expect(cancelled.errors).toBeUndefined();
+      }, slowListen.url);
+      expect(error).toBeUndefined();
+      expect(completed).toBe(true);
+      expect(events[0].status).not.toBe('cancelled');
+      expect(events.at(-1)).toMatchObject({ status: 'cancelled', succeededItems: 0 });
+    } finally {
+      await slowListen.stop();
+      await hop.close();
+    }
   });
 
   test('batchProgress refuses a bad token and another tenant\'s batch with a clear error', async () => {
