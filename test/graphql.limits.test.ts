@@ -70,6 +70,34 @@ describe('what a request may cost', () => {
     expect(fifty.errors).toBeUndefined();
   });
 
+  // A few hundred bytes that expand to 2^40 fields: each fragment spreads the next twice. The
+  // limits' own walks and the query planner followed every spread, and one such request held the
+  // server's only thread.
+  test('a document whose fragments each spread the next twice is refused at once, at the top level or below', async () => {
+    const chain = (on: string) => Array.from({ length: 40 }, (_, i) => `fragment F${i} on ${on} { ...F${i + 1} ...F${i + 1} }`).join(' ');
+    let started = Date.now();
+    const atTop = await graphql(server.url, `query { ...F0 } ${chain('Query')} fragment F40 on Query { currentTenantId }`, {}, token);
+    expect(atTop).toMatchObject({ status: 400, errors: [{ extensions: { code: 'FLCST' } }] });
+    expect(Date.now() - started).toBeLessThan(1000);
+    started = Date.now();
+    const query = `query { batchById(id: "00000000-0000-4000-8000-000000000001") { ...F0 } } ${chain('Batch')} fragment F40 on Batch { id }`;
+    const message = 'this request asks for 1,099,511,627,777 fields once its fragments are spread where they are used; at most 10,000 are allowed';
+    const below = await graphql(server.url, query, {}, token);
+    expect(below).toMatchObject({ status: 400, errors: [{ message, extensions: { code: 'FLCST' } }] });
+    expect(Date.now() - started).toBeLessThan(1000);
+    started = Date.now();
+    const client = createClient({ url: `${server.url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` } });
+    try {
+      const refused = await new Promise<unknown>((resolve, reject) => {
+        client.subscribe({ query }, { next: reject, error: resolve, complete: () => reject(new Error('completed without an error')) });
+      });
+      expect(refused).toMatchObject([{ message, extensions: { code: 'FLCST' } }]);
+      expect(Date.now() - started).toBeLessThan(1000);
+    } finally {
+      await client.dispose();
+    }
+  });
+
   test('one websocket runs at most 100 operations at once: the next gets FLBSY, and runs once another has ended', async () => {
     // No worker runs in this file: the batch stays pending, and every subscription to it open.
     // (A tenant of its own: the other tests count this one's batches.)

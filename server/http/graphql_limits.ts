@@ -49,6 +49,12 @@ export const LIMITS = {
    * nested fields join it), so a thousand aliases would be a thousand statements.
    */
   maxRootFields: 50,
+  /**
+   * Fields of a request once its fragments are spread where they are used: planning takes time
+   * for each, and fragments that each spread the next twice reach millions in a few hundred
+   * bytes. GraphiQL's introspection is some 230.
+   */
+  maxSpreadFields: 10_000,
   /** Groups a `groupedAggregates` list is counted as (it has no page size; groups are few). */
   groupsEstimate: 100,
   /**
@@ -70,21 +76,29 @@ function refuse(code: string, message: string): SafeError {
   return new SafeError(message, { statusCode: 400, code });
 }
 
-function depthOf(selectionSet: SelectionSetNode | undefined, fragments: ValidationContext, seen = new Set<string>()): number {
+/**
+ * How deep a selection set nests fields. Each fragment is measured once (`measured`): a fragment
+ * spread twice in each of twenty fragments would otherwise be walked 2^20 times.
+ */
+function depthOf(selectionSet: SelectionSetNode | undefined, fragments: ValidationContext, measured: Map<string, number>, seen = new Set<string>()): number {
   if (!selectionSet) return 0;
   let deepest = 0;
   for (const selection of selectionSet.selections) {
     if (selection.kind === Kind.FRAGMENT_SPREAD) {
       const name = selection.name.value;
       if (seen.has(name)) continue;
-      const fragment = fragments.getFragment(name);
-      deepest = Math.max(deepest, depthOf(fragment?.selectionSet, fragments, new Set([...seen, name])));
+      let depth = measured.get(name);
+      if (depth === undefined) {
+        depth = depthOf(fragments.getFragment(name)?.selectionSet, fragments, measured, new Set([...seen, name]));
+        measured.set(name, depth);
+      }
+      deepest = Math.max(deepest, depth);
     } else if (selection.kind === Kind.FIELD && (selection.name.value === '__schema' || selection.name.value === '__type')) {
       // Introspection (GraphiQL's docs, codegen, Postman) nests `ofType` seven times: it reads
       // the schema, not data, and is not limited.
       continue;
     } else {
-      const below = depthOf(selection.selectionSet, fragments, seen);
+      const below = depthOf(selection.selectionSet, fragments, measured, seen);
       deepest = Math.max(deepest, selection.kind === Kind.FIELD ? 1 + below : below);
     }
   }
@@ -94,7 +108,7 @@ function depthOf(selectionSet: SelectionSetNode | undefined, fragments: Validati
 /** Refuses operations nested deeper than LIMITS.maxDepth (a validation rule: cached by query text). */
 export const depthRule: ValidationRule = (validation): ASTVisitor => ({
   OperationDefinition(node) {
-    const depth = depthOf(node.selectionSet, validation);
+    const depth = depthOf(node.selectionSet, validation, new Map());
     if (depth > LIMITS.maxDepth) {
       validation.reportError(new GraphQLError(`the query is ${depth} levels deep; at most ${LIMITS.maxDepth} are allowed`, { nodes: [node], extensions: { code: 'FLDEP' } }));
     }
@@ -157,17 +171,47 @@ function checkVariables(variables: Record<string, unknown>): void {
   }
 }
 
-/** The fields a selection set asks for at its own level, its fragments' included; not `__typename` nor introspection. */
-function fieldsAtLevel(selectionSet: SelectionSetNode, fragments: Map<string, { selectionSet: SelectionSetNode }>, seen = new Set<string>()): number {
+/**
+ * The fields a selection set asks for at its own level, its fragments' included; not `__typename`
+ * nor introspection. Each fragment is counted once (`counted`), however often it is spread.
+ */
+function fieldsAtLevel(selectionSet: SelectionSetNode, fragments: Map<string, { selectionSet: SelectionSetNode }>, counted: Map<string, number>, seen = new Set<string>()): number {
   let count = 0;
   for (const selection of selectionSet.selections) {
     if (selection.kind === Kind.FIELD) {
       if (!selection.name.value.startsWith('__')) count++;
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      count += fieldsAtLevel(selection.selectionSet, fragments, seen);
+      count += fieldsAtLevel(selection.selectionSet, fragments, counted, seen);
     } else if (!seen.has(selection.name.value)) {
-      const fragment = fragments.get(selection.name.value);
-      if (fragment) count += fieldsAtLevel(fragment.selectionSet, fragments, new Set([...seen, selection.name.value]));
+      const name = selection.name.value;
+      let fields = counted.get(name);
+      if (fields === undefined) {
+        const fragment = fragments.get(name);
+        fields = fragment ? fieldsAtLevel(fragment.selectionSet, fragments, counted, new Set([...seen, name])) : 0;
+        counted.set(name, fields);
+      }
+      count += fields;
+    }
+  }
+  return count;
+}
+
+/** The fields a selection set asks for at every level, each fragment's as often as it is spread (counted once each, in `counted`). */
+function spreadFields(selectionSet: SelectionSetNode | undefined, fragments: Map<string, { selectionSet: SelectionSetNode }>, counted: Map<string, number>, seen = new Set<string>()): number {
+  let count = 0;
+  for (const selection of selectionSet?.selections ?? []) {
+    if (selection.kind === Kind.FIELD) {
+      count += 1 + spreadFields(selection.selectionSet, fragments, counted, seen);
+    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+      count += spreadFields(selection.selectionSet, fragments, counted, seen);
+    } else if (!seen.has(selection.name.value)) {
+      const name = selection.name.value;
+      let fields = counted.get(name);
+      if (fields === undefined) {
+        fields = spreadFields(fragments.get(name)?.selectionSet, fragments, counted, new Set([...seen, name]));
+        counted.set(name, fields);
+      }
+      count += fields;
     }
   }
   return count;
@@ -178,7 +222,7 @@ function fieldsAtLevel(selectionSet: SelectionSetNode, fragments: Map<string, { 
  * fetch: for every field that returns rows, the product of the page sizes above it. A connection
  * whose rows are selected (`nodes` or `edges`) must say how many it wants, as GitHub's API asks:
  * without `first` or `last` it would return every row. Throws the client's error (FLDEP, FLPAG,
- * FLCST: too many rows, or too many fields at the top level).
+ * FLCST: too many rows, too many fields at the top level, or once fragments are spread).
  */
 export function checkRequest(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown>, operationName?: string | null): number {
   checkVariables(variables);
@@ -188,25 +232,39 @@ export function checkRequest(schema: GraphQLSchema, document: DocumentNode, vari
   if (!operation) return 0;
   const root = operation.operation === 'mutation' ? schema.getMutationType() : operation.operation === 'subscription' ? schema.getSubscriptionType() : schema.getQueryType();
   if (!root) return 0;
-  const rootFields = fieldsAtLevel(operation.selectionSet, fragments);
+  const fields = spreadFields(operation.selectionSet, fragments, new Map());
+  if (fields > LIMITS.maxSpreadFields) {
+    throw refuse('FLCST', `this request asks for ${fields.toLocaleString('en')} fields once its fragments are spread where they are used; at most ${LIMITS.maxSpreadFields.toLocaleString('en')} are allowed`);
+  }
+  const rootFields = fieldsAtLevel(operation.selectionSet, fragments, new Map());
   if (rootFields > LIMITS.maxRootFields) {
     throw refuse('FLCST', `this request asks for ${rootFields.toLocaleString('en')} fields at its top level (aliases count, each is a query of its own); at most ${LIMITS.maxRootFields} are allowed: send several requests`);
   }
 
-  let rows = 0;
-  const walk = (selectionSet: SelectionSetNode | undefined, parent: GraphQLNamedType, multiplier: number, inConnection: boolean, seen: Set<string>) => {
-    if (!selectionSet) return;
+  // The rows a selection set may fetch for each row of its parent. A fragment's are the same
+  // wherever it is spread on the same type, and are walked once: a document that spreads each of
+  // its fragments twice in the next would otherwise be walked exponentially many times.
+  const fragmentRows = new Map<string, number>();
+  const rowsUnder = (selectionSet: SelectionSetNode | undefined, parent: GraphQLNamedType, inConnection: boolean, seen: Set<string>): number => {
+    if (!selectionSet) return 0;
+    let rows = 0;
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FRAGMENT_SPREAD) {
         const fragment = fragments.get(selection.name.value);
         if (!fragment || seen.has(fragment.name.value)) continue;
         const on = schema.getType(fragment.typeCondition.name.value) ?? parent;
-        walk(fragment.selectionSet, on, multiplier, inConnection, new Set([...seen, fragment.name.value]));
+        const key = `${fragment.name.value} ${on.name} ${inConnection}`;
+        let under = fragmentRows.get(key);
+        if (under === undefined) {
+          under = rowsUnder(fragment.selectionSet, on, inConnection, new Set([...seen, fragment.name.value]));
+          fragmentRows.set(key, under);
+        }
+        rows += under;
         continue;
       }
       if (selection.kind === Kind.INLINE_FRAGMENT) {
         const on = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) ?? parent : parent;
-        walk(selection.selectionSet, on, multiplier, inConnection, seen);
+        rows += rowsUnder(selection.selectionSet, on, inConnection, seen);
         continue;
       }
       if (!isObjectType(parent) && !isInterfaceType(parent)) continue;
@@ -227,32 +285,30 @@ export function checkRequest(schema: GraphQLSchema, document: DocumentNode, vari
         throw refuse('FLPAG', `offset must be a whole number of at least 0, not ${JSON.stringify(offset)}`);
       }
       const type = getNamedType(field.type);
-      let below = multiplier;
       if (isConnection(type)) {
         const pageSize = (args.get('first') ?? args.get('last')) as number | null | undefined;
         const selectsRows = selection.selectionSet?.selections.some((child) => child.kind !== Kind.FIELD || child.name.value === 'nodes' || child.name.value === 'edges');
         if (pageSize == null && selectsRows) {
           throw refuse('FLPAG', `${selection.name.value} is a connection: say how many rows you want with first or last (at most ${LIMITS.maxPageSize})`);
         }
-        below = multiplier * (pageSize ?? 0);
-        rows += below;
-        walk(selection.selectionSet, type, below, true, seen);
+        const page = pageSize ?? 0;
+        rows += page + page * rowsUnder(selection.selectionSet, type, true, seen);
         continue;
       }
       if (isObjectType(type) || isInterfaceType(type)) {
         // nodes and edges of a connection were counted by the connection itself.
         if (returnsList(field.type) && !inConnection) {
           const pageSize = args.get('first') as number | null | undefined;
-          below = multiplier * (pageSize ?? (field.name === 'groupedAggregates' ? LIMITS.groupsEstimate : LIMITS.maxPageSize));
-          rows += below;
-        } else if (!inConnection && !parent.name.endsWith('Edge')) {
-          rows += multiplier;
+          const page = pageSize ?? (field.name === 'groupedAggregates' ? LIMITS.groupsEstimate : LIMITS.maxPageSize);
+          rows += page + page * rowsUnder(selection.selectionSet, type, false, seen);
+        } else {
+          rows += (!inConnection && !parent.name.endsWith('Edge') ? 1 : 0) + rowsUnder(selection.selectionSet, type, false, seen);
         }
-        walk(selection.selectionSet, type, below, false, seen);
       }
     }
+    return rows;
   };
-  walk(operation.selectionSet, root, 1, false, new Set());
+  const rows = rowsUnder(operation.selectionSet, root, false, new Set());
   if (rows > LIMITS.maxRows) {
     throw refuse('FLCST', `this request could fetch ${rows.toLocaleString('en')} rows (its page sizes multiplied out); at most ${LIMITS.maxRows.toLocaleString('en')} are allowed: ask for smaller pages, or fewer nested connections at once`);
   }
