@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { signToken } from '../server/auth.ts';
-import { createTenant, graphql, runCli, startServerProcess, TEST_JWT_SECRET, useTestDatabase, waitFor, type ServerProcess } from './helpers.ts';
+import { createTenant, graphql, lastLogLine, runCli, startServerProcess, TEST_JWT_SECRET, useTestDatabase, waitFor, type ServerProcess } from './helpers.ts';
 import { CLI_PATH } from './processes.ts';
 
 /** This file's limit: its uploads are a few lines each. */
@@ -202,6 +202,23 @@ describe('finishline scrape --server', () => {
     expect(missing.stdout).toContain(`cannot read ${path.join(dir, 'missing.txt')}: no such file`);
     const { rows: [after] } = await db.pool.query('select count(*)::int as n from app_public.batches');
     expect(after.n).toBe(before.n);
+  });
+});
+
+describe('a port taken', () => {
+  test('by another program: the server says which port, and what to set', async () => {
+    const taken = http.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const run = await runCli(['serve'], { ...process.env, DATABASE_URL: db.url, JWT_SECRET: TEST_JWT_SECRET, PORT: String(port) });
+      expect(run.code).toBe(1);
+      expect(lastLogLine(run)).toMatchObject({
+        level: 'error', msg: 'finishline failed', error: `port ${port} is in use (another finishline, or another program): stop it, or set PORT to a free port`,
+      });
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 });
 

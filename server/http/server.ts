@@ -100,7 +100,10 @@ export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { por
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => reject(
+      error.code === 'EADDRINUSE' ? new Error(`port ${port} is in use (another finishline, or another program): stop it, or set PORT to a free port`)
+      : error.code === 'EACCES' ? new Error(`port ${port} needs privileges this process lacks: set PORT to a port above 1023`)
+      : error));
     server.listen(port, () => resolve());
   });
   const actualPort = (server.address() as AddressInfo).port;
