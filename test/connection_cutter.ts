@@ -2,7 +2,7 @@
 // a statement whose answer carries a marker has committed, before the client hears that it did.
 // It reads the server's side of the protocol (a type byte and a length per message) and, once
 // armed, closes both sides instead of passing on the ReadyForQuery that follows the marked row.
-import net from 'node:net';
+import { startTcpHop } from './tcp_hop.ts';
 
 export interface ConnectionCutter {
   /** A URL like `databaseUrl`, through this hop. */
@@ -15,26 +15,10 @@ export interface ConnectionCutter {
 }
 
 export async function startConnectionCutter(databaseUrl: string): Promise<ConnectionCutter> {
-  const target = new URL(databaseUrl);
   let marker: Buffer | null = null;
   let cuts = 0;
-  const sockets = new Set<net.Socket>();
-
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port || 5432), target.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => {});
-    }
-    const cut = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('close', cut);
-    upstream.on('close', cut);
+  const hop = await startTcpHop(databaseUrl, (client, upstream) => {
     client.pipe(upstream);
-
     let pending = Buffer.alloc(0);
     let markedRowSeen = false;
     upstream.on('data', (chunk: Buffer) => {
@@ -50,7 +34,8 @@ export async function startConnectionCutter(databaseUrl: string): Promise<Connec
           client.write(pending.subarray(0, whole));
           marker = null;
           cuts++;
-          cut();
+          client.destroy();
+          upstream.destroy();
           return;
         }
         whole += 1 + length;
@@ -59,19 +44,11 @@ export async function startConnectionCutter(databaseUrl: string): Promise<Connec
       pending = pending.subarray(whole);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = new URL(databaseUrl);
-  url.hostname = '127.0.0.1';
-  url.port = String((server.address() as net.AddressInfo).port);
   return {
-    url: url.toString(),
+    ...hop,
     arm(text) {
       marker = Buffer.from(text);
     },
     cuts: () => cuts,
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
   };
 }
