@@ -23,6 +23,9 @@ export interface FinishlineProcess {
 
 const running = new Set<FinishlineProcess>();
 
+/** How long a process may take to exit once signalled (a worker's graceful stop takes seconds). */
+const STOP_TIMEOUT_MS = 45_000;
+
 /** Stops (SIGKILL) every process still running: the end of a test file or a benchmark. */
 export async function killAll(): Promise<void> {
   await Promise.all([...running].map((child) => child.kill()));
@@ -50,7 +53,17 @@ export async function startFinishline(
     exitCode: () => child.exitCode ?? (child.signalCode ? -1 : null),
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const code = await exited;
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<'stuck'>((resolve) => (timer = setTimeout(() => resolve('stuck'), STOP_TIMEOUT_MS)));
+      const code = await Promise.race([exited, stuck]).finally(() => clearTimeout(timer));
+      if (code === 'stuck') {
+        // A process whose only thread is stuck never handles the signal: left running, it would
+        // take a core from every test after it.
+        child.kill('SIGKILL');
+        await exited;
+        running.delete(started);
+        throw new Error(`finishline ${command} did not exit within ${STOP_TIMEOUT_MS / 1000} s of ${signal}: killed\n${output.slice(-2000)}`);
+      }
       running.delete(started);
       return code;
     },
