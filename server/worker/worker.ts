@@ -53,7 +53,7 @@ const WEDGED_AFTER_MS = 60_000;
 /** Delays before starting a new runner after one stopped, growing while the database stays away. */
 const RESTART_MS = { first: 200, max: 5000 };
 
-/** A pool that stops within this long of a lost connection stopped because the database went away. */
+/** A pool that stops within this long of the database seen away (see databaseAwayAt) stopped because of it. */
 const OUTAGE_EXPLAINS_MS = 30_000;
 
 /**
@@ -110,10 +110,16 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
   });
   // Its connections, to drop them all when the database stops answering (see startLiveness).
   const connections = new Set<pg.Client>();
-  /** When the worker last lost a connection: a pool that stops soon after stopped for the outage. */
-  let connectionLostAt = -Infinity;
+  /**
+   * When the worker last saw the database away (a connection lost, or an error saying so, such as
+   * writes refused): a pool that stops soon after stopped for the outage.
+   */
+  let databaseAwayAt = -Infinity;
+  const noteIfAway = (error: unknown) => {
+    if (isDatabaseUnavailable(error)) databaseAwayAt = Date.now();
+  };
   pool.on('error', (error) => {
-    connectionLostAt = Date.now();
+    databaseAwayAt = Date.now();
     log.warn('idle worker database connection lost', { error: error.message });
   });
   pool.on('connect', (client) => {
@@ -121,7 +127,7 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
     connections.add(connection);
     connection.on('end', () => connections.delete(connection));
     connection.on('error', (error) => {
-      connectionLostAt = Date.now();
+      databaseAwayAt = Date.now();
       log.warn('worker database connection lost', { error: error.message });
     });
   });
@@ -207,7 +213,10 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
     // went away); its runner's promise may then never settle, so the shutdown itself is the sign.
     events.on('pool:gracefulShutdown', ({ message }) => died(message));
     events.on('pool:forcefulShutdown', ({ message }) => died(message));
+    // Graphile Worker stops the pool when it cannot record jobs' outcomes (writes refused, say).
+    events.on('pool:fatalError', ({ error }) => noteIfAway(error));
     events.on('job:error', ({ job, error }) => {
+      noteIfAway(error);
       // A job cut off by an outage runs again once the database is back: nothing for anyone to do.
       const failed = isDatabaseUnavailable(error) ? log.warn : log.error;
       failed('job failed', { task: job.task_identifier, job_id: job.id, attempts: job.attempts, error });
@@ -221,6 +230,7 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
     events.on('worker:getJob:empty', fetched);
     events.on('job:start', fetched);
     events.on('worker:getJob:error', ({ error }) => {
+      noteIfAway(error);
       if (error === lastFetchError) died(`its job fetching is wedged on an error it keeps: ${String(error)}`);
       else if (Date.now() - (failingSince ??= Date.now()) > WEDGED_AFTER_MS) died(`its fetches of jobs failed for ${WEDGED_AFTER_MS / 1000} s: ${String(error)}`);
       lastFetchError = error;
@@ -263,7 +273,7 @@ export async function startWorker({ connectionString, concurrency, taskDirectory
       const reason = await started.death;
       if (stopping) return;
       // Through an outage this is how the worker rides it out; otherwise it is unexplained.
-      const stoppedInOutage = Date.now() - connectionLostAt < OUTAGE_EXPLAINS_MS;
+      const stoppedInOutage = Date.now() - databaseAwayAt < OUTAGE_EXPLAINS_MS;
       (stoppedInOutage ? log.warn : log.error)('the worker pool stopped on its own: starting a new one; what it held goes back once it has stopped', { worker_id: started.id, reason });
       retire(started);
       if (Date.now() - startedAt > 30_000) restart = 0;
