@@ -99,3 +99,27 @@ describe('a bad setting', () => {
     expect(run.stdout.trim().split('\n').map((line) => JSON.parse(line))).toEqual([expect.objectContaining({ level: 'error', msg: 'finishline failed', error })]);
   });
 });
+
+describe('asking for help', () => {
+  // What someone new types first, with or without a command: the usage on stdout, exit code 0,
+  // whatever the environment (a bad setting too: help touches no configuration).
+  test.each(['--help', '-h', 'help', 'token --help', 'status 1 -h', 'start --help'])('finishline %s prints the usage', async (line) => {
+    const run = await finishline(line.split(' '), { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', LOG_LEVEL: 'verbose' });
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toMatch(/^usage: finishline <command> \[options\]\n/);
+    expect(run.stdout).toContain('  token     print a JWT');
+  });
+
+  test('an unknown command is named, with the usage, and exit code 2', async () => {
+    const run = await finishline(['tokne'], {});
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/^finishline: unknown command "tokne"\nusage: finishline <command>/);
+  });
+
+  test('an unknown option is named, with where the options are listed, and exit code 2', async () => {
+    const run = await finishline(['token', '--rol', 'app_user'], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', JWT_SECRET: 'x'.repeat(32) });
+    expect(run.code).toBe(2);
+    expect(lastLogLine(run)).toMatchObject({ error: "Unknown option '--rol' (the options: finishline --help)" });
+  });
+});

@@ -55,8 +55,17 @@ commands:
             app_shopper needs --sub, e.g. token --role app_shopper --tenant-name demo --sub alice
 `;
 
+/** What asks for the usage, as the command or among its options (before a `--`). */
+const HELP = new Set(['help', '--help', '-h']);
+
 async function main(): Promise<void> {
   const [command, ...args] = process.argv.slice(2);
+  const options = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+  // Before the configuration is read: help is for someone whose setup may not work yet.
+  if (command === undefined || HELP.has(command) || options.some((arg) => HELP.has(arg) && arg !== 'help')) {
+    process.stdout.write(usage);
+    return;
+  }
   const config = loadConfig();
   switch (command) {
     case 'start':
@@ -114,8 +123,8 @@ async function main(): Promise<void> {
     case 'sign-in-link':
       return printSignInLink(config, quietLog, args);
     default:
-      process.stderr.write(usage);
-      process.exit(command ? 2 : 0);
+      process.stderr.write(`finishline: unknown command "${command}"\n${usage}`);
+      process.exit(2);
   }
 }
 
@@ -127,6 +136,10 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 });
 
 main().catch((error: unknown) => {
-  log.error('finishline failed', { error: error instanceof Error ? error.message : String(error) });
-  process.exit(1);
+  // An option misspelt or missing its value (node:util's parseArgs): a usage error, as with an
+  // unknown command.
+  const usageError = (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS_');
+  const message = error instanceof Error ? error.message.replace(/\. To specify a positional argument .*$/s, '') : String(error);
+  log.error('finishline failed', { error: usageError ? `${message} (the options: finishline --help)` : message });
+  process.exit(usageError ? 2 : 1);
 });
