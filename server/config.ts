@@ -32,6 +32,29 @@ function text(env: Env, name: string, fallback?: string): string | undefined {
   return raw(env, name) ?? fallback;
 }
 
+/**
+ * A PostgreSQL connection string as node-postgres reads it: a postgres:// (or postgresql://,
+ * socket:) URL, or a socket directory. Anything else (libpq's `host=… dbname=…`, a URL without
+ * its scheme) it would read as a host name, and the process would wait for that host forever.
+ * The value is not repeated: it may hold a password.
+ */
+function databaseUrl(env: Env, name: string): string | undefined {
+  const value = raw(env, name);
+  if (value === undefined || value.startsWith('/')) return value;
+  if (!URL.canParse(value) || !['postgres:', 'postgresql:', 'socket:'].includes(new URL(value).protocol)) {
+    throw new Error(`${name} must be a URL like postgres://user:password@host:5432/database (its value is not repeated here: it may hold a password)`);
+  }
+  return value;
+}
+
+function httpUrl(env: Env, name: string): string | undefined {
+  const value = raw(env, name);
+  if (value !== undefined && !(URL.canParse(value) && ['http:', 'https:'].includes(new URL(value).protocol))) {
+    refuse(name, 'an http:// or https:// URL', value);
+  }
+  return value;
+}
+
 function secret(env: Env, name: string, minLength: number): string | undefined {
   const value = raw(env, name);
   if (value !== undefined && value.length < minLength) throw new Error(`${name} must be at least ${minLength} characters long`);
@@ -108,8 +131,8 @@ export interface Config {
 
 export function loadConfig(env: Env = process.env): Config {
   return {
-    databaseUrl: text(env, 'DATABASE_URL'),
-    directDatabaseUrl: text(env, 'DIRECT_DATABASE_URL'),
+    databaseUrl: databaseUrl(env, 'DATABASE_URL'),
+    directDatabaseUrl: databaseUrl(env, 'DIRECT_DATABASE_URL'),
     dataDir: path.resolve(text(env, 'FINISHLINE_DATA_DIR', '.finishline')),
     port: integer(env, 'PORT', 5678, 0, 65535),
     jwtSecret: secret(env, 'JWT_SECRET', 32),
@@ -125,7 +148,7 @@ export function loadConfig(env: Env = process.env): Config {
     itemRetentionDays: integer(env, 'ITEM_RETENTION_DAYS', 30, 1),
     batchRetentionDays: integer(env, 'BATCH_RETENTION_DAYS', 365, 1),
     logLevel: logLevel(env),
-    server: { url: text(env, 'FINISHLINE_SERVER'), token: text(env, 'FINISHLINE_TOKEN') },
+    server: { url: httpUrl(env, 'FINISHLINE_SERVER'), token: text(env, 'FINISHLINE_TOKEN') },
   };
 }
 
