@@ -85,6 +85,29 @@ describe('finishline start', () => {
   });
 });
 
+describe('finishline migrate', () => {
+  // Replicas deployed together each migrate as they start: the later ones wait for the first,
+  // then find the schema current, instead of failing.
+  test('three at once on a new database all succeed, and the schema is current', async () => {
+    const name = `finishline_cli_migrate_${process.pid}`;
+    const admin = new pg.Client({ connectionString: inject('adminUrl') });
+    await admin.connect();
+    try {
+      await admin.query(`create database ${name}`);
+      const url = new URL(inject('adminUrl'));
+      url.pathname = `/${name}`;
+      const runs = await Promise.all([1, 2, 3].map(() => finishline(['migrate'], { DATABASE_URL: url.toString(), JWT_SECRET: 'x'.repeat(32) })));
+      expect(runs.map((run) => [run.code, lastLogLine(run).msg])).toEqual(Array(3).fill([0, 'database schema is current']));
+      const applied = runs.map((run) => lastLogLine(run).migrations_applied as number);
+      expect(applied.sort((a, b) => a - b).slice(0, 2)).toEqual([0, 0]);
+      expect(applied[2]).toBe(fs.readdirSync(new URL('../migrations', import.meta.url)).length);
+    } finally {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    }
+  });
+});
+
 describe('a bad setting', () => {
   // Each refused the way every setting is: one JSON line naming the variable, before any database
   // is reached (the URL names none that answers).

@@ -38,6 +38,9 @@ export async function migrate(connectionString: string, log: Log): Promise<void>
       migrationsSchema: 'app_private',
       createMigrationsSchema: true,
       checkOrder: true,
+      // Replicas started together migrate together: the others wait for the first, then find
+      // nothing left to apply (the default fails them).
+      advisoryLockMode: 'wait',
       log: () => {},
     });
   } finally {
