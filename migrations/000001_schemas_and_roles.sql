@@ -121,13 +121,13 @@ grant execute on function app_private.require_tenant_id() to app_user, app_admin
 
 create table app_public.tenants (
   id uuid primary key default gen_random_uuid(),
-  name text not null unique check (name <> '' and length(name) <= 200),
+  name text not null unique check (btrim(name) <> '' and length(name) <= 200),
   max_running_chunks integer check (max_running_chunks >= 1),
   created_at timestamptz not null default now()
 );
 comment on table app_public.tenants is E'@behavior -insert -update -delete\nAn organisation whose batches, sellers, products and reviews are kept apart from every other.';
 comment on column app_public.tenants.id is 'The tenant''s id; JWTs carry it as the claim `tenant_id`.';
-comment on column app_public.tenants.name is 'A unique, human-readable name.';
+comment on column app_public.tenants.name is 'A unique, human-readable name: 1 to 200 characters, not only spaces.';
 comment on column app_public.tenants.max_running_chunks is 'The most chunk jobs of this tenant that run at once, across all workers; null for no limit. It applies to chunks enqueued after it is set.';
 comment on column app_public.tenants.created_at is 'When the tenant was created.';
 

@@ -4870,7 +4870,7 @@ CREATE TABLE app_public.tenants (
     max_running_chunks integer,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT tenants_max_running_chunks_check CHECK ((max_running_chunks >= 1)),
-    CONSTRAINT tenants_name_check CHECK (((name <> ''::text) AND (length(name) <= 200)))
+    CONSTRAINT tenants_name_check CHECK (((btrim(name) <> ''::text) AND (length(name) <= 200)))
 );
 
 
@@ -4893,7 +4893,7 @@ COMMENT ON COLUMN app_public.tenants.id IS 'The tenant''s id; JWTs carry it as t
 -- Name: COLUMN tenants.name; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON COLUMN app_public.tenants.name IS 'A unique, human-readable name.';
+COMMENT ON COLUMN app_public.tenants.name IS 'A unique, human-readable name: 1 to 200 characters, not only spaces.';
 
 
 --

@@ -565,6 +565,15 @@ describe('finishline tenant', () => {
     const { rows: [products] } = await db.pool.query('select count(*)::int as n from app_public.products where tenant_id = $1', [created]);
     expect(products.n).toBeGreaterThan(0);
   });
+
+  test.each([['empty', ''], ['blank', '   '], ['201 characters long', 'x'.repeat(201)]])('a tenant name that is %s is refused, saying what a name is, and nothing is created', async (_, name) => {
+    const env = { ...process.env, DATABASE_URL: db.url };
+    const before = (await db.pool.query('select count(*)::int as n from app_public.tenants')).rows[0].n;
+    const run = await runCli(['tenant', name], env);
+    expect(run.code).toBe(1);
+    expect(lastLogLine(run)).toMatchObject({ error: "a tenant's name is 1 to 200 characters, not only spaces" });
+    expect((await db.pool.query('select count(*)::int as n from app_public.tenants')).rows[0].n).toBe(before);
+  });
 });
 
 describe('finishline import --server --token (no database access)', () => {

@@ -17,11 +17,17 @@ export async function tenantIdByName(client: pg.ClientBase, name: string): Promi
 
 /** The id of the tenant of that name, created if new. */
 export async function ensureTenant(client: pg.ClientBase, name: string): Promise<string> {
-  const { rows: [tenant] } = await client.query<{ id: string }>(
-    `insert into app_public.tenants (name) values ($1) on conflict (name) do update set name = excluded.name returning id`,
-    [name],
-  );
-  return tenant.id;
+  try {
+    const { rows: [tenant] } = await client.query<{ id: string }>(
+      `insert into app_public.tenants (name) values ($1) on conflict (name) do update set name = excluded.name returning id`,
+      [name],
+    );
+    return tenant.id;
+  } catch (error) {
+    // The rule is the table's; the words are for whoever typed the name.
+    if ((error as { constraint?: string }).constraint === 'tenants_name_check') throw new Error("a tenant's name is 1 to 200 characters, not only spaces");
+    throw error;
+  }
 }
 
 /**
