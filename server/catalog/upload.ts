@@ -65,8 +65,11 @@ export async function storeCatalogFile(client: pg.ClientBase, tenantId: string, 
     }
     const sha256 = hash.digest('hex');
     const { rows: [kept] } = await client.query<{ id: string }>('select app_private.finish_catalog_upload($1, $2, $3) as id', [id, size, sha256]);
+    // The tenant's file of the same content, when there is one, is kept instead: its name is the
+    // answer's. Read by a statement of its own, which sees that file even if it committed meanwhile.
+    const { rows: [{ filename: keptName }] } = await client.query<{ filename: string }>('select filename from app_public.catalog_files where id = $1', [kept.id]);
     await client.query('commit');
-    return { id: kept.id, filename, sizeBytes: size, sha256, reused: kept.id !== id };
+    return { id: kept.id, filename: keptName, sizeBytes: size, sha256, reused: kept.id !== id };
   } catch (error) {
     await client.query('rollback');
     throw error;
