@@ -80,6 +80,16 @@ async function health(): Promise<Answer> {
   return { status: response.status, headers: {}, body: await response.json() };
 }
 
+describe('a catalog file asked for with another method than PUT', () => {
+  // Files are read by imports, not served: a GET, POST or DELETE is told which method the path takes.
+  test.each(['GET', 'POST', 'DELETE'])('%s is answered 405 with Allow: PUT and a coded error', async (method) => {
+    const response = await fetch(`${server.url}/catalog-files/a.csv`, { method, headers: { authorization: `Bearer ${token}` } });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('PUT');
+    expect(await response.json()).toEqual({ error: 'catalog files are uploaded, not read: PUT /catalog-files/<filename>', code: 'FLREQ' });
+  });
+});
+
 describe('when the database fails', () => {
   test('an upload while the database refuses connections gets a 503, and the server lives on', async () => {
     await admin.query(`alter database ${db.name} allow_connections false`);

@@ -46,8 +46,12 @@ export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { por
     // While shutting down, a connection whose request is answered closes instead of idling.
     res.once('finish', () => closing && setImmediate(() => server.closeIdleConnections()));
     const path = (req.url ?? '/').split('?')[0];
-    if (path.startsWith(CATALOG_UPLOAD_PATH) && req.method === 'PUT') {
-      answerFailures(uploadCatalogFile(req, res), res, log);
+    if (path.startsWith(CATALOG_UPLOAD_PATH)) {
+      if (req.method === 'PUT') answerFailures(uploadCatalogFile(req, res), res, log);
+      else {
+        res.writeHead(405, { allow: 'PUT', 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'catalog files are uploaded, not read: PUT /catalog-files/<filename>', code: 'FLREQ' }));
+      }
       return;
     }
     const requestTimer = setTimeout(() => req.complete || req.socket.destroy(), REQUEST_TIMEOUT_MS);
