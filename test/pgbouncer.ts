@@ -37,9 +37,10 @@ async function freePort(): Promise<number> {
 /**
  * Starts PgBouncer in front of the server of `serverUrl` (any database of it; its user, and its
  * password if any, are the ones PgBouncer logs in with). Clients are trusted; every client of one
- * database and user shares `poolSize` server connections.
+ * database and user shares `poolSize` server connections, handed out per transaction (or, in
+ * statement mode, per statement: transactions are refused).
  */
-export async function startPgBouncer(serverUrl: string, { poolSize = 1 }: { poolSize?: number } = {}): Promise<PgBouncer> {
+export async function startPgBouncer(serverUrl: string, { poolSize = 1, poolMode = 'transaction' }: { poolSize?: number; poolMode?: 'transaction' | 'statement' } = {}): Promise<PgBouncer> {
   if (!PGBOUNCER_PATH) throw new Error('pgbouncer is not installed (apt-get install pgbouncer)');
   const server = new URL(serverUrl);
   const user = decodeURIComponent(server.username || 'postgres');
@@ -59,7 +60,7 @@ export async function startPgBouncer(serverUrl: string, { poolSize = 1 }: { pool
     'auth_type = trust',
     `auth_file = ${path.join(dir, 'users.txt')}`,
     `admin_users = ${user}`,
-    'pool_mode = transaction',
+    `pool_mode = ${poolMode}`,
     `default_pool_size = ${poolSize}`,
     'reserve_pool_size = 0',
     'max_client_conn = 500',

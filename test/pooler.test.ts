@@ -264,6 +264,23 @@ describe.skipIf(!PGBOUNCER_PATH)('behind PgBouncer in transaction mode (skipped 
   });
 });
 
+describe.skipIf(!PGBOUNCER_PATH)('behind PgBouncer in statement mode', () => {
+  // Such a pooler refuses transactions, and every GraphQL request runs in one: a server that
+  // started would answer every request "the database is unavailable", for good.
+  test('serve refuses to start, saying that the pooler refuses transactions and what to set', async () => {
+    const bouncer = await startPgBouncer(db.url, { poolMode: 'statement' });
+    try {
+      const run = await runCli(['serve'], { JWT_SECRET: TEST_JWT_SECRET, PORT: '0', DATABASE_URL: bouncer.url(db.name), DIRECT_DATABASE_URL: db.url });
+      expect(run.code).toBe(1);
+      expect(lastLogLine(run).error).toBe(
+        `DATABASE_URL (${bouncer.url(db.name)}) goes through a connection pooler that refuses transactions ` +
+          '("transaction blocks not allowed in statement pooling mode"), and every GraphQL request runs in one: set its pool_mode to transaction');
+    } finally {
+      await bouncer.stop();
+    }
+  }, 60_000);
+});
+
 function countBy(values: string[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const value of values) counts[value] = (counts[value] ?? 0) + 1;

@@ -10,7 +10,7 @@ import { dropUnanswered, PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
 import { applySessionSettings } from '../db/session.ts';
 import { whileUnavailable } from '../db/errors.ts';
 import { migrate, pendingMigrations } from '../db/migrate.ts';
-import { connectionPooler, requireDirectConnection } from '../db/pooler.ts';
+import { connectionPooler, requireDirectConnection, shownUrl, transactionsRefused } from '../db/pooler.ts';
 // (The HTTP server and the sign-in links are imported where they are used: PostGraphile adds
 // ~60 MB to a process, `finishline worker` never serves, and a server must see whether it is
 // behind a pooler before PostGraphile's pg adaptor loads.)
@@ -76,6 +76,10 @@ async function adaptToPoolers(database: Database): Promise<{ listenConnectionStr
   if (database.embedded) return { listenConnectionString: database.directConnectionString };
   const requestsPooler = await connectionPooler(database.connectionString, log);
   if (requestsPooler) {
+    const refused = await transactionsRefused(database.connectionString, log);
+    if (refused) {
+      throw new Error(`DATABASE_URL (${shownUrl(database.connectionString)}) goes through a connection pooler that refuses transactions (${JSON.stringify(refused)}), and every GraphQL request runs in one: set its pool_mode to transaction`);
+    }
     process.env.DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE = '0';
     log.info('DATABASE_URL goes through a connection pooler: GraphQL queries are sent unprepared', { pooler: requestsPooler });
   }

@@ -28,6 +28,31 @@ export async function connectionPooler(connectionString: string, log: Log): Prom
   }, { log, what: 'checking for a connection pooler' });
 }
 
+/**
+ * What a pooler said when it refused a transaction (PgBouncer in statement mode does), or null
+ * when transactions go through. A pooler refuses with a protocol violation (08P01), which would
+ * otherwise read as the database being away.
+ */
+export async function transactionsRefused(connectionString: string, log: Log): Promise<string | null> {
+  return whileUnavailable(async () => {
+    const client = new pg.Client({ connectionString, application_name: 'finishline pooler check' });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      try {
+        await client.query('begin');
+        await client.query('commit');
+        return null;
+      } catch (error) {
+        if ((error as { code?: string }).code === '08P01') return (error as Error).message;
+        throw error;
+      }
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }, { log, what: 'checking that the connection pooler allows transactions' });
+}
+
 /** The URL without its password, for a message; a connection string that is no URL is not shown. */
 export function shownUrl(connectionString: string): string {
   try {
