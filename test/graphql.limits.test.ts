@@ -192,6 +192,13 @@ describe("a client's mistakes get a code that says what to change", () => {
     expect(server.output().split('\n').filter((line) => line.includes('"level":"error"'))).toEqual([]);
   });
 
+  test('a date PostgreSQL cannot read (22007) or hold (22008) is answered with its own message, not as an internal error', async () => {
+    const count = (createdAt: string) => graphql(server.url, `query($at: Datetime) { allBatches(condition: { createdAt: $at }) { totalCount } }`, { at: createdAt }, token);
+    expect((await count('not a date')).errors).toMatchObject([{ message: 'invalid input syntax for type timestamp with time zone: "not a date"', extensions: { code: '22007' } }]);
+    expect((await count('294277-01-01T00:00:00Z')).errors).toMatchObject([{ message: 'timestamp out of range: "294277-01-01T00:00:00Z"', extensions: { code: '22008' } }]);
+    expect(server.output().split('\n').filter((line) => line.includes('"level":"error"'))).toEqual([]);
+  });
+
   test('a negative first, last or offset: FLPAG, with a 400', async () => {
     for (const args of ['first: -1', 'last: -1', 'first: 5, offset: -5']) {
       const result = await graphql(server.url, `{ allBatches(${args}) { nodes { id } } }`, {}, token);

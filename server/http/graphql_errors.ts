@@ -12,7 +12,7 @@ import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Log } from '../log.ts';
 
 /** PostgreSQL's codes for mistakes of the client's, answered with their own message. */
-const PASSED_THROUGH = new Set(['23502', '23503', '23505', '23514', '22P02', '22003', '22023', '42501']);
+const PASSED_THROUGH = new Set(['23502', '23503', '23505', '23514', '22P02', '22003', '22007', '22008', '22015', '22023', '42501']);
 
 /**
  * A value PostgreSQL could not read says what was wrong with it in its detail alone ("invalid
