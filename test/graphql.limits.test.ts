@@ -199,6 +199,14 @@ describe("a client's mistakes get a code that says what to change", () => {
     expect(server.output().split('\n').filter((line) => line.includes('"level":"error"'))).toEqual([]);
   });
 
+  test('a cursor that is not one, or is of another ordering: FLREQ, with what to send instead', async () => {
+    const ordered = await graphql(server.url, `{ allBatches(first: 1, orderBy: CREATED_AT_DESC) { pageInfo { endCursor } } }`, {}, token);
+    for (const after of ['garbage', ordered.data!.allBatches.pageInfo.endCursor ?? 'WzFd']) {
+      const result = await graphql(server.url, `query($after: Cursor) { allBatches(after: $after) { totalCount } }`, { after }, token);
+      expect(result.errors, after).toMatchObject([{ message: expect.stringMatching(/^Invalid (cursor|'after' cursor)/), extensions: { code: 'FLREQ' } }]);
+    }
+  });
+
   test('a negative first, last or offset: FLPAG, with a 400', async () => {
     for (const args of ['first: -1', 'last: -1', 'first: 5, offset: -5']) {
       const result = await graphql(server.url, `{ allBatches(${args}) { nodes { id } } }`, {}, token);

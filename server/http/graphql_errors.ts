@@ -124,7 +124,9 @@ export const RequestErrorsPlugin: GraphileConfig.Plugin = {
 export function makeMaskError({ log, statementTimeoutMs }: { log: Log; statementTimeoutMs: number }) {
   return (error: GraphQLError): GraphQLError => {
     const original = error.originalError as (Error & { code?: unknown }) | undefined;
-    if (original && isSafeError(original)) return error;
+    // Grafast's own refusals of a value the client sent (a cursor not from a previous answer of
+    // this ordering) come uncoded.
+    if (original && isSafeError(original)) return error.extensions?.code ? error : reissued(error, error.message, { ...error.extensions, code: REQUEST_ERROR });
     // graphql-js's own errors about the request, raised before any field ran (a variable missing or
     // of the wrong type, an unknown operation): no field's path. A field's errors have one.
     if (!original || original instanceof GraphQLError) return error.path ? error : asRequestError(error);
