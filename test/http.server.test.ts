@@ -17,7 +17,12 @@ import { CLI_PATH } from './processes.ts';
 
 /** This file's limit: its uploads are a few lines each. */
 const MAX_CATALOG_FILE_BYTES = 10_000;
-const db = useTestDatabase({ 'finishline.max_catalog_file_bytes': String(MAX_CATALOG_FILE_BYTES) });
+/** A bound an operator may give forgotten transactions: an upload waiting for its body is not one. */
+const IDLE_IN_TRANSACTION_TIMEOUT_MS = 1000;
+const db = useTestDatabase({
+  'finishline.max_catalog_file_bytes': String(MAX_CATALOG_FILE_BYTES),
+  idle_in_transaction_session_timeout: String(IDLE_IN_TRANSACTION_TIMEOUT_MS),
+});
 const admin = new pg.Client({ connectionString: inject('adminUrl') });
 let server: ServerProcess;
 let tenant: string;
@@ -90,6 +95,14 @@ describe('a catalog file asked for with another method than PUT', () => {
   });
 });
 
+describe('an upload whose sender pauses', () => {
+  test("longer than the database's idle_in_transaction_session_timeout is stored all the same", async () => {
+    const upload = startUpload('paused.jsonl');
+    await new Promise((resolve) => setTimeout(resolve, 2.5 * IDLE_IN_TRANSACTION_TIMEOUT_MS));
+    expect(await upload.finish()).toMatchObject({ status: 201, body: { filename: 'paused.jsonl', reused: false } });
+  });
+});
+
 describe('when the database fails', () => {
   test('an upload while the database refuses connections gets a 503, and the server lives on', async () => {
     await admin.query(`alter database ${db.name} allow_connections false`);
@@ -142,6 +155,8 @@ describe('uploads and the connection pool', () => {
     const blocker = await db.pool.connect();
     try {
       await blocker.query('begin');
+      // (This file's databases end idle transactions after a second: this one waits on purpose.)
+      await blocker.query('set local idle_in_transaction_session_timeout = 0');
       await blocker.query('lock table app_private.migrations in access exclusive mode');
       const response = await fetch(`${server.url}/health`, { signal: AbortSignal.timeout(20_000) });
       expect({ status: response.status, body: await response.json() }).toEqual({

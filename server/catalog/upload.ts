@@ -48,6 +48,10 @@ async function* rechunk(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
 export async function storeCatalogFile(client: pg.ClientBase, tenantId: string, filename: string, source: AsyncIterable<Buffer>): Promise<UploadedFile> {
   await client.query('begin');
   try {
+    // The transaction waits for the body between chunks, at the sender's pace (which the HTTP
+    // server's idle timeout bounds): a bound an operator gave idle transactions, for those a client
+    // forgot, would end an upload whose sender paused, as if the database had gone away.
+    await client.query('set local idle_in_transaction_session_timeout = 0');
     // The tenant is checked as a request's is (FLTEN): a token or --tenant may name one that is gone.
     await client.query(`select set_config('jwt.claims.tenant_id', $1, true), app_private.require_tenant_id()`, [tenantId]);
     const { rows: [{ id, max }] } = await client.query<{ id: string; max: string }>(
