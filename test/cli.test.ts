@@ -108,6 +108,27 @@ describe('finishline migrate', () => {
   });
 });
 
+describe('finishline token', () => {
+  const env = { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', JWT_SECRET: 'x'.repeat(32) };
+  const tenant = '00000000-0000-4000-8000-000000000001';
+
+  test('prints a token that expires after --expires-in', async () => {
+    const run = await finishline(['token', '--tenant', tenant, '--expires-in', '8h'], env);
+    expect(run.code).toBe(0);
+    const claims = JSON.parse(Buffer.from(run.stdout.trim().split('.')[1], 'base64url').toString());
+    expect(claims).toMatchObject({ role: 'app_user', tenant_id: tenant, aud: 'finishline' });
+    expect(claims.exp - claims.iat).toBe(8 * 3600);
+  });
+
+  // A token that is expired when printed would only be refused later, by the server, as expired.
+  test.each(['0', '-1h', 'soon'])('--expires-in %s is refused, saying what a duration is', async (expiresIn) => {
+    const run = await finishline(['token', '--tenant', tenant, `--expires-in=${expiresIn}`], env);
+    expect(run.code).toBe(1);
+    expect(run.stdout.split('\n').filter((line) => line.startsWith('ey'))).toEqual([]);
+    expect(lastLogLine(run)).toMatchObject({ error: `--expires-in must be a time to come, like 1h, 8h or 7d, not "${expiresIn}"` });
+  });
+});
+
 describe('a bad setting', () => {
   // Each refused the way every setting is: one JSON line naming the variable, before any database
   // is reached (the URL names none that answers).

@@ -1,7 +1,7 @@
 // Credentials from the command line: `token` (a JWT of any role) and `sign-in-link` (a link that
 // signs the dashboard in, once).
 import { parseArgs } from 'node:util';
-import type jwt from 'jsonwebtoken';
+import jwt from 'jsonwebtoken';
 import { resolveJwtSecret, signToken, type Claims } from '../auth.ts';
 import type { Config } from '../config.ts';
 import { withDatabaseClient } from '../db/database.ts';
@@ -39,7 +39,19 @@ export async function printToken(config: Config, quiet: Log, args: string[]): Pr
   }
   const secret = resolveJwtSecret({ configured: config.jwtSecret, dataDir: config.dataDir, embedded: !config.databaseUrl });
   const claims: Claims = { role: values.role as Claims['role'], tenant_id: tenantId, sub: values.sub, seller_id: sellerId };
-  process.stdout.write(signToken(secret, claims, values['expires-in'] as jwt.SignOptions['expiresIn']) + '\n');
+  // A token expired as it is printed would only be refused later, by the server, as expired.
+  const expiresIn = values['expires-in'];
+  const refused = () => new Error(`--expires-in must be a time to come, like 1h, 8h or 7d, not "${expiresIn}"`);
+  let token: string;
+  try {
+    token = signToken(secret, claims, expiresIn as jwt.SignOptions['expiresIn']);
+  } catch (error) {
+    if ((error as Error).message.includes('"expiresIn"')) throw refused();
+    throw error;
+  }
+  const { iat, exp } = jwt.decode(token) as jwt.JwtPayload;
+  if (!(exp! > iat!)) throw refused();
+  process.stdout.write(token + '\n');
 }
 
 export async function printSignInLink(config: Config, quiet: Log, args: string[]): Promise<void> {
