@@ -597,6 +597,9 @@ describe('finishline import --server --token (no database access)', () => {
       const batchId = /batch ([0-9a-f-]{36})/.exec(imported.stdout)![1];
       const status = await run(process.execPath, [cli, 'status', batchId, '--server', server.url], { env });
       expect(status.stdout).toContain(`batch ${batchId} (import_catalog): completed`);
+      // The URL of its GraphQL endpoint names the server as well.
+      const byEndpoint = await run(process.execPath, [cli, 'status', batchId, '--server', `${server.url}/graphql`], { env });
+      expect(byEndpoint.stdout).toContain(`batch ${batchId} (import_catalog): completed`);
 
       // The upload endpoint wants a tenant's token, and a name; every refusal has a code.
       const put = (headers: Record<string, string>, name = 'x.csv') =>

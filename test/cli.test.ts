@@ -6,6 +6,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, inject, test } from 'vitest';
 import { lastLogLine, runCli } from './helpers.ts';
+import { freePort } from './processes.ts';
 
 /** Runs the CLI with these variables instead of DATABASE_URL and FINISHLINE_DATA_DIR. */
 function finishline(args: string[], env: Record<string, string>) {
@@ -126,6 +127,24 @@ describe('finishline token', () => {
     expect(run.code).toBe(1);
     expect(run.stdout.split('\n').filter((line) => line.startsWith('ey'))).toEqual([]);
     expect(lastLogLine(run)).toMatchObject({ error: `--expires-in must be a time to come, like 1h, 8h or 7d, not "${expiresIn}"` });
+  });
+});
+
+describe('finishline status --server', () => {
+  const batch = '00000000-0000-4000-8000-000000000001';
+  const env = { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', JWT_SECRET: 'x'.repeat(32) };
+
+  test('a server that is no http(s) URL is refused, saying what it should be', async () => {
+    const run = await finishline(['status', batch, '--server', 'localhost:5678', '--token', 't'], env);
+    expect(run.code).toBe(1);
+    expect(lastLogLine(run)).toMatchObject({ error: '--server must be the server\'s URL, like http://localhost:5678, not "localhost:5678"' });
+  });
+
+  test('a server that does not answer is named, with why', async () => {
+    const port = await freePort();
+    const run = await finishline(['status', batch, '--server', `http://127.0.0.1:${port}`, '--token', 't'], env);
+    expect(run.code).toBe(1);
+    expect(lastLogLine(run)).toMatchObject({ error: `could not reach http://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}` });
   });
 });
 

@@ -149,9 +149,26 @@ const STATUS_QUERY = `query ($id: UUID!) {
   }
 }`;
 
+/** The server's base URL from --server (or FINISHLINE_SERVER), which may name its /graphql too. */
+function serverBase(url: string): string {
+  if (!(URL.canParse(url) && ['http:', 'https:'].includes(new URL(url).protocol))) {
+    throw new Error(`--server must be the server's URL, like http://localhost:5678, not "${url}"`);
+  }
+  return url.replace(/\/+$/, '').replace(/\/graphql$/, '');
+}
+
 function serverClient(options: BatchCommandOptions): BatchClient {
-  const base = options.serverUrl!.replace(/\/+$/, '');
+  const base = serverBase(options.serverUrl!);
   const headers = { authorization: `Bearer ${options.token}` };
+  // fetch says only "fetch failed"; why is in its cause (which a watch reads to wait for the server).
+  const fetch = async (url: string, init: RequestInit) => {
+    try {
+      return await globalThis.fetch(url, init);
+    } catch (error) {
+      const cause = (error as { cause?: Error }).cause;
+      throw new Error(`could not reach ${base}: ${cause?.message ?? (error as Error).message}`, { cause });
+    }
+  };
   const graphql = async (query: string, variables: object) => {
     const response = await fetch(`${base}/graphql`, {
       method: 'POST',
