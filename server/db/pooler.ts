@@ -8,24 +8,31 @@ import type { Log } from '../log.ts';
 import type { Database } from './database.ts';
 import { whileUnavailable } from './errors.ts';
 
-/**
- * Why `connectionString` goes through a pooler, in a few words, or null when it reaches
- * PostgreSQL itself. Waits while the database is away, as the processes that ask do.
- */
-export async function connectionPooler(connectionString: string, log: Log): Promise<string | null> {
+/** Runs a check on a connection of its own, waiting while the database is away. */
+async function check<T>(connectionString: string, log: Log, what: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   return whileUnavailable(async () => {
     const client = new pg.Client({ connectionString, application_name: 'finishline pooler check' });
     client.on('error', () => {});
     try {
       await client.connect();
-      const { rows: [{ pid }] } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
-      const announced = (client as pg.Client & { processID: number | null }).processID;
-      if (announced === pid) return null;
-      return `the connection says it is served by process ${announced ?? '(none)'}, but pg_backend_pid() is ${pid}`;
+      return await fn(client);
     } finally {
       await client.end().catch(() => {});
     }
-  }, { log, what: 'checking for a connection pooler' });
+  }, { log, what });
+}
+
+/**
+ * Why `connectionString` goes through a pooler, in a few words, or null when it reaches
+ * PostgreSQL itself. Waits while the database is away, as the processes that ask do.
+ */
+export async function connectionPooler(connectionString: string, log: Log): Promise<string | null> {
+  return check(connectionString, log, 'checking for a connection pooler', async (client) => {
+    const { rows: [{ pid }] } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
+    const announced = (client as pg.Client & { processID: number | null }).processID;
+    if (announced === pid) return null;
+    return `the connection says it is served by process ${announced ?? '(none)'}, but pg_backend_pid() is ${pid}`;
+  });
 }
 
 /**
@@ -34,23 +41,16 @@ export async function connectionPooler(connectionString: string, log: Log): Prom
  * otherwise read as the database being away.
  */
 export async function transactionsRefused(connectionString: string, log: Log): Promise<string | null> {
-  return whileUnavailable(async () => {
-    const client = new pg.Client({ connectionString, application_name: 'finishline pooler check' });
-    client.on('error', () => {});
+  return check(connectionString, log, 'checking that the connection pooler allows transactions', async (client) => {
     try {
-      await client.connect();
-      try {
-        await client.query('begin');
-        await client.query('commit');
-        return null;
-      } catch (error) {
-        if ((error as { code?: string }).code === '08P01') return (error as Error).message;
-        throw error;
-      }
-    } finally {
-      await client.end().catch(() => {});
+      await client.query('begin');
+      await client.query('commit');
+      return null;
+    } catch (error) {
+      if ((error as { code?: string }).code === '08P01') return (error as Error).message;
+      throw error;
     }
-  }, { log, what: 'checking that the connection pooler allows transactions' });
+  });
 }
 
 /** The URL without its password, for a message; a connection string that is no URL is not shown. */
