@@ -59,54 +59,49 @@ describe('finishline database-url', () => {
   });
 });
 
+/** Runs `fn` with the URL of a new, empty database of the tests' server, dropped afterwards. */
+async function withEmptyDatabase(name: string, fn: (url: string) => Promise<void>): Promise<void> {
+  const admin = new pg.Client({ connectionString: inject('adminUrl') });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+    const url = new URL(inject('adminUrl'));
+    url.pathname = `/${name}`;
+    await fn(url.toString());
+  } finally {
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+}
+
 describe('finishline start', () => {
-  test('with DATABASE_URL but no JWT_SECRET, is refused before it touches the database', async () => {
-    const name = `finishline_cli_nosecret_${process.pid}`;
-    const admin = new pg.Client({ connectionString: inject('adminUrl') });
-    await admin.connect();
-    try {
-      await admin.query(`create database ${name}`);
-      const url = new URL(inject('adminUrl'));
-      url.pathname = `/${name}`;
-      const run = await finishline(['start'], { DATABASE_URL: url.toString(), JWT_SECRET: '', PORT: '0' });
+  test('with DATABASE_URL but no JWT_SECRET, is refused before it touches the database', () =>
+    withEmptyDatabase(`finishline_cli_nosecret_${process.pid}`, async (url) => {
+      const run = await finishline(['start'], { DATABASE_URL: url, JWT_SECRET: '', PORT: '0' });
       expect(run.code).toBe(1);
       expect(lastLogLine(run)).toMatchObject({ error: 'JWT_SECRET is not set (it is generated only for the embedded database)' });
       // Not migrated, and no worker ran.
-      const database = new pg.Client({ connectionString: url.toString() });
+      const database = new pg.Client({ connectionString: url });
       await database.connect();
       try {
         expect((await database.query(`select nspname from pg_namespace where nspname in ('app_public', 'graphile_worker')`)).rows).toEqual([]);
       } finally {
         await database.end();
       }
-    } finally {
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    }
-  });
+    }));
 });
 
 describe('finishline migrate', () => {
   // Replicas deployed together each migrate as they start: the later ones wait for the first,
   // then find the schema current, instead of failing.
-  test('three at once on a new database all succeed, and the schema is current', async () => {
-    const name = `finishline_cli_migrate_${process.pid}`;
-    const admin = new pg.Client({ connectionString: inject('adminUrl') });
-    await admin.connect();
-    try {
-      await admin.query(`create database ${name}`);
-      const url = new URL(inject('adminUrl'));
-      url.pathname = `/${name}`;
-      const runs = await Promise.all([1, 2, 3].map(() => finishline(['migrate'], { DATABASE_URL: url.toString(), JWT_SECRET: 'x'.repeat(32) })));
+  test('three at once on a new database all succeed, and the schema is current', () =>
+    withEmptyDatabase(`finishline_cli_migrate_${process.pid}`, async (url) => {
+      const runs = await Promise.all([1, 2, 3].map(() => finishline(['migrate'], { DATABASE_URL: url, JWT_SECRET: 'x'.repeat(32) })));
       expect(runs.map((run) => [run.code, lastLogLine(run).msg])).toEqual(Array(3).fill([0, 'database schema is current']));
       const applied = runs.map((run) => lastLogLine(run).migrations_applied as number);
       expect(applied.sort((a, b) => a - b).slice(0, 2)).toEqual([0, 0]);
       expect(applied[2]).toBe(fs.readdirSync(new URL('../migrations', import.meta.url)).length);
-    } finally {
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    }
-  });
+    }));
 });
 
 describe('finishline token', () => {
