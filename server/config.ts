@@ -47,9 +47,14 @@ function databaseUrl(env: Env, name: string): string | undefined {
   return value;
 }
 
+/** Whether `value` is an http:// or https:// URL (a server's, as FINISHLINE_SERVER and --server name it). */
+export function isHttpUrl(value: string): boolean {
+  return URL.canParse(value) && ['http:', 'https:'].includes(new URL(value).protocol);
+}
+
 function httpUrl(env: Env, name: string): string | undefined {
   const value = raw(env, name);
-  if (value !== undefined && !(URL.canParse(value) && ['http:', 'https:'].includes(new URL(value).protocol))) {
+  if (value !== undefined && !isHttpUrl(value)) {
     refuse(name, 'an http:// or https:// URL', value);
   }
   return value;

@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { uploadCatalogFile, type UploadedFile } from '../catalog/upload.ts';
-import type { Config } from '../config.ts';
+import { isHttpUrl, type Config } from '../config.ts';
 import { openDatabase } from '../db/database.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Log } from '../log.ts';
@@ -151,7 +151,7 @@ const STATUS_QUERY = `query ($id: UUID!) {
 
 /** The server's base URL from --server (or FINISHLINE_SERVER), which may name its /graphql too. */
 function serverBase(url: string): string {
-  if (!(URL.canParse(url) && ['http:', 'https:'].includes(new URL(url).protocol))) {
+  if (!isHttpUrl(url)) {
     throw new Error(`--server must be the server's URL, like http://localhost:5678, not "${url}"`);
   }
   return url.replace(/\/+$/, '').replace(/\/graphql$/, '');
