@@ -1,6 +1,7 @@
 // The command line: `database-url` (how psql and other tools reach the database finishline uses), and
 // what `start` refuses before it touches a database.
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -87,6 +88,32 @@ describe('finishline start', () => {
         expect((await database.query(`select nspname from pg_namespace where nspname in ('app_public', 'graphile_worker')`)).rows).toEqual([]);
       } finally {
         await database.end();
+      }
+    }));
+});
+
+describe('finishline start whose HTTP server cannot start', () => {
+  // Its worker had started: it stops too, as on SIGTERM (its row goes, its jobs go back), rather
+  // than be left for the sweeper to find dead, holding whatever it had fetched.
+  test('(its port taken) exits 1 and leaves no worker behind', () =>
+    withEmptyDatabase(`finishline_cli_portless_${process.pid}`, async (url) => {
+      const taken = net.createServer();
+      await new Promise<void>((resolve) => taken.listen(0, resolve));
+      try {
+        const port = (taken.address() as net.AddressInfo).port;
+        const run = await finishline(['start'], { DATABASE_URL: url, JWT_SECRET: 'x'.repeat(32), PORT: String(port) });
+        expect(run.code).toBe(1);
+        expect(lastLogLine(run)).toMatchObject({ error: `port ${port} is in use (another finishline, or another program): stop it, or set PORT to a free port` });
+        expect(run.stdout).toContain('"msg":"worker stopped"');
+        const database = new pg.Client({ connectionString: url });
+        await database.connect();
+        try {
+          expect((await database.query('select id from app_private.workers')).rows).toEqual([]);
+        } finally {
+          await database.end();
+        }
+      } finally {
+        taken.close();
       }
     }));
 });

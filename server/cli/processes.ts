@@ -47,6 +47,11 @@ function exitOnUnexpectedErrors(): void {
   });
 }
 
+/** Stops the parts in order, the database last; a step that fails is logged, and the rest go on. */
+async function stopParts(parts: Stoppable[]): Promise<void> {
+  for (const part of parts) await part.stop().catch((error: unknown) => log.error('shutdown step failed', { error: String(error) }));
+}
+
 /** Runs until SIGINT/SIGTERM (or a crash), then stops the parts in order, the database last. */
 async function runUntilSignalled(parts: Stoppable[], crashed: Promise<void>): Promise<never> {
   let stopping = false;
@@ -57,7 +62,7 @@ async function runUntilSignalled(parts: Stoppable[], crashed: Promise<void>): Pr
     }
     stopping = true;
     log.info('shutting down', { reason });
-    for (const part of parts) await part.stop().catch((error: unknown) => log.error('shutdown step failed', { error: String(error) }));
+    await stopParts(parts);
     process.exit(code);
   };
   process.on('SIGINT', () => void shutdown('SIGINT', 0));
@@ -181,7 +186,16 @@ export async function runLongLived(command: 'start' | 'worker' | 'serve', config
     await migrate(database.directConnectionString, log);
     if (database.embedded) await withClient(database, loadDemoOnFirstStart);
     const worker = await runWorker(config, database.directConnectionString);
-    const http = await serveHttp(config, database, jwtSecret);
+    let http: Awaited<ReturnType<typeof serveHttp>>;
+    try {
+      http = await serveHttp(config, database, jwtSecret);
+    } catch (error) {
+      // (Its port taken, a pooler that refuses transactions.) The worker stops as on SIGTERM, its
+      // row and jobs given back at once, rather than be left for the sweeper to find dead.
+      log.info('shutting down', { reason: `the HTTP server did not start: ${error instanceof Error ? error.message : String(error)}` });
+      await stopParts([worker, database]);
+      throw error;
+    }
     if (database.embedded || flags.signInLink) await withClient(database, (client) => logDemoSignInLink(client, http.server.port));
     return runUntilSignalled([http, worker, database], worker.done);
   }
