@@ -71,12 +71,14 @@ describe('a worker killed with SIGKILL mid-batch', () => {
 });
 
 describe('a worker stopped with SIGTERM', () => {
-  test('finishes the items it is running, then exits leaving nothing processing', async () => {
+  // SIGHUP too: its terminal closed (which would otherwise kill it on the spot, leaving its items
+  // for the sweeper to find).
+  test.each(['SIGTERM', 'SIGHUP'] as const)('%s: finishes the items it is running, then exits leaving nothing processing', async (signal) => {
     const worker = await startWorkerProcess(db, { concurrency: 2 });
     const batch = await submitBatch(db, tenant, 'noop', Array.from({ length: 40 }, () => ({ sleep_ms: 1500 })));
     await waitFor(async () => (await statusOf(db, batch.id)).processing_items > 0, { what: 'items to start' });
 
-    expect(await worker.stop('SIGTERM')).toBe(0);
+    expect(await worker.stop(signal)).toBe(0);
     const status = await statusOf(db, batch.id);
     expect(status.processing_items).toBe(0);
     expect(status.succeeded_items).toBeGreaterThan(0);

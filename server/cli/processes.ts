@@ -52,7 +52,7 @@ async function stopParts(parts: Stoppable[]): Promise<void> {
   for (const part of parts) await part.stop().catch((error: unknown) => log.error('shutdown step failed', { error: String(error) }));
 }
 
-/** Runs until SIGINT/SIGTERM (or a crash), then stops the parts in order, the database last. */
+/** Runs until SIGINT, SIGTERM or SIGHUP (or a crash), then stops the parts in order, the database last. */
 async function runUntilSignalled(parts: Stoppable[], crashed: Promise<void>): Promise<never> {
   let stopping = false;
   const shutdown = async (reason: string, code: number) => {
@@ -67,6 +67,8 @@ async function runUntilSignalled(parts: Stoppable[], crashed: Promise<void>): Pr
   };
   process.on('SIGINT', () => void shutdown('SIGINT', 0));
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+  // Its terminal closed: a stop like any other (by default the process would die on the spot).
+  process.on('SIGHUP', () => void shutdown('SIGHUP', 0));
   await crashed.catch((error: unknown) => shutdown(`crash: ${error instanceof Error ? error.message : String(error)}`, 1));
   return new Promise<never>(() => {});
 }
