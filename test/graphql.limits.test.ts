@@ -271,6 +271,10 @@ describe("a client's mistakes get a code that says what to change", () => {
       expect(response.status, what).toBe(status);
       const body = await response.json() as { errors: Array<{ message: string; extensions: { code: string } }> };
       expect(body.errors, what).toMatchObject([{ message: expect.any(String), extensions: { code: status === 413 ? 'FLLEN' : 'FLREQ' } }]);
+      // Too large says how large it may be, and where a bigger batch goes instead.
+      if (status === 413) {
+        expect(body.errors[0].message).toBe('the request body is larger than 8,000,000 bytes: submit its items as several batches, or insert them with SQL (finishline import for catalog files)');
+      }
     }
   });
 

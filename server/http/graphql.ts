@@ -13,7 +13,7 @@ import { AuthError, claimsFromAuthorization, pgSettingsFor, type Claims } from '
 import { dropUnanswered, PROBE_SILENT_SERVER } from '../db/dead_peers.ts';
 import { applySessionSettings } from '../db/session.ts';
 import { RURU_DASHBOARD_LINK } from './dashboard.ts';
-import { makeMaskError, RequestErrorsPlugin } from './graphql_errors.ts';
+import { makeMaskError, requestErrorsPlugin } from './graphql_errors.ts';
 import { LIMITS, limitsPlugin } from './graphql_limits.ts';
 import type { Log } from '../log.ts';
 import { makeSignInPlugin } from './sign_in.ts';
@@ -68,7 +68,7 @@ export interface GraphQLOptions {
 function makePreset({ jwtSecret, statementTimeoutMs, log }: GraphQLOptions, pgService: GraphileConfig.PgServiceConfiguration, schema: () => GraphQLSchema | undefined): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, PgAggregatesPreset],
-    plugins: [NamingPlugin, limitsPlugin(schema), RequestErrorsPlugin, BatchProgressPlugin, makeSignInPlugin(jwtSecret)],
+    plugins: [NamingPlugin, limitsPlugin(schema), requestErrorsPlugin(LIMITS.maxRequestBytes), BatchProgressPlugin, makeSignInPlugin(jwtSecret)],
     pgServices: [pgService],
     grafserv: {
       graphqlPath: '/graphql',

@@ -84,7 +84,7 @@ function coded(rule: ValidationRule): ValidationRule {
  * endpoint does not take: grafserv refuses it before GraphQL runs, with errors that carry no code.
  * They get FLREQ, or FLLEN for a body too large.
  */
-function codedRefusal(result: Result | null): Result | null {
+function codedRefusal(result: Result | null, maxRequestBytes: number): Result | null {
   if (!result || result.statusCode < 400 || result.statusCode >= 500 || (result.type !== 'buffer' && result.type !== 'json')) return result;
   let payload: unknown;
   try {
@@ -94,8 +94,13 @@ function codedRefusal(result: Result | null): Result | null {
   }
   const { errors } = (payload ?? {}) as { errors?: Array<{ extensions?: Record<string, unknown> }> };
   if (!Array.isArray(errors) || errors.every((error) => error.extensions?.code !== undefined)) return result;
-  const code = result.statusCode === 413 ? 'FLLEN' : REQUEST_ERROR;
-  const coded = { ...(payload as object), errors: errors.map((error) => ({ ...error, extensions: { code, ...error.extensions } })) };
+  const tooLarge = result.statusCode === 413;
+  const code = tooLarge ? 'FLLEN' : REQUEST_ERROR;
+  // grafserv says only "Too much data".
+  const message = tooLarge
+    ? `the request body is larger than ${maxRequestBytes.toLocaleString('en-US')} bytes: submit its items as several batches, or insert them with SQL (finishline import for catalog files)`
+    : undefined;
+  const coded = { ...(payload as object), errors: errors.map((error) => ({ ...error, ...(message ? { message } : {}), extensions: { code, ...error.extensions } })) };
   if (result.type === 'json') return { ...result, json: coded as JSONValue };
   const buffer = Buffer.from(JSON.stringify(coded), 'utf8');
   return { ...result, buffer, headers: { ...result.headers, 'content-length': String(buffer.length) } };
@@ -103,9 +108,9 @@ function codedRefusal(result: Result | null): Result | null {
 
 /**
  * Codes graphql-js's validation errors, over HTTP and websockets alike (they share the rules), and
- * grafserv's refusals of what is no GraphQL request.
+ * grafserv's refusals of what is no GraphQL request (a body over `maxRequestBytes` among them).
  */
-export const RequestErrorsPlugin: GraphileConfig.Plugin = {
+export const requestErrorsPlugin = (maxRequestBytes: number): GraphileConfig.Plugin => ({
   name: 'FinishlineRequestErrorsPlugin',
   version: '1.0.0',
   grafserv: {
@@ -115,11 +120,11 @@ export const RequestErrorsPlugin: GraphileConfig.Plugin = {
         return next();
       },
       async processRequest(next) {
-        return codedRefusal(await next());
+        return codedRefusal(await next(), maxRequestBytes);
       },
     },
   },
-};
+});
 
 export function makeMaskError({ log, statementTimeoutMs }: { log: Log; statementTimeoutMs: number }) {
   return (error: GraphQLError): GraphQLError => {
