@@ -387,6 +387,16 @@ describe('/health and /metrics', () => {
     await waitFor(async () => (await fetch(`${server.url}/health`)).status === 200, { what: 'the worker to beat again' });
   });
 
+  // A load balancer's or uptime monitor's probe may ask with HEAD.
+  test('HEAD /health and HEAD /metrics answer as GET does, without a body', async () => {
+    for (const path of ['/health', '/metrics']) {
+      const response = await fetch(`${server.url}${path}`, { method: 'HEAD' });
+      expect(response.status, path).toBe(200);
+      expect(response.headers.get('content-type'), path).toMatch(path === '/health' ? /^application\/json/ : /^text\/plain/);
+      expect(await response.text(), path).toBe('');
+    }
+  });
+
   test('/metrics is Prometheus text whose counters move when a batch runs', async () => {
     const scrape = async () => {
       const response = await fetch(`${server.url}/metrics`);

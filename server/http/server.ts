@@ -56,22 +56,24 @@ export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { por
     }
     const requestTimer = setTimeout(() => req.complete || req.socket.destroy(), REQUEST_TIMEOUT_MS);
     res.once('close', () => clearTimeout(requestTimer));
-    if (path === '/health' && req.method === 'GET') {
+    // HEAD too, for a load balancer's or uptime monitor's probe: the same status, no body.
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    if (path === '/health' && read) {
       answerFailures(
         checkHealth(pool).then((health) => {
           res.writeHead(health.ok ? 200 : 503, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(health));
+          res.end(req.method === 'HEAD' ? undefined : JSON.stringify(health));
         }),
         res,
         log,
       );
       return;
     }
-    if (path === '/metrics' && req.method === 'GET') {
+    if (path === '/metrics' && read) {
       metrics.registry.metrics().then(
         (text) => {
           res.writeHead(200, { 'content-type': metrics.registry.contentType });
-          res.end(text);
+          res.end(req.method === 'HEAD' ? undefined : text);
         },
         (error: Error) => {
           log.error('metrics failed', { error });
