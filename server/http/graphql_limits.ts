@@ -77,9 +77,17 @@ function refuse(code: string, message: string): SafeError {
 }
 
 /**
- * How deep a selection set nests fields. Each fragment is measured once (`measured`): a fragment
- * spread twice in each of twenty fragments would otherwise be walked 2^20 times.
+ * A fragment's measure, worked out once (kept in `memo` by `key`) however often the fragment is
+ * spread: a document that spreads each of twenty fragments twice in the next would otherwise be
+ * walked 2^20 times.
  */
+function onceEach(memo: Map<string, number>, key: string, measure: () => number): number {
+  let value = memo.get(key);
+  if (value === undefined) memo.set(key, (value = measure()));
+  return value;
+}
+
+/** How deep a selection set nests fields, each fragment measured once (`measured`). */
 function depthOf(selectionSet: SelectionSetNode | undefined, fragments: ValidationContext, measured: Map<string, number>, seen = new Set<string>()): number {
   if (!selectionSet) return 0;
   let deepest = 0;
@@ -87,11 +95,7 @@ function depthOf(selectionSet: SelectionSetNode | undefined, fragments: Validati
     if (selection.kind === Kind.FRAGMENT_SPREAD) {
       const name = selection.name.value;
       if (seen.has(name)) continue;
-      let depth = measured.get(name);
-      if (depth === undefined) {
-        depth = depthOf(fragments.getFragment(name)?.selectionSet, fragments, measured, new Set([...seen, name]));
-        measured.set(name, depth);
-      }
+      const depth = onceEach(measured, name, () => depthOf(fragments.getFragment(name)?.selectionSet, fragments, measured, new Set([...seen, name])));
       deepest = Math.max(deepest, depth);
     } else if (selection.kind === Kind.FIELD && (selection.name.value === '__schema' || selection.name.value === '__type')) {
       // Introspection (GraphiQL's docs, codegen, Postman) nests `ofType` seven times: it reads
@@ -184,13 +188,8 @@ function fieldsAtLevel(selectionSet: SelectionSetNode, fragments: Map<string, { 
       count += fieldsAtLevel(selection.selectionSet, fragments, counted, seen);
     } else if (!seen.has(selection.name.value)) {
       const name = selection.name.value;
-      let fields = counted.get(name);
-      if (fields === undefined) {
-        const fragment = fragments.get(name);
-        fields = fragment ? fieldsAtLevel(fragment.selectionSet, fragments, counted, new Set([...seen, name])) : 0;
-        counted.set(name, fields);
-      }
-      count += fields;
+      const fragment = fragments.get(name);
+      count += fragment ? onceEach(counted, name, () => fieldsAtLevel(fragment.selectionSet, fragments, counted, new Set([...seen, name]))) : 0;
     }
   }
   return count;
@@ -206,12 +205,7 @@ function spreadFields(selectionSet: SelectionSetNode | undefined, fragments: Map
       count += spreadFields(selection.selectionSet, fragments, counted, seen);
     } else if (!seen.has(selection.name.value)) {
       const name = selection.name.value;
-      let fields = counted.get(name);
-      if (fields === undefined) {
-        fields = spreadFields(fragments.get(name)?.selectionSet, fragments, counted, new Set([...seen, name]));
-        counted.set(name, fields);
-      }
-      count += fields;
+      count += onceEach(counted, name, () => spreadFields(fragments.get(name)?.selectionSet, fragments, counted, new Set([...seen, name])));
     }
   }
   return count;
@@ -242,8 +236,7 @@ export function checkRequest(schema: GraphQLSchema, document: DocumentNode, vari
   }
 
   // The rows a selection set may fetch for each row of its parent. A fragment's are the same
-  // wherever it is spread on the same type, and are walked once: a document that spreads each of
-  // its fragments twice in the next would otherwise be walked exponentially many times.
+  // wherever it is spread on the same type (and inside or outside a connection): walked once each.
   const fragmentRows = new Map<string, number>();
   const rowsUnder = (selectionSet: SelectionSetNode | undefined, parent: GraphQLNamedType, inConnection: boolean, seen: Set<string>): number => {
     if (!selectionSet) return 0;
@@ -253,13 +246,8 @@ export function checkRequest(schema: GraphQLSchema, document: DocumentNode, vari
         const fragment = fragments.get(selection.name.value);
         if (!fragment || seen.has(fragment.name.value)) continue;
         const on = schema.getType(fragment.typeCondition.name.value) ?? parent;
-        const key = `${fragment.name.value} ${on.name} ${inConnection}`;
-        let under = fragmentRows.get(key);
-        if (under === undefined) {
-          under = rowsUnder(fragment.selectionSet, on, inConnection, new Set([...seen, fragment.name.value]));
-          fragmentRows.set(key, under);
-        }
-        rows += under;
+        rows += onceEach(fragmentRows, `${fragment.name.value} ${on.name} ${inConnection}`,
+          () => rowsUnder(fragment.selectionSet, on, inConnection, new Set([...seen, fragment.name.value])));
         continue;
       }
       if (selection.kind === Kind.INLINE_FRAGMENT) {
