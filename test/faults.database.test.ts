@@ -166,6 +166,14 @@ async function askStatus(serverUrl: string, token: string, batchId: string, clie
 /** GRAPHQL_POOL_SIZE's default: the connections a burst of requests spreads over. */
 const GRAPHQL_POOL_SIZE = 10;
 
+/** A PostgreSQL cluster of its own (a fault takes it down), with finishline's database on it as a test target. */
+async function faultTarget(poolSize: number): Promise<{ cluster: PostgresCluster; target: TestDatabase }> {
+  const cluster = await startPostgresCluster({ like: process.env.TEST_DATABASE_URL });
+  const pool = new pg.Pool({ connectionString: cluster.url(), max: poolSize, application_name: 'fault test' });
+  pool.on('error', () => {});
+  return { cluster, target: { name: 'finishline', url: cluster.url(), pool } };
+}
+
 for (const [fault, inject] of Object.entries(FAULTS)) {
   describe(fault, () => {
     let cluster: PostgresCluster;
@@ -176,11 +184,8 @@ for (const [fault, inject] of Object.entries(FAULTS)) {
     let token: string;
 
     beforeAll(async () => {
-      cluster = await startPostgresCluster({ like: process.env.TEST_DATABASE_URL });
-      const pool = new pg.Pool({ connectionString: cluster.url(), max: 4, application_name: 'fault test' });
-      pool.on('error', () => {});
-      target = { name: 'finishline', url: cluster.url(), pool };
-      tenant = (await pool.query<{ id: string }>(`insert into app_public.tenants (name) values ('faults') returning id`)).rows[0].id;
+      ({ cluster, target } = await faultTarget(4));
+      tenant = (await target.pool.query<{ id: string }>(`insert into app_public.tenants (name) values ('faults') returning id`)).rows[0].id;
       token = signToken(TEST_JWT_SECRET, { role: 'app_user', tenant_id: tenant, sub: 'faults' });
       worker = await startWorkerProcess(target);
       server = await startServerProcess(target);
@@ -320,10 +325,7 @@ describe('finishline status --watch, when its database or its token goes away', 
   let server: ServerProcess;
 
   beforeAll(async () => {
-    cluster = await startPostgresCluster({ like: process.env.TEST_DATABASE_URL });
-    const pool = new pg.Pool({ connectionString: cluster.url(), max: 2, application_name: 'fault test' });
-    pool.on('error', () => {});
-    target = { name: 'finishline', url: cluster.url(), pool };
+    ({ cluster, target } = await faultTarget(2));
     worker = await startWorkerProcess(target);
     server = await startServerProcess(target);
   });
