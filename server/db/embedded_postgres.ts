@@ -69,10 +69,20 @@ interface RunningServer {
   port: number;
 }
 
+/** What dataDir/server.json says runs there, whether or not it still does. */
+function runningServerRecord(dataDir: string): RunningServer | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dataDir, 'server.json'), 'utf8')) as RunningServer;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The server another finishline process already runs on this data directory, if any. */
 function runningServer(dataDir: string): RunningServer | undefined {
+  const running = runningServerRecord(dataDir);
+  if (!running) return undefined;
   try {
-    const running = JSON.parse(fs.readFileSync(path.join(dataDir, 'server.json'), 'utf8')) as RunningServer;
     process.kill(running.pid, 0);
     return running;
   } catch {
@@ -93,20 +103,64 @@ function embeddedUrl(secret: string, port: number, database: string): string {
 
 /**
  * Starts (initialising on first use) an embedded server whose data lives in dataDir/postgres, or
- * joins the one another process (say `npm start`) already runs there; only its starter stops it.
+ * joins the one another process (say `npm start`) already runs there. Its starter stops it when
+ * it stops; a process that joined it then starts it again itself, on the same port, so that a
+ * worker started beside `npm start` outlives it.
  */
 export async function startEmbeddedPostgres(dataDir: string, options: { log?: (msg: string) => void } = {}): Promise<EmbeddedPostgres> {
   fs.mkdirSync(dataDir, { recursive: true });
   // The server runs as the `postgres` user, which must be able to reach its data directory.
   fs.chmodSync(dataDir, 0o755);
   const secret = password(dataDir);
-  const urlAt = (port: number) => (database: string) => embeddedUrl(secret, port, database);
   const running = runningServer(dataDir);
   if (running) {
     options.log?.(`using the embedded PostgreSQL already running on 127.0.0.1:${running.port}`);
-    return { adminUrl: urlAt(running.port)('postgres'), urlFor: urlAt(running.port), stop: async () => {} };
+    return joinServer(dataDir, secret, running.port, options.log);
   }
-  const port = await portFor(dataDir);
+  const server = await launchServer(dataDir, secret, await portFor(dataDir));
+  options.log?.(`embedded PostgreSQL ready on 127.0.0.1:${server.port} (data in ${dataDir})`);
+  const urlFor = (database: string) => embeddedUrl(secret, server.port, database);
+  return { adminUrl: urlFor('postgres'), urlFor, stop: () => server.stop() };
+}
+
+/** How often a process that joined the server looks whether its starter has stopped it. */
+const ADOPT_INTERVAL_MS = 1_000;
+
+function joinServer(dataDir: string, secret: string, port: number, log?: (msg: string) => void): EmbeddedPostgres {
+  let adopted: LaunchedServer | undefined;
+  let launching: Promise<void> | undefined;
+  const adopt = () => {
+    if (adopted || launching || runningServer(dataDir)) return;
+    // On the same port, so that every connection string this process holds works again.
+    launching = launchServer(dataDir, secret, port).then(
+      (server) => {
+        adopted = server;
+        log?.(`the process that started the embedded PostgreSQL has stopped it: this process runs the embedded PostgreSQL now, on 127.0.0.1:${port}`);
+      },
+      // Another process that joined it may have started it first: the next look finds it running.
+      (error: unknown) => log?.(`could not start the embedded PostgreSQL again yet: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`),
+    ).finally(() => (launching = undefined));
+  };
+  const timer = setInterval(adopt, ADOPT_INTERVAL_MS).unref();
+  const urlFor = (database: string) => embeddedUrl(secret, port, database);
+  return {
+    adminUrl: urlFor('postgres'),
+    urlFor,
+    async stop() {
+      clearInterval(timer);
+      await launching;
+      await adopted?.stop();
+    },
+  };
+}
+
+interface LaunchedServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts the server in a child process on `port` and records it in dataDir/server.json for others to join. */
+async function launchServer(dataDir: string, secret: string, port: number): Promise<LaunchedServer> {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), dataDir, String(port)], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -120,19 +174,19 @@ export async function startEmbeddedPostgres(dataDir: string, options: { log?: (m
     child.once('message', (message: ReadyMessage) => (message.ready ? resolve() : reject(new Error('embedded PostgreSQL failed'))));
     child.once('exit', (code) => reject(new Error(`embedded PostgreSQL exited (code ${code}): ${stderr.slice(-2000)}`)));
   });
-  options.log?.(`embedded PostgreSQL ready on 127.0.0.1:${port} (data in ${dataDir})`);
   const stateFile = path.join(dataDir, 'server.json');
   fs.writeFileSync(stateFile, JSON.stringify({ pid: child.pid!, port } satisfies RunningServer));
-  const urlFor = urlAt(port);
   return {
-    adminUrl: urlFor('postgres'),
-    urlFor,
+    port,
     async stop() {
-      fs.rmSync(stateFile, { force: true });
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.send('stop');
-      await exited;
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.send('stop');
+        await exited;
+      }
+      // Only once the server has stopped, so that a process that joined it starts it again only
+      // when it can; and only if it still names this server.
+      if (runningServerRecord(dataDir)?.pid === child.pid) fs.rmSync(stateFile, { force: true });
     },
   };
 }
