@@ -51,6 +51,8 @@ export const scrape_pages = itemTask<ScrapePayload>({
       throw new Error(`url is not a valid URL: ${url}`);
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`url must be http or https, not ${parsed.protocol}`);
+    // Not repeated in the error: every reader of the batch sees its items' errors.
+    if (parsed.username || parsed.password) throw new Error('url must not carry a user name or password');
     return { url: parsed };
   },
   async run({ url }, { itemId, signal, helpers }) {

@@ -447,6 +447,7 @@ describe('scraping', () => {
       ...Object.values(urls).map((url) => ({ url })),
       { url: 'ftp://127.0.0.1/catalog' },
       { url: 'not a url' },
+      { url: 'http://shop:s3cret@127.0.0.1/catalog' },
     ]);
     await waitForSummary(db, batch.id, 60_000);
     const items = await itemsOf(batch.id);
@@ -466,6 +467,8 @@ describe('scraping', () => {
       [refused, 4, /^connection refused by 127\.0\.0\.1:\d+ \(ECONNREFUSED\)$/],
       ['ftp://127.0.0.1/catalog', 1, 'invalid payload: url must be http or https, not ftp:'],
       ['not a url', 1, 'invalid payload: url is not a valid URL: not a url'],
+      // Neither sent nor repeated: the error is shown to every reader of the batch.
+      ['http://shop:s3cret@127.0.0.1/catalog', 1, 'invalid payload: url must not carry a user name or password'],
     ];
     for (const [url, attempts, error] of expected) {
       const item = items.get(url)!;
@@ -487,9 +490,9 @@ describe('scraping', () => {
     expect(site.hugeBytesSent.get('/huge-declared')).toBeLessThan(16 * 1024 * 1024);
 
     const summary = await summaryOf(batch.id);
-    expect(summary).toMatchObject({ status: 'completed_with_errors', total_items: 16, succeeded_items: 1, failed_items: 15 });
+    expect(summary).toMatchObject({ status: 'completed_with_errors', total_items: 17, succeeded_items: 1, failed_items: 16 });
     expect(summary.stats).toMatchObject({ pages: 1, products_found: 0, status_codes: { '200': 1 } });
-    expect(summary.errors).toHaveLength(15);
+    expect(summary.errors).toHaveLength(16);
     expect(summary.errors).toContainEqual({ message: 'HTTP 404 Not Found', count: 1 });
     expect(summary.errors).toContainEqual({ message: 'timed out after 1200 ms (total timeout)', count: 1 });
   });
