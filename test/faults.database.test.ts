@@ -7,8 +7,9 @@
 // (25 after a failover), both processes are still running and healthy (a client followed the
 // batch's progress over graphql-ws through the fault), subscribing again gets the batch's final
 // state, and neither logged an error. Then `finishline status --watch` through an outage, a
-// connection cut mid-answer and an expiring token; and two settings an operator may give the
-// database: an idle_session_timeout, and serializable as the default isolation.
+// connection cut mid-answer and an expiring token; and settings an operator may give the
+// database: an idle_session_timeout, serializable as the default isolation, and other date and
+// interval styles.
 import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -468,6 +469,44 @@ describe("under an operator's default_transaction_isolation = serializable", () 
     } finally {
       await server.stop();
       await Promise.all(workers.map((worker) => worker.stop()));
+    }
+  });
+});
+
+// An operator's DateStyle, IntervalStyle and time zone change how PostgreSQL prints timestamps and
+// intervals (under 'SQL, DMY': 08/12/2026 06:40:00 IST), which the drivers read back.
+describe("under an operator's DateStyle = 'SQL, DMY', IntervalStyle = iso_8601 and time zone Asia/Kolkata", () => {
+  const db = useTestDatabase({ datestyle: 'SQL, DMY', intervalstyle: 'iso_8601', timezone: 'Asia/Kolkata' });
+
+  test('a worker started again runs no daily task again; a batch with a retry runs, and is reported, as under the defaults', async () => {
+    await (await startWorkerProcess(db)).stop();
+    const worker = await startWorkerProcess(db);
+    const server = await startServerProcess(db);
+    try {
+      const token = signToken(TEST_JWT_SECRET, { role: 'app_user', tenant_id: await createTenant(db), sub: 'styles' });
+      const submitted = await graphql(server.url, 'mutation { submitBatch(input: { kind: "fail", items: [{ message: "once", fail_times: 1 }, { fail_times: 0 }] }) { result { id } } }', {}, token);
+      const id = submitted.data!.submitBatch.result.id as string;
+      await waitFor(async () => (await db.pool.query('select 1 from app_public.run_summaries where batch_id = $1', [id])).rowCount === 1,
+        { timeoutMs: 30_000, what: 'the batch to finish with its summary' });
+      const read = await graphql(server.url, `query ($id: UUID!) { batchById(id: $id) {
+        status createdAt finishedAt runSummary { durationSeconds } items(first: 2, orderBy: ID_ASC) { nodes { attempts status } } } }`, { id }, token);
+      expect(read.errors).toBeUndefined();
+      const batch = read.data!.batchById;
+      expect({ status: batch.status, items: batch.items.nodes }).toEqual({
+        status: 'completed', items: [{ attempts: 2, status: 'succeeded' }, { attempts: 1, status: 'succeeded' }] });
+      expect(Math.abs(Date.parse(batch.createdAt) - Date.now())).toBeLessThan(60_000);
+      // The first attempt's failure waits the kind's retry_delay (1 s) before the second.
+      expect(Number(batch.runSummary.durationSeconds)).toBeGreaterThanOrEqual(1);
+      expect(Number(batch.runSummary.durationSeconds)).toBeLessThan(30);
+      const { rows } = await db.pool.query(`select task_identifier, last_run_at is not null as ran from app_public.scheduler_status
+        where task_identifier in ('start_review_scoring', 'prune_finished_batches') order by 1`);
+      expect(rows).toEqual([{ task_identifier: 'prune_finished_batches', ran: false }, { task_identifier: 'start_review_scoring', ran: false }]);
+      for (const output of [worker.output(), server.output()]) {
+        expect(output.split('\n').filter((line) => line.includes('"level":"error"')).slice(0, 5)).toEqual([]);
+      }
+    } finally {
+      await server.stop();
+      await worker.stop();
     }
   });
 });

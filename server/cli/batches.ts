@@ -11,6 +11,7 @@ import { uploadCatalogFile, type UploadedFile } from '../catalog/upload.ts';
 import { isHttpUrl, type Config } from '../config.ts';
 import { openDatabase } from '../db/database.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
+import { applySessionSettings } from '../db/session.ts';
 import type { Log } from '../log.ts';
 import { isUuid } from '../uuid.ts';
 import { tenantIdByName } from './tenants.ts';
@@ -61,7 +62,7 @@ interface BatchClient {
 async function databaseClient(options: BatchCommandOptions): Promise<BatchClient> {
   // A pool of one: a connection that a restart of the database broke is replaced at the next use
   // (a lone client would be done for, and its error event would end the process).
-  const pool = new pg.Pool({ connectionString: options.connectionString, max: 1 });
+  const pool = new pg.Pool({ connectionString: options.connectionString, max: 1, onConnect: applySessionSettings });
   pool.on('error', () => {});
   const withClient = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
     const client = await pool.connect();

@@ -9,8 +9,12 @@ import type pg from 'pg';
  * - read committed: finishline's statements are written for it (claims skip locked rows, counters
  *   are kept in slots); under a default of serializable, concurrent ones are rolled back as
  *   conflicts, and an item's outcome with them.
+ * - PostgreSQL's default DateStyle and IntervalStyle: the drivers read timestamps and intervals
+ *   in those formats only. Under an operator's 'SQL, DMY', Graphile Worker misread when its
+ *   crontab last ran, and every worker that started ran the day's scheduled tasks again.
  */
-export const SESSION_SETTINGS = "set idle_session_timeout = 0; set default_transaction_isolation = 'read committed'";
+export const SESSION_SETTINGS =
+  "set idle_session_timeout = 0; set default_transaction_isolation = 'read committed'; set datestyle = 'ISO, MDY'; set intervalstyle = 'postgres'";
 
 /** SESSION_SETTINGS as a pool's onConnect. */
 export async function applySessionSettings(client: pg.ClientBase): Promise<void> {
