@@ -2,8 +2,9 @@
 // of its own (the demo loaded on first start), a token, a batch by GraphQL and one by plain SQL
 // (the one-statement form too), followed live and summarised; the scheduler's view; scoring "now"
 // on a fresh install; the sellers and status commands; /metrics through promtool; a clean stop
-// whose every log line is JSON; the embedded server's port kept across restarts; and a worker
-// started beside `npm start` that goes on when `npm start` stops.
+// whose every log line is JSON; the embedded server's port kept across restarts; a worker
+// started beside `npm start` that goes on when `npm start` stops; and the embedded server started
+// again after a crash.
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -186,6 +187,7 @@ describe('the first hour', () => {
       squatter.close();
     }
   });
+
   test('a worker started beside `npm start` goes on when `npm start` stops: it runs the embedded server itself, on the same port', async () => {
     await first.stop(); // (when this test runs alone)
     const owner = await start();
@@ -193,28 +195,55 @@ describe('the first hour', () => {
     expect(worker.output()).toContain('using the embedded PostgreSQL already running');
     const url = (await cli('database-url')).stdout.trim();
     expect(await owner.stop()).toBe(0);
-    const client = await waitFor(async () => {
-      const candidate = new pg.Client({ connectionString: url });
-      candidate.on('error', () => {});
-      return candidate.connect().then(() => candidate, () => null);
-    }, { timeoutMs: 30_000, what: 'the embedded server to answer again at the same URL' });
-    try {
-      await client.query('begin');
-      const { rows: [batch] } = await client.query(
-        `insert into app_public.batches (tenant_id, kind) select id, 'noop' from app_public.tenants where name = 'demo' returning id`);
-      await client.query(`insert into app_public.batch_items (batch_id, payload) select $1, '{}' from generate_series(1, 20)`, [batch.id]);
-      await client.query('commit');
-      await waitFor(async () => (await client.query('select status from app_public.batches where id = $1', [batch.id])).rows[0].status === 'completed',
-        { timeoutMs: 30_000, what: 'the batch to complete on the worker left running' });
-    } finally {
-      await client.end();
-    }
+    await runsABatch(url, 'the worker left running');
     expect(await worker.stop()).toBe(0);
     expect(worker.output()).toContain('runs the embedded PostgreSQL now');
-    const errors = worker.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line)).filter((line) => line.level === 'error');
-    expect(errors.slice(0, 3)).toEqual([]);
+    expect(errorsLogged(worker)).toEqual([]);
     // The worker stopped the server it took over, as its starter would have.
     const after = await cli('database-url');
     expect({ code: after.code, said: after.stdout + after.stderr }).toEqual({ code: 1, said: expect.stringMatching(/no embedded PostgreSQL runs/) });
   }, 120_000);
+
+  test('the embedded PostgreSQL killed under `npm start` is started again, and `npm start` goes on', async () => {
+    await first.stop(); // (when this test runs alone)
+    const owner = await start();
+    try {
+      const url = (await cli('database-url')).stdout.trim();
+      const postmaster = () => Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+      const killed = postmaster();
+      process.kill(killed, 'SIGKILL');
+      await runsABatch(url, '`npm start` after its database was killed');
+      expect(postmaster()).not.toBe(killed);
+      expect((await fetch(`${owner.url}/health`)).status).toBe(200);
+      expect(owner.output()).toContain('the embedded PostgreSQL stopped unexpectedly: starting it again');
+      expect(errorsLogged(owner)).toEqual([]);
+    } finally {
+      expect(await owner.stop()).toBe(0);
+    }
+  }, 120_000);
 });
+
+/** Waits for the database at url to answer, then submits a batch of 20 items and waits for it to complete. */
+async function runsABatch(url: string, where: string): Promise<void> {
+  const client = await waitFor(async () => {
+    const candidate = new pg.Client({ connectionString: url });
+    candidate.on('error', () => {});
+    return candidate.connect().then(() => candidate, () => null);
+  }, { timeoutMs: 30_000, what: 'the embedded server to answer at the same URL' });
+  try {
+    await client.query('begin');
+    const { rows: [batch] } = await client.query(
+      `insert into app_public.batches (tenant_id, kind) select id, 'noop' from app_public.tenants where name = 'demo' returning id`);
+    await client.query(`insert into app_public.batch_items (batch_id, payload) select $1, '{}' from generate_series(1, 20)`, [batch.id]);
+    await client.query('commit');
+    await waitFor(async () => (await client.query('select status from app_public.batches where id = $1', [batch.id])).rows[0].status === 'completed',
+      { timeoutMs: 30_000, what: `the batch to complete on ${where}` });
+  } finally {
+    await client.end();
+  }
+}
+
+/** The lines a process logged at level error (the first three). */
+function errorsLogged(process: FinishlineProcess): unknown[] {
+  return process.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line)).filter((line) => line.level === 'error').slice(0, 3);
+}

@@ -40,7 +40,7 @@ export async function openDatabase(config: Config, log: Log): Promise<Database> 
   }
   if (config.directDatabaseUrl) throw new Error('DIRECT_DATABASE_URL is set without DATABASE_URL: set both, or neither for the embedded server');
   log.info('DATABASE_URL is not set: using the embedded PostgreSQL (started unless it runs already)', { data_dir: config.dataDir });
-  const server = await startEmbeddedPostgres(config.dataDir, { log: (msg) => log.info(msg) });
+  const server = await startEmbeddedPostgres(config.dataDir, { log });
   await ensureDatabase(server.adminUrl, EMBEDDED_DATABASE_NAME);
   const url = server.urlFor(EMBEDDED_DATABASE_NAME);
   return { connectionString: url, directConnectionString: url, directVariable: 'the embedded server', embedded: true, stop: () => server.stop() };

