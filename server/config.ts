@@ -118,6 +118,8 @@ export interface Config {
   graphqlPoolSize: number;
   /** Connections of the server's catalog uploads, /health and /metrics (to databaseUrl). */
   serverPoolSize: number;
+  /** Websockets (GraphQL subscriptions) a server holds open at once. */
+  maxWebSockets: number;
   workerConcurrency: number;
   /** start_review_scoring's schedule instead of the crontab's. */
   reviewScoringCron: string | undefined;
@@ -146,6 +148,7 @@ export function loadConfig(env: Env = process.env): Config {
     graphqlPoolSize: integer(env, 'GRAPHQL_POOL_SIZE', 10, 1),
     // Uploads take all but one, which /health and /metrics keep.
     serverPoolSize: integer(env, 'SERVER_POOL_SIZE', 4, 2),
+    maxWebSockets: integer(env, 'MAX_WEBSOCKETS', 10_000, 1),
     workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 4, 1),
     reviewScoringCron: cronSchedule(env, 'REVIEW_SCORING_CRON'),
     retrainDebounceSeconds: integer(env, 'RETRAIN_DEBOUNCE_SECONDS', 30, 0),

@@ -1,7 +1,7 @@
 // The HTTP server of `finishline serve` (a real process) when things go wrong or get big: its
 // database refuses connections, drops one mid-upload or does not answer, more uploads arrive than
 // it has connections for, a CLI submits thousands of URLs, and it is stopped while a request is
-// in flight, and a file arrives that is over the size limit.
+// in flight, a file arrives that is over the size limit, and more websockets than it takes.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { signToken } from '../server/auth.ts';
 import { createTenant, graphql, lastLogLine, runCli, startServerProcess, TEST_JWT_SECRET, useTestDatabase, waitFor, type ServerProcess } from './helpers.ts';
@@ -227,6 +228,39 @@ describe('finishline scrape --server', () => {
     expect(missing.stdout).toContain(`cannot read ${path.join(dir, 'missing.txt')}: no such file`);
     const { rows: [after] } = await db.pool.query('select count(*)::int as n from app_public.batches');
     expect(after.n).toBe(before.n);
+  });
+});
+
+describe('websockets', () => {
+  test('past MAX_WEBSOCKETS a new one is refused with 503 FLBSY, while HTTP requests go on; one closed makes room', async () => {
+    const limited = await startServerProcess(db, { MAX_WEBSOCKETS: '2' });
+    const url = `${limited.url.replace(/^http/, 'ws')}/graphql`;
+    const connect = () => new Promise<{ socket: WebSocket; status?: number; body?: string }>((resolve) => {
+      const socket = new WebSocket(url, 'graphql-transport-ws');
+      socket.once('open', () => resolve({ socket }));
+      socket.once('unexpected-response', (_request, response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () => resolve({ socket, status: response.statusCode, body }));
+      });
+    });
+    try {
+      const held = [await connect(), await connect()];
+      expect(held.map((answer) => answer.status)).toEqual([undefined, undefined]);
+      const refused = await connect();
+      expect(refused.status).toBe(503);
+      expect(JSON.parse(refused.body!).errors[0]).toMatchObject({ extensions: { code: 'FLBSY' }, message: expect.stringMatching(/2 websockets/) });
+      expect(await graphql(limited.url, '{ __typename }', {}, token)).toMatchObject({ status: 200, data: { __typename: 'Query' } });
+      held[0].socket.close();
+      await waitFor(async () => {
+        const again = await connect();
+        again.socket.close();
+        return again.status === undefined;
+      }, { what: 'a websocket to be taken once one closed' });
+      for (const answer of held) answer.socket.close();
+    } finally {
+      await limited.stop();
+    }
   });
 });
 

@@ -114,7 +114,7 @@ async function serveHttp(config: Config, database: Database, jwtSecret: string):
     statementTimeoutMs: config.graphqlStatementTimeoutMs,
     log,
   });
-  const server = await startHttpServer({ port: config.port, pgl: graphql.pgl, pool, jwtSecret, log });
+  const server = await startHttpServer({ port: config.port, pgl: graphql.pgl, pool, jwtSecret, maxWebSockets: config.maxWebSockets, log });
   return {
     server,
     async stop() {

@@ -30,7 +30,8 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { port: number; pgl: PostGraphileInstance; pool: pg.Pool; jwtSecret: string; log: Log }): Promise<HttpServer> {
+export async function startHttpServer({ port, pgl, pool, jwtSecret, maxWebSockets, log }:
+  { port: number; pgl: PostGraphileInstance; pool: pg.Pool; jwtSecret: string; maxWebSockets: number; log: Log }): Promise<HttpServer> {
   // Built before listening: a schema build that fails (the database gone meanwhile) is not tried
   // again, so it fails the start instead of every GraphQL request after it.
   await pgl.getSchema();
@@ -99,6 +100,9 @@ export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { por
   const upgrade = await serv.getUpgradeHandler();
   const webSockets = new Set<Duplex>();
   server.on('upgrade', (req, socket, head) => {
+    // Each open websocket holds memory, whether or not it subscribes: a bound keeps a flood of
+    // them from exhausting the process.
+    if (webSockets.size >= maxWebSockets) return refuseWebSocket(socket, maxWebSockets);
     webSockets.add(socket);
     socket.once('close', () => webSockets.delete(socket));
     if (upgrade && serv.shouldHandleUpgrade(req, socket, head)) upgrade(req, socket, head);
@@ -129,6 +133,23 @@ export async function startHttpServer({ port, pgl, pool, jwtSecret, log }: { por
       // first is refused, and pgl.release() then fails, leaving what comes after it undone.)
     },
   };
+}
+
+/** Answers a websocket handshake 503 FLBSY: the server holds as many as it may. */
+function refuseWebSocket(socket: Duplex, maxWebSockets: number): void {
+  const body = JSON.stringify({ errors: [{
+    message: `this server holds ${maxWebSockets} websockets already (MAX_WEBSOCKETS): retry later, or through another server`,
+    extensions: { code: 'FLBSY' },
+  }] });
+  socket.end([
+    'HTTP/1.1 503 Service Unavailable',
+    `Retry-After: ${RETRY_AFTER_SECONDS}`,
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+    '',
+    body,
+  ].join('\r\n'));
 }
 
 /**
