@@ -235,13 +235,16 @@ describe('websockets', () => {
   test('past MAX_WEBSOCKETS a new one is refused with 503 FLBSY, while HTTP requests go on; one closed makes room', async () => {
     const limited = await startServerProcess(db, { MAX_WEBSOCKETS: '2' });
     const url = `${limited.url.replace(/^http/, 'ws')}/graphql`;
-    const connect = () => new Promise<{ socket: WebSocket; status?: number; body?: string }>((resolve) => {
+    /** A handshake: open (no status), or refused with the server's status and body. */
+    const connect = () => new Promise<{ close(): void; status?: number; body?: string }>((resolve) => {
       const socket = new WebSocket(url, 'graphql-transport-ws');
-      socket.once('open', () => resolve({ socket }));
-      socket.once('unexpected-response', (_request, response) => {
+      // (A refused handshake ends in an error event too: the answer below says what happened.)
+      socket.on('error', () => {});
+      socket.once('open', () => resolve({ close: () => socket.close() }));
+      socket.once('unexpected-response', (request, response) => {
         let body = '';
         response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        response.on('end', () => resolve({ socket, status: response.statusCode, body }));
+        response.on('end', () => resolve({ close: () => request.destroy(), status: response.statusCode, body }));
       });
     });
     try {
@@ -251,13 +254,14 @@ describe('websockets', () => {
       expect(refused.status).toBe(503);
       expect(JSON.parse(refused.body!).errors[0]).toMatchObject({ extensions: { code: 'FLBSY' }, message: expect.stringMatching(/2 websockets/) });
       expect(await graphql(limited.url, '{ __typename }', {}, token)).toMatchObject({ status: 200, data: { __typename: 'Query' } });
-      held[0].socket.close();
+      held[0].close();
       await waitFor(async () => {
         const again = await connect();
-        again.socket.close();
+        again.close();
         return again.status === undefined;
       }, { what: 'a websocket to be taken once one closed' });
-      for (const answer of held) answer.socket.close();
+      for (const answer of held) answer.close();
+      refused.close();
     } finally {
       await limited.stop();
     }
