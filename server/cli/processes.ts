@@ -186,7 +186,8 @@ export async function runLongLived(command: 'start' | 'worker' | 'serve', config
   if (command === 'start') {
     await requireDirectConnection(database, 'the worker and migrations need a direct connection for their LISTEN and advisory locks', log);
     await migrate(database.directConnectionString, log);
-    if (database.embedded) await withClient(database, loadDemoOnFirstStart);
+    // The start's one-off steps wait while the database is away, as the rest of the start does.
+    if (database.embedded) await whileUnavailable(() => withClient(database, loadDemoOnFirstStart), { log, what: 'loading the demo' });
     const worker = await runWorker(config, database.directConnectionString);
     let http: Awaited<ReturnType<typeof serveHttp>>;
     try {
@@ -198,7 +199,9 @@ export async function runLongLived(command: 'start' | 'worker' | 'serve', config
       await stopParts([worker, database]);
       throw error;
     }
-    if (database.embedded || flags.signInLink) await withClient(database, (client) => logDemoSignInLink(client, http.server.port));
+    if (database.embedded || flags.signInLink) {
+      await whileUnavailable(() => withClient(database, (client) => logDemoSignInLink(client, http.server.port)), { log, what: 'making the sign-in link' });
+    }
     return runUntilSignalled([http, worker, database], worker.done);
   }
   if (command === 'worker') {
