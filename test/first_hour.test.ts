@@ -3,8 +3,8 @@
 // (the one-statement form too), followed live and summarised; the scheduler's view; scoring "now"
 // on a fresh install; the sellers and status commands; /metrics through promtool; a clean stop
 // whose every log line is JSON; the embedded server's port kept across restarts; a worker
-// started beside `npm start` that goes on when `npm start` stops; and the embedded server started
-// again after a crash.
+// started beside `npm start` that goes on when `npm start` stops; the embedded server started
+// again after a crash; and the one left running by a finishline killed outright, stopped.
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -209,11 +209,10 @@ describe('the first hour', () => {
     const owner = await start();
     try {
       const url = (await cli('database-url')).stdout.trim();
-      const postmaster = () => Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
-      const killed = postmaster();
+      const killed = postmasterPid();
       process.kill(killed, 'SIGKILL');
       await runsABatch(url, '`npm start` after its database was killed');
-      expect(postmaster()).not.toBe(killed);
+      expect(postmasterPid()).not.toBe(killed);
       expect((await fetch(`${owner.url}/health`)).status).toBe(200);
       expect(owner.output()).toContain('the embedded PostgreSQL stopped unexpectedly: starting it again');
       expect(errorsLogged(owner)).toEqual([]);
@@ -221,7 +220,32 @@ describe('the first hour', () => {
       expect(await owner.stop()).toBe(0);
     }
   }, 120_000);
+
+  test('killed with the child that supervises its embedded server (`killall -9 node`), `npm start` stops the server they left running and starts on the same port', async () => {
+    await first.stop(); // (when this test runs alone)
+    const owner = await start();
+    const url = (await cli('database-url')).stdout.trim();
+    const left = postmasterPid();
+    const { pid: supervisor } = JSON.parse(fs.readFileSync(path.join(dataDir, 'server.json'), 'utf8')) as { pid: number };
+    process.kill(supervisor, 'SIGKILL');
+    await owner.kill();
+    expect(() => process.kill(left, 0)).not.toThrow();
+    const again = await start();
+    try {
+      expect(again.output()).toContain(`stopping the embedded PostgreSQL (process ${left}) that a finishline killed before it left running`);
+      expect((await cli('database-url')).stdout.trim()).toBe(url);
+      await runsABatch(url, '`npm start` after it was killed');
+      expect(errorsLogged(again)).toEqual([]);
+    } finally {
+      expect(await again.stop()).toBe(0);
+    }
+  }, 120_000);
 });
+
+/** The embedded server's postmaster, from the file PostgreSQL keeps in its data directory. */
+function postmasterPid(): number {
+  return Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
 
 /** Waits for the database at url to answer, then submits a batch of 20 items and waits for it to complete. */
 async function runsABatch(url: string, where: string): Promise<void> {

@@ -94,13 +94,7 @@ function runningServerRecord(dataDir: string): RunningServer | undefined {
 /** The server another finishline process already runs on this data directory, if any. */
 function runningServer(dataDir: string): RunningServer | undefined {
   const running = runningServerRecord(dataDir);
-  if (!running) return undefined;
-  try {
-    process.kill(running.pid, 0);
-    return running;
-  } catch {
-    return undefined;
-  }
+  return running && isRunning(running.pid) ? running : undefined;
 }
 
 /** The URL of a database on the embedded server another process runs on dataDir, if one does. */
@@ -130,6 +124,7 @@ export async function startEmbeddedPostgres(dataDir: string, { log }: { log?: Em
     log?.info(`using the embedded PostgreSQL already running on 127.0.0.1:${running.port}`);
     return joinServer(dataDir, secret, running.port, log);
   }
+  await stopOrphanedServer(dataDir, log);
   const server = await launchServer(dataDir, secret, await portFor(dataDir), log);
   log?.info(`embedded PostgreSQL ready on 127.0.0.1:${server.port} (data in ${dataDir})`);
   const urlFor = (database: string) => embeddedUrl(secret, server.port, database);
@@ -145,7 +140,7 @@ function joinServer(dataDir: string, secret: string, port: number, log?: Embedde
   const adopt = () => {
     if (adopted || launching || runningServer(dataDir)) return;
     // On the same port, so that every connection string this process holds works again.
-    launching = launchServer(dataDir, secret, port, log).then(
+    launching = stopOrphanedServer(dataDir, log).then(() => launchServer(dataDir, secret, port, log)).then(
       (server) => {
         adopted = server;
         log?.info(`the process that started the embedded PostgreSQL has stopped it: this process runs the embedded PostgreSQL now, on 127.0.0.1:${port}`);
@@ -165,6 +160,36 @@ function joinServer(dataDir: string, secret: string, port: number, log?: Embedde
       await adopted?.stop();
     },
   };
+}
+
+/**
+ * Stops a server on dataDir that no finishline supervises any more: its supervising child was
+ * killed with finishline (say by `killall -9 node`), and it holds the data directory and its port.
+ */
+async function stopOrphanedServer(dataDir: string, log?: EmbeddedLog): Promise<void> {
+  const pid = postmasterPid(dataDir);
+  if (!isRunning(pid) || !isPostmasterOf(pid!, dataDir)) return;
+  log?.warn(`stopping the embedded PostgreSQL (process ${pid}) that a finishline killed before it left running`);
+  process.kill(pid!, 'SIGINT'); // a fast shutdown
+  const deadline = Date.now() + ORPHAN_STOP_TIMEOUT_MS;
+  while (isRunning(pid)) {
+    if (Date.now() > deadline) throw new Error(`the embedded PostgreSQL left running (process ${pid}) did not stop within ${ORPHAN_STOP_TIMEOUT_MS / 1000} s: stop it, then start again`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** A fast shutdown ends its sessions at once; it waits only for a checkpoint. */
+const ORPHAN_STOP_TIMEOUT_MS = 60_000;
+
+/** Whether process pid is the postmaster of dataDir's server (and not another that took its id). */
+function isPostmasterOf(pid: number, dataDir: string): boolean {
+  try {
+    const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return args.some((arg) => arg === path.join(dataDir, 'postgres'));
+  } catch {
+    // (No /proc, or it is gone.)
+    return false;
+  }
 }
 
 interface LaunchedServer {
@@ -278,13 +303,21 @@ function postmasterPid(dataDir: string): number | undefined {
   }
 }
 
+/** Whether process pid runs: a zombie (killed, its parent yet to reap it) does not. */
 function isRunning(pid: number | undefined): boolean {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // /proc/<pid>/stat: "pid (command) state …"; the command may hold spaces and parentheses.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    // Gone since the signal's answer, or no /proc to ask (then that answer stands).
+    return !fs.existsSync('/proc/self/stat');
   }
 }
 
