@@ -124,8 +124,7 @@ export async function startEmbeddedPostgres(dataDir: string, { log }: { log?: Em
     log?.info(`using the embedded PostgreSQL already running on 127.0.0.1:${running.port}`);
     return joinServer(dataDir, secret, running.port, log);
   }
-  await stopOrphanedServer(dataDir, log);
-  const server = await launchServer(dataDir, secret, await portFor(dataDir), log);
+  const server = await launchServer(dataDir, secret, undefined, log);
   log?.info(`embedded PostgreSQL ready on 127.0.0.1:${server.port} (data in ${dataDir})`);
   const urlFor = (database: string) => embeddedUrl(secret, server.port, database);
   return { adminUrl: urlFor('postgres'), urlFor, stop: () => server.stop() };
@@ -140,7 +139,7 @@ function joinServer(dataDir: string, secret: string, port: number, log?: Embedde
   const adopt = () => {
     if (adopted || launching || runningServer(dataDir)) return;
     // On the same port, so that every connection string this process holds works again.
-    launching = stopOrphanedServer(dataDir, log).then(() => launchServer(dataDir, secret, port, log)).then(
+    launching = launchServer(dataDir, secret, port, log).then(
       (server) => {
         adopted = server;
         log?.info(`the process that started the embedded PostgreSQL has stopped it: this process runs the embedded PostgreSQL now, on 127.0.0.1:${port}`);
@@ -197,8 +196,14 @@ interface LaunchedServer {
   stop(): Promise<void>;
 }
 
-/** Starts the server in a child process on `port` and records it in dataDir/server.json for others to join. */
-async function launchServer(dataDir: string, secret: string, port: number, log?: EmbeddedLog): Promise<LaunchedServer> {
+/**
+ * Starts the server in a child process on `port` (by default the one kept with its data) and
+ * records it in dataDir/server.json for others to join; first stops one left unsupervised there,
+ * which would hold the data directory and that port.
+ */
+async function launchServer(dataDir: string, secret: string, port: number | undefined, log?: EmbeddedLog): Promise<LaunchedServer> {
+  await stopOrphanedServer(dataDir, log);
+  port ??= await portFor(dataDir);
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), dataDir, String(port)], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
